@@ -1,0 +1,158 @@
+//! The bare baseline: a minimal axum WebSocket server with no framework, the practical
+//! limit every wsx figure is divided by.
+//!
+//! - `/echo` sends every text frame back as it came.
+//! - `/room` puts every connection in one room; each text frame received is sent to
+//!   every member (the sender included).
+//!
+//! Both write in bursts, as wsx does: what is ready is fed to the socket and flushed
+//! once. Socket buffers are wsx's defaults (4 KiB read, 4 KiB write). The first line on
+//! stdout is `listening on ADDR`.
+//!
+//! ```sh
+//! cargo run --release -p wsx-bench --bin bare -- --addr 127.0.0.1:0
+//! ```
+
+use axum::extract::State;
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use axum::serve::ListenerExt;
+use clap::Parser;
+use futures::{FutureExt, SinkExt, StreamExt};
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use tokio::sync::mpsc;
+
+/// Socket buffer sizes: the same as wsx's `ServerConfig` defaults.
+const READ_BUFFER: usize = 4 * 1024;
+const WRITE_BUFFER: usize = 4 * 1024;
+/// Frames already buffered that are read before the replies are flushed.
+const READ_BURST: usize = 64;
+/// Frames one member may have waiting; as wsx's default outbound queue.
+const QUEUE: usize = 1024;
+
+#[derive(Debug, Parser)]
+#[command(about = "Bare axum WebSocket echo and broadcast server (benchmark baseline)")]
+struct Args {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:3003")]
+    addr: std::net::SocketAddr,
+}
+
+/// The one room: every member's queue.
+#[derive(Default)]
+struct Room {
+    next_id: AtomicU64,
+    members: RwLock<HashMap<u64, mpsc::Sender<Utf8Bytes>>>,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let _ = rlimit::increase_nofile_limit(65_536);
+    let room = Arc::new(Room::default());
+    let app = axum::Router::new()
+        .route("/echo", axum::routing::get(echo_upgrade))
+        .route("/room", axum::routing::get(room_upgrade))
+        .with_state(room);
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "listening on {}", listener.local_addr()?)?;
+    stdout.flush()?;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async { drop(tokio::signal::ctrl_c().await) })
+        .await?;
+    Ok(())
+}
+
+fn sized(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+    ws.read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_message_size(64 * 1024)
+}
+
+async fn echo_upgrade(ws: WebSocketUpgrade) -> Response {
+    sized(ws).on_upgrade(echo)
+}
+
+/// Reads a frame and whatever else is already buffered, then writes the echoes with one
+/// flush.
+async fn echo(mut socket: WebSocket) {
+    while let Some(Ok(first)) = socket.next().await {
+        let mut pending = Some(first);
+        let mut burst = 0;
+        while let Some(msg) = pending.take() {
+            match msg {
+                Message::Text(text) => {
+                    if socket.feed(Message::Text(text)).await.is_err() {
+                        return;
+                    }
+                }
+                Message::Close(_) => return,
+                _ => {}
+            }
+            burst += 1;
+            if burst < READ_BURST {
+                if let Some(Some(Ok(next))) = socket.next().now_or_never() {
+                    pending = Some(next);
+                }
+            }
+        }
+        if socket.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn room_upgrade(ws: WebSocketUpgrade, State(room): State<Arc<Room>>) -> Response {
+    sized(ws).on_upgrade(move |socket| member(socket, room))
+}
+
+/// One member: a select loop over the socket (frames to broadcast) and the member's queue
+/// (frames to write, drained and flushed once per burst).
+async fn member(mut socket: WebSocket, room: Arc<Room>) {
+    let id = room.next_id.fetch_add(1, Ordering::Relaxed);
+    let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(QUEUE);
+    if let Ok(mut members) = room.members.write() {
+        members.insert(id, tx);
+    }
+    loop {
+        tokio::select! {
+            msg = socket.next() => match msg {
+                Some(Ok(Message::Text(text))) => broadcast(&room, &text),
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+            Some(first) = rx.recv() => {
+                let mut ok = socket.feed(Message::Text(first)).await.is_ok();
+                while ok {
+                    match rx.try_recv() {
+                        Ok(next) => ok = socket.feed(Message::Text(next)).await.is_ok(),
+                        Err(_) => break,
+                    }
+                }
+                if !ok || socket.flush().await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    if let Ok(mut members) = room.members.write() {
+        members.remove(&id);
+    }
+}
+
+fn broadcast(room: &Room, text: &Utf8Bytes) {
+    let Ok(members) = room.members.read() else {
+        return;
+    };
+    for tx in members.values() {
+        // A full queue loses the frame: the loss shows in the load generator's count.
+        let _ = tx.try_send(text.clone());
+    }
+}

@@ -1,0 +1,260 @@
+//! Scenario 2, `fanout`: many users in one room, one of them sends at a fixed rate, and
+//! every other user records when each message reaches it.
+//!
+//! The message text carries its send time (`bench SEQ MICROS`, microseconds since the
+//! run began, on the load generator's clock), so delivery latency is measured end to end
+//! by the process that sent it. Against the chat app the users first `join` the room;
+//! against the bare server connecting to `/room` is joining.
+
+use crate::stats::{Latencies, Summary};
+use futures::stream::SplitSink;
+use futures::{SinkExt, StreamExt};
+use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio::sync::{Semaphore, oneshot, watch};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Sink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;
+
+/// How to load the server.
+#[derive(Debug, Clone)]
+pub struct FanoutLoad {
+    /// The WebSocket URL.
+    pub url: String,
+    /// Users in the room, the sender included.
+    pub users: usize,
+    /// Messages per second the sender sends.
+    pub rate: u32,
+    /// Messages sent in all.
+    pub count: u64,
+    /// Send a wsx `join` request first (the chat app); the bare server needs none.
+    pub join: Option<String>,
+}
+
+/// What one run measured.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FanoutResult {
+    /// Messages delivered to receivers per second, first send to last delivery.
+    pub deliveries_per_s: f64,
+    /// Send-to-delivery latency.
+    pub latency_us: Summary,
+    /// Deliveries expected: (users − 1) × messages.
+    pub expected: u64,
+    /// Deliveries received.
+    pub delivered: u64,
+    /// Expected minus delivered.
+    pub lost: u64,
+    /// `sendMessage` requests answered with an error.
+    pub send_errors: u64,
+    /// Users that could not connect or join.
+    pub connect_errors: u64,
+}
+
+struct Shared {
+    epoch: Instant,
+    frames: AtomicU64,
+    delivered: AtomicU64,
+    send_errors: AtomicU64,
+}
+
+/// Runs the scenario. Bounded: joining takes at most 60 s, the sending `count / rate`
+/// seconds, and the wait for the last deliveries at most 5 s.
+pub async fn run(load: &FanoutLoad) -> FanoutResult {
+    let shared = Arc::new(Shared {
+        epoch: Instant::now(),
+        frames: AtomicU64::new(0),
+        delivered: AtomicU64::new(0),
+        send_errors: AtomicU64::new(0),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let gate = Arc::new(Semaphore::new(64));
+    let (sink_tx, sink_rx) = oneshot::channel::<Sink>();
+    let mut sink_tx = Some(sink_tx);
+    let mut tasks = Vec::with_capacity(load.users);
+    let mut joined_rx = Vec::with_capacity(load.users);
+    for user in 0..load.users {
+        let (joined_tx, joined) = oneshot::channel::<bool>();
+        joined_rx.push(joined);
+        let sender = if user == 0 { sink_tx.take() } else { None };
+        let load = load.clone();
+        let shared = shared.clone();
+        let stop = stop_rx.clone();
+        let gate = gate.clone();
+        tasks.push(tokio::spawn(async move {
+            user_task(user, load, shared, stop, gate, joined_tx, sender).await
+        }));
+    }
+    let mut result = FanoutResult::default();
+    let join_deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    for joined in joined_rx {
+        match tokio::time::timeout_at(join_deadline, joined).await {
+            Ok(Ok(true)) => {}
+            _ => result.connect_errors += 1,
+        }
+    }
+    // Wait for the join announcements to drain: no frame for 500 ms, at most 30 s.
+    let quiet_deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = u64::MAX;
+    while Instant::now() < quiet_deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = shared.frames.load(Ordering::Relaxed);
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    let receivers = (load.users as u64).saturating_sub(1 + result.connect_errors);
+    result.expected = receivers * load.count;
+    let first_send = shared.epoch.elapsed();
+    if let Ok(Ok(mut sink)) = tokio::time::timeout(Duration::from_secs(1), sink_rx).await {
+        let mut tick =
+            tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(load.rate.max(1))));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        for seq in 0..load.count {
+            tick.tick().await;
+            let micros = shared.epoch.elapsed().as_micros();
+            let frame = format!(
+                r#"{{"v":"1.0","t":"request","x":"sendMessage","id":"s{seq}","w":0,"p":{{"message":"bench {seq} {micros}"}}}}"#
+            );
+            if sink.send(Message::text(frame)).await.is_err() {
+                result.send_errors += load.count - seq;
+                break;
+            }
+        }
+        let drain_deadline = Instant::now() + Duration::from_secs(5);
+        while shared.delivered.load(Ordering::Relaxed) < result.expected
+            && Instant::now() < drain_deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(500), sink.close()).await;
+    } else {
+        result.send_errors += load.count;
+    }
+    let _ = stop_tx.send(true);
+    let mut latencies = Latencies::default();
+    let mut last_delivery = first_send;
+    for task in tasks {
+        if let Ok(Ok(outcome)) = tokio::time::timeout(Duration::from_secs(5), task).await {
+            latencies.merge(outcome.latencies);
+            last_delivery = last_delivery.max(outcome.last_delivery);
+        }
+    }
+    result.delivered = shared.delivered.load(Ordering::Relaxed);
+    result.lost = result.expected.saturating_sub(result.delivered);
+    result.send_errors += shared.send_errors.load(Ordering::Relaxed);
+    let span = last_delivery.saturating_sub(first_send).as_secs_f64();
+    result.deliveries_per_s = if span > 0.0 {
+        result.delivered as f64 / span
+    } else {
+        0.0
+    };
+    result.latency_us = latencies.summary();
+    result
+}
+
+#[derive(Default)]
+struct UserOutcome {
+    latencies: Latencies,
+    last_delivery: Duration,
+}
+
+async fn user_task(
+    user: usize,
+    load: FanoutLoad,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    gate: Arc<Semaphore>,
+    joined: oneshot::Sender<bool>,
+    sender: Option<oneshot::Sender<Sink>>,
+) -> UserOutcome {
+    let mut outcome = UserOutcome::default();
+    let permit = gate.acquire().await;
+    let connected = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio_tungstenite::connect_async_with_config(
+            load.url.clone(),
+            Some(crate::client_config()),
+            true,
+        ),
+    )
+    .await;
+    let Ok(Ok((ws, _))) = connected else {
+        let _ = joined.send(false);
+        return outcome;
+    };
+    let (mut sink, mut stream) = ws.split();
+    if let Some(room) = &load.join {
+        let request = format!(
+            r#"{{"v":"1.0","t":"request","x":"join","id":"j{user}","w":0,"p":{{"username":"bench{user}","room":"{room}"}}}}"#
+        );
+        let wanted = format!("j{user}");
+        let answered = async {
+            sink.send(Message::text(request)).await.ok()?;
+            while let Some(Ok(frame)) = stream.next().await {
+                if let Message::Text(body) = frame {
+                    if crate::string_field(&body, "id") == Some(wanted.as_str()) {
+                        return Some(crate::string_field(&body, "t") == Some("response_ok"));
+                    }
+                }
+            }
+            None
+        };
+        match tokio::time::timeout(Duration::from_secs(20), answered).await {
+            Ok(Some(true)) => {}
+            _ => {
+                let _ = joined.send(false);
+                return outcome;
+            }
+        }
+    }
+    drop(permit);
+    let _ = joined.send(true);
+    match sender {
+        Some(to_sender) => {
+            let _ = to_sender.send(sink);
+        }
+        // Receivers never write; dropping this half leaves the connection open.
+        None => drop(sink),
+    }
+    let is_receiver = user != 0;
+    loop {
+        let frame = tokio::select! {
+            frame = stream.next() => frame,
+            _ = stop.changed() => break,
+        };
+        let Some(Ok(Message::Text(body))) = frame else {
+            if matches!(frame, Some(Ok(_))) {
+                continue;
+            }
+            break;
+        };
+        shared.frames.fetch_add(1, Ordering::Relaxed);
+        if !is_receiver {
+            if crate::string_field(&body, "t") == Some("response_error") {
+                shared.send_errors.fetch_add(1, Ordering::Relaxed);
+            }
+            continue;
+        }
+        let Some(text) = crate::string_field(&body, "message") else {
+            continue;
+        };
+        let Some(sent) = text
+            .strip_prefix("bench ")
+            .and_then(|rest| rest.split(' ').nth(1)?.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        let now = shared.epoch.elapsed();
+        outcome
+            .latencies
+            .record((now.as_micros() as u64).saturating_sub(sent));
+        outcome.last_delivery = now;
+        shared.delivered.fetch_add(1, Ordering::Relaxed);
+    }
+    outcome
+}

@@ -1,0 +1,68 @@
+//! The chat server: `cargo run --release -p wsx-chat -- --help`.
+//!
+//! Prints `wsx-chat listening on http://ADDR` on stdout once bound (with `--port 0`, the
+//! port picked), logs on stderr (`RUST_LOG=debug` for more).
+
+use clap::Parser;
+use std::io::Write;
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+use wsx_chat::{Chat, Config};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = Config::parse();
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("wsx-chat: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let listener = tokio::net::TcpListener::bind((config.addr, config.port)).await?;
+    let addr = listener.local_addr()?;
+    let store = if config.memory {
+        "in memory".to_owned()
+    } else {
+        config.db.display().to_string()
+    };
+    let chat = Chat::new(config).await?;
+    println!("wsx-chat listening on http://{addr}");
+    std::io::stdout().flush()?;
+    tracing::info!(%addr, history = %store, "serving: WebSocket at /ws, REST at /api, SSE at /events, metrics at /metrics");
+    chat.serve(listener, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

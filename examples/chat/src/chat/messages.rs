@@ -1,0 +1,105 @@
+//! Room messages: `sendMessage` (numbered, committed, then broadcast) and `history`.
+
+use super::session::{Session, require_name};
+use super::typing;
+use crate::app::App;
+use crate::events::*;
+use crate::store::HistoryRange;
+use wsx_core::ErrorCode;
+use wsx_core::server::{Conn, HandlerError, State};
+
+/// `sendMessage`: the message gets the room's next `seq`, is committed to the database,
+/// then pushed to every member (the sender too), all under the room's log lock — so the
+/// answer's `messageId` is on disk and every member sees the room's messages in `seq`
+/// order. The sender is the session's name, never a field of the request.
+pub async fn send_message(
+    conn: Conn<Session>,
+    State(app): State<App>,
+    req: SendMessageRequest,
+) -> Result<SendMessageResponse, HandlerError> {
+    let name = require_name(&conn)?;
+    let room_name = conn.state().member_room(req.room.as_deref())?;
+    if req.message.trim().is_empty() {
+        return Err(HandlerError::new("the message is blank")
+            .with_code(ErrorCode::InvalidPayload)
+            .with_cause(
+                serde_json::json!([{ "path": "/message", "message": "must not be blank" }]),
+            ));
+    }
+    let room = app
+        .existing_room(&room_name)
+        .ok_or_else(|| HandlerError::new("the room is gone"))?;
+    let kind = req.kind.unwrap_or(MessageKind::Message);
+    // Numbering, commit and broadcast run in their own task: if this connection drops
+    // mid-way, the handler is dropped, but a committed message must still be recorded
+    // and broadcast, or the next one would reuse its `seq`.
+    let task_app = app.clone();
+    let task_conn = conn.clone();
+    let committed = tokio::spawn(async move {
+        let mut log = room.log.lock().await;
+        let message = ChatMessage {
+            message_id: uuid::Uuid::now_v7().to_string(),
+            username: name.display,
+            message: req.message,
+            timestamp: crate::now_ms(),
+            room: room.name.clone(),
+            seq: log.next_seq(),
+            kind,
+        };
+        task_app.store().append(message.clone()).await?;
+        log.record(message.clone());
+        room.set_last_seq(message.seq);
+        task_app.count_message();
+        let _ = task_conn
+            .to(&room.name)
+            .push::<ChatMessage>(message.clone());
+        Ok::<_, crate::store::StoreError>(message)
+    })
+    .await;
+    let message = match committed {
+        Ok(Ok(message)) => message,
+        Ok(Err(e)) => {
+            tracing::error!(room = %room_name, error = %e, "message not stored");
+            return Err(
+                HandlerError::new("the message could not be stored").with_code(ErrorCode::Internal)
+            );
+        }
+        Err(e) => {
+            tracing::error!(room = %room_name, error = %e, "message task failed");
+            return Err(HandlerError::new("internal error").with_code(ErrorCode::Internal));
+        }
+    };
+    typing::stop(&conn, &room_name);
+    Ok(SendMessageResponse {
+        message_id: message.message_id,
+        timestamp: message.timestamp,
+        room: message.room,
+        seq: message.seq,
+    })
+}
+
+/// `history`: a page of a room's stored history (the whole history, not only the
+/// in-memory window).
+pub async fn history(
+    conn: Conn<Session>,
+    State(app): State<App>,
+    req: HistoryRequest,
+) -> Result<HistoryResponse, HandlerError> {
+    let room = conn.state().resolve_room(req.room.as_deref())?;
+    let range = HistoryRange {
+        before: req.before,
+        after: req.after,
+        limit: req.limit.clamp(1, 100),
+    };
+    let page = app.store().history(&room, range).await.map_err(|e| {
+        tracing::error!(room = %room, error = %e, "history read failed");
+        HandlerError::new("the history could not be read").with_code(ErrorCode::Internal)
+    })?;
+    let page = page.ok_or_else(|| HandlerError::new(format!("no room named `{room}`")))?;
+    Ok(HistoryResponse {
+        room,
+        epoch: page.epoch,
+        messages: page.messages,
+        has_more: page.has_more,
+    })
+}

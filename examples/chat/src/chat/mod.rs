@@ -1,0 +1,56 @@
+//! The chat's WebSocket side: one handler per concern, wired to the events here.
+//!
+//! | module | events |
+//! | --- | --- |
+//! | [`presence`] | connect (`Origin`), `welcome`, disconnect (`userLeft`), shutdown |
+//! | [`rooms`] | `join` (replay), `leave`, `listRooms`, `listUsers`; `userJoined`, `userLeft` |
+//! | [`messages`] | `sendMessage` → `message`, `history` |
+//! | [`private`] | `sendPrivate` → `privateMessage` |
+//! | [`typing`] | `typing` → `userTyping` |
+//! | [`nick`] | `setNick` → `nickChanged` |
+//! | [`session`] | the per-connection state |
+
+pub mod messages;
+pub mod nick;
+pub mod presence;
+pub mod private;
+pub mod rooms;
+pub mod session;
+pub mod typing;
+
+use crate::app::App;
+use crate::events::*;
+#[doc(inline)]
+pub use session::Session;
+use std::time::Duration;
+use wsx_core::server::{BuildError, Server, ServerBuilder, ServerConfig};
+
+/// The WebSocket server of the chat, with the limits of the app's config.
+pub fn build_server(app: App) -> Result<Server<App, Session>, BuildError> {
+    let config = app.config();
+    let rate = (config.rate_limit > 0).then_some(config.rate_limit);
+    let server_config = ServerConfig {
+        max_message_size: config.max_message_bytes,
+        idle_timeout: config.idle_timeout(),
+        rate_limit_per_second: rate,
+        rate_limit_burst: config.rate_limit.saturating_mul(2).max(1),
+        shutdown_deadline: Duration::from_secs(3),
+        ..ServerConfig::default()
+    };
+    ServerBuilder::<App, Session>::new(app.clone())
+        .config(server_config)
+        .on_connect(presence::connect)
+        .on_open(presence::open)
+        .on_disconnect(presence::disconnect)
+        .on_shutdown(presence::shutdown)
+        .on_request::<Join, _, _>(rooms::join)
+        .on_request::<Leave, _, _>(rooms::leave)
+        .on_request::<ListRooms, _, _>(rooms::list_rooms)
+        .on_request::<ListUsers, _, _>(rooms::list_users)
+        .on_request::<SendMessage, _, _>(messages::send_message)
+        .on_request::<History, _, _>(messages::history)
+        .on_request::<SendPrivate, _, _>(private::send_private)
+        .on_request::<SetNick, _, _>(nick::set_nick)
+        .on_send::<TypingRequest, _, _>(typing::typing)
+        .build()
+}

@@ -1,0 +1,141 @@
+//! Rooms and presence: `join` (with replay), `leave`, `listRooms`, `listUsers`.
+
+use super::session::Session;
+use super::typing;
+use crate::app::App;
+use crate::events::*;
+use crate::names::UserName;
+use serde_json::json;
+use wsx_core::ErrorCode;
+use wsx_core::server::{Conn, HandlerError, State};
+
+/// `join`: names the session (first join), enters the room, tells the others, and
+/// answers with the members and the history — or, with `since`, exactly the missed
+/// messages (see [`crate::history`]).
+pub async fn join(
+    conn: Conn<Session>,
+    State(app): State<App>,
+    req: JoinRequest,
+) -> Result<JoinResponse, HandlerError> {
+    let wanted = UserName::parse(&req.username).map_err(|e| {
+        HandlerError::new(e.to_string())
+            .with_code(ErrorCode::InvalidPayload)
+            .with_cause(json!([{ "path": "/username", "message": e.to_string() }]))
+    })?;
+    let name = match conn.state().name() {
+        Some(current) if current.key != wanted.key => {
+            return Err(HandlerError::new(format!(
+                "this connection is `{}`: join with that name, or change it with setNick",
+                current.display
+            )));
+        }
+        Some(current) => current,
+        None => {
+            if !app.claim_name(&wanted.key, &wanted.display, conn.id()) {
+                return Err(HandlerError::new(format!(
+                    "the name `{}` is taken",
+                    wanted.display
+                )));
+            }
+            conn.state().set_name(wanted.clone());
+            app.events()
+                .publish("userConnected", json!({ "username": wanted.display }));
+            wanted
+        }
+    };
+    let room = app.room(&req.room).await?;
+    let log = room.log.lock().await;
+    // Under the log lock: no message is between numbering and broadcast, so the backlog
+    // read below and the live pushes the connection gets from now on split exactly.
+    let newly = conn.join(&room.name)?;
+    let was_empty = room.add_member(conn.id(), &name.display);
+    if newly {
+        let _ = conn.others_in(&room.name).push::<UserJoined>(UserJoined {
+            username: name.display.clone(),
+            room: room.name.clone(),
+        });
+        if was_empty {
+            app.events()
+                .publish("roomCreated", json!({ "room": room.name }));
+        }
+    }
+    let replay = log.replay(req.since.as_ref());
+    let answer = JoinResponse {
+        success: true,
+        message: format!("Welcome to {}!", room.name),
+        users: room.member_names(),
+        room: room.name.clone(),
+        epoch: log.epoch().to_owned(),
+        seq: log.last_seq(),
+        history: replay.history,
+        recovered: replay.recovered,
+    };
+    drop(log);
+    conn.state().enter(&room.name);
+    tracing::debug!(user = %name.display, room = %room.name, recovered = ?answer.recovered, "joined");
+    Ok(answer)
+}
+
+/// `leave`: leaves a room (by default the most recently joined one).
+pub async fn leave(
+    conn: Conn<Session>,
+    State(app): State<App>,
+    req: LeaveRequest,
+) -> Result<LeaveResponse, HandlerError> {
+    let room = conn.state().resolve_room(req.room.as_deref())?;
+    let Some(name) = conn.state().name() else {
+        return Ok(LeaveResponse {
+            success: false,
+            room,
+        });
+    };
+    let success = conn.state().exit(&room);
+    if success {
+        leave_room(&app, &conn, &room, &name.display).await;
+    }
+    Ok(LeaveResponse { success, room })
+}
+
+/// Takes a connection out of a room and tells the others (`leave` and disconnects).
+pub async fn leave_room(app: &App, conn: &Conn<Session>, room_name: &str, display: &str) {
+    typing::stop(conn, room_name);
+    let Some(room) = app.existing_room(room_name) else {
+        return;
+    };
+    let _log = room.log.lock().await;
+    if let Some(now_empty) = room.remove_member(conn.id()) {
+        let _ = conn.others_in(room_name).push::<UserLeft>(UserLeft {
+            username: display.to_owned(),
+            room: room_name.to_owned(),
+        });
+        if now_empty {
+            app.events()
+                .publish("roomEmptied", json!({ "room": room_name }));
+        }
+    }
+    conn.leave(room_name);
+}
+
+/// `listRooms`: the rooms that have members.
+pub async fn list_rooms(
+    State(app): State<App>,
+    _req: ListRoomsRequest,
+) -> Result<ListRoomsResponse, HandlerError> {
+    Ok(ListRoomsResponse {
+        rooms: app.room_summaries(),
+    })
+}
+
+/// `listUsers`: who is in a room (by default the most recently joined one).
+pub async fn list_users(
+    conn: Conn<Session>,
+    State(app): State<App>,
+    req: ListUsersRequest,
+) -> Result<ListUsersResponse, HandlerError> {
+    let room = conn.state().resolve_room(req.room.as_deref())?;
+    let users = app
+        .existing_room(&room)
+        .map(|r| r.member_names())
+        .unwrap_or_default();
+    Ok(ListUsersResponse { room, users })
+}

@@ -1,0 +1,125 @@
+//! What the server knows about one connection: its name, its rooms, where it types.
+
+use crate::names::UserName;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use wsx_core::server::{Conn, HandlerError};
+
+/// The per-connection state (`Conn<Session>`).
+#[derive(Debug, Default)]
+pub struct Session {
+    state: Mutex<SessionState>,
+}
+
+#[derive(Debug, Default)]
+struct SessionState {
+    /// Set by the first `join`; every message is signed with it.
+    name: Option<UserName>,
+    /// Rooms in the order joined; the last one is where a request without `room` goes.
+    rooms: Vec<String>,
+    /// Rooms where the user is typing → generation of the latest `typing`, so an expiry
+    /// timer knows whether a newer `typing` superseded it.
+    typing: HashMap<String, u64>,
+    typing_generation: u64,
+}
+
+impl Session {
+    fn with<T>(&self, f: impl FnOnce(&mut SessionState) -> T) -> Option<T> {
+        self.state.lock().ok().map(|mut s| f(&mut s))
+    }
+
+    /// The session's name, once it joined.
+    pub fn name(&self) -> Option<UserName> {
+        self.with(|s| s.name.clone()).flatten()
+    }
+
+    /// Names the session.
+    pub fn set_name(&self, name: UserName) {
+        self.with(|s| s.name = Some(name));
+    }
+
+    /// The rooms, in the order joined.
+    pub fn rooms(&self) -> Vec<String> {
+        self.with(|s| s.rooms.clone()).unwrap_or_default()
+    }
+
+    /// Whether the session is in a room.
+    pub fn is_in(&self, room: &str) -> bool {
+        self.with(|s| s.rooms.iter().any(|r| r == room))
+            .unwrap_or(false)
+    }
+
+    /// Makes `room` the most recently joined room.
+    pub fn enter(&self, room: &str) {
+        self.with(|s| {
+            s.rooms.retain(|r| r != room);
+            s.rooms.push(room.to_owned());
+        });
+    }
+
+    /// Forgets a room; `false` if the session was not in it.
+    pub fn exit(&self, room: &str) -> bool {
+        self.with(|s| {
+            let before = s.rooms.len();
+            s.rooms.retain(|r| r != room);
+            s.rooms.len() != before
+        })
+        .unwrap_or(false)
+    }
+
+    /// The room a request means: the one it names, or the most recently joined one.
+    pub fn resolve_room(&self, room: Option<&str>) -> Result<String, HandlerError> {
+        match room {
+            Some(room) => Ok(room.to_owned()),
+            None => self
+                .with(|s| s.rooms.last().cloned())
+                .flatten()
+                .ok_or_else(|| HandlerError::new("you are in no room: join one first")),
+        }
+    }
+
+    /// The room a request means, which the session must be in.
+    pub fn member_room(&self, room: Option<&str>) -> Result<String, HandlerError> {
+        let room = self.resolve_room(room)?;
+        if self.is_in(&room) {
+            Ok(room)
+        } else {
+            Err(HandlerError::new(format!(
+                "you are not in room `{room}`: join it first"
+            )))
+        }
+    }
+
+    /// Notes a `typing` in a room; returns its generation and whether the user was
+    /// already typing there.
+    pub fn start_typing(&self, room: &str) -> (u64, bool) {
+        self.with(|s| {
+            s.typing_generation += 1;
+            let generation = s.typing_generation;
+            let was = s.typing.insert(room.to_owned(), generation).is_some();
+            (generation, was)
+        })
+        .unwrap_or((0, true))
+    }
+
+    /// Stops typing in a room; `true` if the user was typing there. With a generation,
+    /// only if no newer `typing` came since.
+    pub fn stop_typing(&self, room: &str, generation: Option<u64>) -> bool {
+        self.with(|s| match (s.typing.get(room), generation) {
+            (Some(current), Some(g)) if *current != g => false,
+            (Some(_), _) => {
+                s.typing.remove(room);
+                true
+            }
+            (None, _) => false,
+        })
+        .unwrap_or(false)
+    }
+}
+
+/// The session's name, or the error a request gets before the first `join`.
+pub fn require_name(conn: &Conn<Session>) -> Result<UserName, HandlerError> {
+    conn.state()
+        .name()
+        .ok_or_else(|| HandlerError::new("join a room first: you have no name yet"))
+}

@@ -1,0 +1,401 @@
+//! The terminal client's logic, apart from its I/O: what a line typed means, how events
+//! are printed, and the [`Transcript`] that shows every room message exactly once across
+//! reconnects.
+//!
+//! # Exactly once on screen
+//! The transcript remembers, per room, the epoch and the last `seq` shown. While a join
+//! (or a re-join after a reconnect) is under way, live `message` pushes for that room are
+//! held back; the join's answer is shown first (only what is newer than the last `seq`
+//! shown, unless the server says it could not recover), then the held-back pushes newer
+//! than the answer's `seq`. Any push at or below the last `seq` shown is a repeat and is
+//! skipped.
+
+use crate::events::{
+    ChatMessage, JoinResponse, MessageKind, PrivateMessage, RoomPosition, RoomSummary,
+};
+use std::collections::HashMap;
+
+/// The help text of `/help`.
+pub const HELP: &str = "\
+commands:
+  <text>              send to the current room
+  /me <action>        send an action: * alice waves
+  /join <room>        join a room (it becomes the current one)
+  /leave [room]       leave a room (default: the current one)
+  /rooms              list the rooms
+  /users [room]       list the users of a room
+  /pm <user> <text>   send a private message
+  /nick <name>        change your name
+  /help               this help
+  /quit               leave (end of input does the same)";
+
+/// A line typed by the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Text for the current room.
+    Say(String),
+    /// `/me …`.
+    Me(String),
+    /// `/join room`.
+    Join(String),
+    /// `/leave [room]`.
+    Leave(Option<String>),
+    /// `/rooms`.
+    Rooms,
+    /// `/users [room]`.
+    Users(Option<String>),
+    /// `/pm user text`.
+    Pm(String, String),
+    /// `/nick name`.
+    Nick(String),
+    /// `/help`.
+    Help,
+    /// `/quit`.
+    Quit,
+    /// A command used wrongly, with what to say about it.
+    Invalid(String),
+    /// A blank line.
+    Empty,
+}
+
+impl Input {
+    /// Parses one line of input.
+    pub fn parse(line: &str) -> Input {
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.trim().is_empty() {
+            return Input::Empty;
+        }
+        let Some(command) = line.strip_prefix('/') else {
+            return Input::Say(line.to_owned());
+        };
+        let (name, rest) = command
+            .split_once(char::is_whitespace)
+            .unwrap_or((command, ""));
+        let rest = rest.trim();
+        let arg = || (!rest.is_empty()).then(|| rest.to_owned());
+        match name {
+            "help" | "h" | "?" => Input::Help,
+            "quit" | "exit" | "q" => Input::Quit,
+            "rooms" => Input::Rooms,
+            "users" | "who" => Input::Users(arg()),
+            "leave" | "part" => Input::Leave(arg()),
+            "join" | "j" => {
+                arg().map_or_else(|| Input::Invalid("usage: /join <room>".into()), Input::Join)
+            }
+            "nick" => {
+                arg().map_or_else(|| Input::Invalid("usage: /nick <name>".into()), Input::Nick)
+            }
+            "me" => arg().map_or_else(|| Input::Invalid("usage: /me <action>".into()), Input::Me),
+            "pm" | "msg" => match rest.split_once(char::is_whitespace) {
+                Some((to, text)) if !text.trim().is_empty() => {
+                    Input::Pm(to.to_owned(), text.trim().to_owned())
+                }
+                _ => Input::Invalid("usage: /pm <user> <text>".into()),
+            },
+            // "//text" sends "/text".
+            _ if name.starts_with('/') => Input::Say(line[1..].to_owned()),
+            _ => Input::Invalid(format!("unknown command /{name}; /help lists them")),
+        }
+    }
+}
+
+/// `HH:MM:SS` (UTC) of a timestamp in milliseconds since the Unix epoch.
+pub fn clock(ms: u64) -> String {
+    let secs = (ms / 1000) % 86_400;
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// `[12:00:01] alice: hi`, `[12:00:01] * alice waves`; prefixed with `#room` when it is
+/// not the current room.
+pub fn format_message(m: &ChatMessage, current: Option<&str>) -> String {
+    let room = if current == Some(m.room.as_str()) {
+        String::new()
+    } else {
+        format!("#{} ", m.room)
+    };
+    match m.kind {
+        MessageKind::Message => format!(
+            "[{}] {room}{}: {}",
+            clock(m.timestamp),
+            m.username,
+            m.message
+        ),
+        MessageKind::Action => format!(
+            "[{}] {room}* {} {}",
+            clock(m.timestamp),
+            m.username,
+            m.message
+        ),
+    }
+}
+
+/// `[12:00:01] [pm] alice -> bob: psst`.
+pub fn format_private(m: &PrivateMessage) -> String {
+    format!(
+        "[{}] [pm] {} -> {}: {}",
+        clock(m.timestamp),
+        m.from,
+        m.to,
+        m.message
+    )
+}
+
+/// `*** rooms: general (2 users, 14 messages), random (1 user, 0 messages)`.
+pub fn format_rooms(rooms: &[RoomSummary]) -> String {
+    if rooms.is_empty() {
+        return "*** no rooms".into();
+    }
+    let list: Vec<String> = rooms
+        .iter()
+        .map(|r| {
+            let users = if r.members == 1 { "user" } else { "users" };
+            format!(
+                "{} ({} {users}, {} messages)",
+                r.name, r.members, r.messages
+            )
+        })
+        .collect();
+    format!("*** rooms: {}", list.join(", "))
+}
+
+/// What the client has shown, per room (see the module docs).
+#[derive(Debug, Default)]
+pub struct Transcript {
+    /// Rooms joined, in order; the last is the current one.
+    rooms: Vec<String>,
+    /// Per room: epoch and last `seq` shown.
+    positions: HashMap<String, RoomPosition>,
+    /// Rooms being joined → pushes held back until the answer.
+    syncing: HashMap<String, Vec<ChatMessage>>,
+}
+
+impl Transcript {
+    /// The current room.
+    pub fn current(&self) -> Option<&str> {
+        self.rooms.last().map(String::as_str)
+    }
+
+    /// Rooms joined, in order.
+    pub fn rooms(&self) -> Vec<String> {
+        self.rooms.clone()
+    }
+
+    /// A join of `room` starts: holds its pushes back; returns the `since` to send.
+    pub fn begin_join(&mut self, room: &str) -> Option<RoomPosition> {
+        self.syncing.entry(room.to_owned()).or_default();
+        self.positions.get(room).cloned()
+    }
+
+    /// A join failed: shows what was held back, stops holding.
+    pub fn abort_join(&mut self, room: &str) -> Vec<String> {
+        let held = self.syncing.remove(room).unwrap_or_default();
+        held.into_iter().filter_map(|m| self.show(m)).collect()
+    }
+
+    /// A join answered: the lines to print (history, a notice if some messages were
+    /// lost, then the held-back pushes), and the room becomes the current one.
+    pub fn finish_join(&mut self, answer: &JoinResponse) -> Vec<String> {
+        let room = answer.room.clone();
+        self.rooms.retain(|r| *r != room);
+        self.rooms.push(room.clone());
+        let mut lines = Vec::new();
+        let known = self
+            .positions
+            .get(&room)
+            .filter(|p| p.epoch == answer.epoch)
+            .map(|p| p.seq);
+        if answer.recovered == Some(false) {
+            lines.push(format!(
+                "*** some messages of {room} could not be recovered; here are the latest"
+            ));
+        }
+        let shown_up_to = match answer.recovered {
+            Some(false) => 0,
+            _ => known.unwrap_or(0),
+        };
+        let current = Some(room.as_str());
+        lines.extend(
+            answer
+                .history
+                .iter()
+                .filter(|m| m.seq > shown_up_to)
+                .map(|m| format_message(m, current)),
+        );
+        self.positions.insert(
+            room.clone(),
+            RoomPosition {
+                epoch: answer.epoch.clone(),
+                seq: answer.seq.max(shown_up_to),
+            },
+        );
+        let held = self.syncing.remove(&room).unwrap_or_default();
+        lines.extend(held.into_iter().filter_map(|m| self.show(m)));
+        lines
+    }
+
+    /// A room left.
+    pub fn left(&mut self, room: &str) {
+        self.rooms.retain(|r| r != room);
+        self.positions.remove(room);
+        self.syncing.remove(room);
+    }
+
+    /// A live `message` push: the line to print, or `None` (held back, or a repeat).
+    pub fn on_message(&mut self, m: ChatMessage) -> Option<String> {
+        if let Some(held) = self.syncing.get_mut(&m.room) {
+            held.push(m);
+            return None;
+        }
+        self.show(m)
+    }
+
+    fn show(&mut self, m: ChatMessage) -> Option<String> {
+        match self.positions.get_mut(&m.room) {
+            Some(p) if m.seq <= p.seq => None,
+            Some(p) => {
+                p.seq = m.seq;
+                Some(format_message(&m, self.rooms.last().map(String::as_str)))
+            }
+            // Not (or no longer) in the room.
+            None => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(room: &str, seq: u64) -> ChatMessage {
+        ChatMessage {
+            message_id: format!("m{seq}"),
+            username: "bob".into(),
+            message: format!("n{seq}"),
+            timestamp: 43_201_000,
+            room: room.into(),
+            seq,
+            kind: MessageKind::Message,
+        }
+    }
+
+    fn answer(
+        room: &str,
+        epoch: &str,
+        seq: u64,
+        history: Vec<ChatMessage>,
+        recovered: Option<bool>,
+    ) -> JoinResponse {
+        JoinResponse {
+            success: true,
+            message: String::new(),
+            users: vec![],
+            room: room.into(),
+            epoch: epoch.into(),
+            seq,
+            history,
+            recovered,
+        }
+    }
+
+    #[test]
+    fn lines_parse() {
+        assert_eq!(
+            Input::parse("hello there\n"),
+            Input::Say("hello there".into())
+        );
+        assert_eq!(Input::parse("/me waves"), Input::Me("waves".into()));
+        assert_eq!(
+            Input::parse("/pm bob  see you"),
+            Input::Pm("bob".into(), "see you".into())
+        );
+        assert!(matches!(Input::parse("/pm bob"), Input::Invalid(_)));
+        assert_eq!(Input::parse("/join random"), Input::Join("random".into()));
+        assert_eq!(Input::parse("/leave"), Input::Leave(None));
+        assert_eq!(
+            Input::parse("/users general"),
+            Input::Users(Some("general".into()))
+        );
+        assert_eq!(Input::parse("//etc"), Input::Say("/etc".into()));
+        assert_eq!(Input::parse("   "), Input::Empty);
+        assert!(matches!(Input::parse("/frobnicate"), Input::Invalid(_)));
+    }
+
+    #[test]
+    fn messages_print_like_the_seed() {
+        assert_eq!(clock(43_201_000), "12:00:01");
+        let m = msg("general", 1);
+        assert_eq!(format_message(&m, Some("general")), "[12:00:01] bob: n1");
+        assert_eq!(
+            format_message(&m, Some("random")),
+            "[12:00:01] #general bob: n1"
+        );
+        let me = ChatMessage {
+            kind: MessageKind::Action,
+            message: "waves".into(),
+            ..m
+        };
+        assert_eq!(
+            format_message(&me, Some("general")),
+            "[12:00:01] * bob waves"
+        );
+    }
+
+    #[test]
+    fn a_rejoin_shows_each_message_once_in_order() {
+        let mut t = Transcript::default();
+        assert_eq!(t.begin_join("general"), None);
+        let lines = t.finish_join(&answer(
+            "general",
+            "e",
+            2,
+            vec![msg("general", 1), msg("general", 2)],
+            None,
+        ));
+        assert_eq!(lines.len(), 2);
+        assert_eq!(
+            t.on_message(msg("general", 3)).as_deref(),
+            Some("[12:00:01] bob: n3")
+        );
+        // Reconnect: 4 and 5 missed; 6 arrives live before the answer; 5 is repeated live.
+        let since = t.begin_join("general").unwrap();
+        assert_eq!((since.epoch.as_str(), since.seq), ("e", 3));
+        assert_eq!(t.on_message(msg("general", 6)), None);
+        let lines = t.finish_join(&answer(
+            "general",
+            "e",
+            5,
+            vec![msg("general", 4), msg("general", 5)],
+            Some(true),
+        ));
+        assert_eq!(
+            lines,
+            [
+                "[12:00:01] bob: n4",
+                "[12:00:01] bob: n5",
+                "[12:00:01] bob: n6"
+            ]
+        );
+        assert_eq!(t.on_message(msg("general", 5)), None);
+        assert!(t.on_message(msg("general", 7)).is_some());
+    }
+
+    #[test]
+    fn an_unrecoverable_rejoin_says_so() {
+        let mut t = Transcript::default();
+        t.begin_join("general");
+        t.finish_join(&answer("general", "e1", 1, vec![msg("general", 1)], None));
+        t.begin_join("general");
+        let lines = t.finish_join(&answer(
+            "general",
+            "e2",
+            2,
+            vec![msg("general", 1), msg("general", 2)],
+            Some(false),
+        ));
+        assert!(lines[0].contains("could not be recovered"));
+        assert_eq!(lines.len(), 3);
+        t.left("general");
+        assert_eq!(t.on_message(msg("general", 3)), None);
+        assert_eq!(t.current(), None);
+    }
+}

@@ -1,0 +1,53 @@
+//! The wsx example chat: a multi-room chat server whose events match the seed TypeScript
+//! chat, and a terminal client.
+//!
+//! Run the server with `cargo run --release -p wsx-chat` (127.0.0.1:3001; `--help` for
+//! the flags) and a client with `cargo run -p wsx-chat --bin wsx-chat-cli -- alice`.
+//!
+//! # Layout
+//! - [`events`]: the chat's events, declared with `define_events!`; their TypeScript,
+//!   JSON Schema and AsyncAPI exports are committed under `bindings/` at the repository
+//!   root (`WSX_BLESS=1 cargo test -p wsx-chat --test bindings` regenerates them).
+//! - [`config`]: flags and environment variables.
+//! - [`app`]: the shared state: rooms, names in use, counters.
+//! - [`chat`]: the WebSocket handlers, one concern per module, and the server built
+//!   from them.
+//! - [`names`]: user names: normalisation, comparison, refused characters.
+//! - [`store`]: every room message in SQLite, on its own thread, with group commit.
+//! - [`history`]: the last N messages of a room in memory, and replay after a reconnect.
+//! - [`http`]: the REST API; [`sse`]: `GET /events`; [`metrics`]: `GET /metrics`;
+//!   [`page`]: the browser page.
+//! - [`serve`]: all of it on one port, with graceful shutdown.
+//! - [`cli`]: the terminal client's parsing, formatting and exactly-once transcript;
+//!   `src/bin/wsx-chat.rs` is the server, `src/bin/wsx-chat-cli.rs` the terminal client
+//!   (on `wsx-client`).
+
+pub mod app;
+pub mod chat;
+pub mod cli;
+pub mod config;
+pub mod events;
+pub mod history;
+pub mod http;
+pub mod metrics;
+pub mod names;
+pub mod page;
+pub mod serve;
+pub mod sse;
+pub mod store;
+
+#[doc(inline)]
+pub use app::App;
+#[doc(inline)]
+pub use config::Config;
+#[doc(inline)]
+pub use events::*;
+#[doc(inline)]
+pub use serve::Chat;
+
+/// Now, in milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

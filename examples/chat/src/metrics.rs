@@ -1,0 +1,68 @@
+//! `GET /metrics`: Prometheus text of everything the process records — the framework's
+//! `wsx_*` metrics and the chat's own `chat_*` ones.
+//!
+//! The recorder is global to the process: the first server installs it and later ones
+//! (tests start many) share it.
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the Prometheus recorder once per process; `None` if another recorder was
+/// installed first.
+pub fn install() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+            Ok(handle) => {
+                describe();
+                Some(handle)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics recorder not installed: /metrics will be empty");
+                None
+            }
+        })
+        .clone()
+}
+
+fn describe() {
+    metrics::describe_counter!("chat_messages_total", "Room messages committed.");
+    metrics::describe_counter!("chat_private_messages_total", "Private messages delivered.");
+    metrics::describe_counter!(
+        "chat_origin_refused_total",
+        "WebSocket upgrades refused for their Origin."
+    );
+    metrics::describe_gauge!("chat_users", "Users with a name.");
+    metrics::describe_gauge!("chat_rooms_loaded", "Rooms held in memory.");
+    metrics::describe_gauge!("chat_sse_clients", "Open /events streams.");
+    // Present from the start, so a scrape of an idle server is not empty.
+    metrics::counter!("chat_messages_total").absolute(0);
+    metrics::gauge!("chat_users").set(0.0);
+}
+
+/// Keeps histograms from growing without bound; call every few seconds.
+pub fn upkeep() {
+    if let Some(Some(handle)) = HANDLE.get() {
+        handle.run_upkeep();
+    }
+}
+
+/// `GET /metrics`.
+pub async fn render() -> Response {
+    let body = HANDLE
+        .get()
+        .and_then(|h| h.as_ref())
+        .map(|h| h.render())
+        .unwrap_or_default();
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        body,
+    )
+        .into_response()
+}

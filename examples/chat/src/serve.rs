@@ -1,0 +1,78 @@
+//! Everything on one port: the WebSocket at `/ws`, the REST API, `/events`, `/metrics`
+//! and the page; and the graceful shutdown of it all.
+
+use crate::app::{App, StartError};
+use crate::chat::{Session, build_server};
+use crate::config::Config;
+use axum::Router;
+use axum::routing::get;
+use std::future::Future;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+use wsx_core::server::Server;
+
+/// A chat server, built and ready to serve.
+#[derive(Debug)]
+pub struct Chat {
+    /// The app state.
+    pub app: App,
+    /// The WebSocket server (pushes, connection counts, shutdown).
+    pub server: Server<App, Session>,
+    /// Every route.
+    pub router: Router,
+}
+
+impl Chat {
+    /// Opens the database and builds the routes.
+    pub async fn new(config: Config) -> Result<Chat, StartError> {
+        crate::metrics::install();
+        let app = App::new(config).await?;
+        let server = build_server(app.clone())?;
+        let router = Router::new()
+            .route("/ws", server.route())
+            .merge(crate::http::routes())
+            .route("/events", get(crate::sse::events))
+            .route("/metrics", get(crate::metrics::render))
+            .with_state(app.clone())
+            .merge(crate::page::routes());
+        Ok(Chat {
+            app,
+            server,
+            router,
+        })
+    }
+
+    /// Serves on `listener` until `signal` completes, then shuts down gracefully: new
+    /// connections are refused, WebSockets are closed with 1001 after what they have
+    /// queued, SSE streams end, the database is checkpointed and closed.
+    pub async fn serve<F>(self, listener: TcpListener, signal: F) -> Result<(), StartError>
+    where
+        F: Future + Send + 'static,
+    {
+        let ticker = tokio::spawn(stats_ticker(self.app.clone()));
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, service)
+            .with_graceful_shutdown(self.server.shutdown_on(signal))
+            .await;
+        ticker.abort();
+        Ok(served?)
+    }
+}
+
+/// Publishes a `stats` system event every `--stats-interval`.
+async fn stats_ticker(app: App) {
+    let period = app
+        .config()
+        .stats_interval
+        .max(std::time::Duration::from_millis(100));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        app.events().publish("stats", app.stats());
+        crate::metrics::upkeep();
+    }
+}

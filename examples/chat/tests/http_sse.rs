@@ -1,0 +1,273 @@
+//! The HTTP side, through a real HTTP client: every REST route, `/metrics`, and the SSE
+//! stream with `Last-Event-ID`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::TestServer;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use std::time::Duration;
+use wsx_chat::Config;
+
+async fn get(url: &str) -> (u16, Value) {
+    let resp = reqwest::get(url).await.unwrap();
+    let status = resp.status().as_u16();
+    assert!(
+        resp.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"),
+        "{url} answers JSON"
+    );
+    (status, resp.json().await.unwrap())
+}
+
+fn seqs(v: &Value) -> Vec<u64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn rest_routes_answer_json() {
+    let server = TestServer::start().await;
+    assert_eq!(
+        get(&server.http("/api/rooms")).await,
+        (200, json!({ "rooms": [] }))
+    );
+    let (mut alice, _) = server.joined("alice", "general").await;
+    for i in 1..=3 {
+        alice
+            .request("sendMessage", json!({ "message": format!("m{i}") }))
+            .await
+            .unwrap();
+    }
+    let (_bob, _) = server.joined("bob", "general").await;
+
+    let (status, rooms) = get(&server.http("/api/rooms")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        rooms,
+        json!({ "rooms": [{ "name": "general", "members": 2, "messages": 3 }] })
+    );
+
+    let (status, page) = get(&server.http("/api/room/general/history?limit=2")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (seqs(&page["messages"]), page["hasMore"].as_bool()),
+        (vec![2, 3], Some(true))
+    );
+    assert_eq!(page["room"], "general");
+    assert!(page["epoch"].as_str().is_some_and(|e| !e.is_empty()));
+    assert_eq!(page["messages"][0]["username"], "alice");
+    let (_, older) = get(&server.http("/api/room/general/history?before=2")).await;
+    assert_eq!(
+        (seqs(&older["messages"]), older["hasMore"].as_bool()),
+        (vec![1], Some(false))
+    );
+    let (_, newer) = get(&server.http("/api/room/general/history?after=1")).await;
+    assert_eq!(seqs(&newer["messages"]), [2, 3]);
+    let (status, bad) = get(&server.http("/api/room/general/history?limit=0")).await;
+    assert_eq!((status, bad["error"].as_str()), (400, Some("bad_request")));
+    let (status, bad) = get(&server.http("/api/room/general/history?limit=lots")).await;
+    assert_eq!((status, bad["error"].as_str()), (400, Some("bad_request")));
+
+    let (status, users) = get(&server.http("/api/room/general/users")).await;
+    assert_eq!(
+        (status, users),
+        (200, json!({ "room": "general", "users": ["alice", "bob"] }))
+    );
+
+    for path in ["/api/room/nowhere/history", "/api/room/nowhere/users"] {
+        let (status, err) = get(&server.http(path)).await;
+        assert_eq!(status, 404, "{path}");
+        assert_eq!(err["error"], "not_found");
+        assert!(err["message"].as_str().unwrap().contains("nowhere"));
+    }
+
+    let (status, stats) = get(&server.http("/api/stats")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (
+            stats["connections"].as_u64(),
+            stats["rooms"].as_u64(),
+            stats["messages"].as_u64()
+        ),
+        (Some(2), Some(1), Some(3))
+    );
+    assert!(stats["uptimeSecs"].is_u64());
+
+    let metrics = reqwest::get(server.http("/metrics")).await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(
+        metrics.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = metrics.text().await.unwrap();
+    assert!(text.contains("chat_messages_total"), "{text}");
+    assert!(text.contains("wsx_connections"), "{text}");
+    server.stop().await;
+}
+
+/// An SSE event as read off the stream.
+#[derive(Debug, Clone, PartialEq)]
+struct SseEvent {
+    id: u64,
+    event: String,
+    data: Value,
+}
+
+/// Reads SSE events from a response body, skipping comments.
+struct SseReader {
+    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buf: String,
+}
+
+impl SseReader {
+    async fn open(url: &str, last_event_id: Option<u64>) -> SseReader {
+        let mut req = reqwest::Client::new().get(url);
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id.to_string());
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(
+            resp.headers()[reqwest::header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        SseReader {
+            body: resp.bytes_stream().boxed(),
+            buf: String::new(),
+        }
+    }
+
+    async fn next(&mut self) -> SseEvent {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let (mut id, mut event, mut data) = (None, String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = v.trim().parse().ok();
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if let Some(id) = id {
+                    return SseEvent {
+                        id,
+                        event,
+                        data: serde_json::from_str(&data).unwrap(),
+                    };
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(common::WAIT, self.body.next())
+                .await
+                .expect("an SSE event in time");
+            self.buf
+                .push_str(std::str::from_utf8(&chunk.unwrap().unwrap()).unwrap());
+        }
+    }
+
+    /// The next event that is not `stats`.
+    async fn next_system(&mut self) -> SseEvent {
+        loop {
+            let e = self.next().await;
+            if e.event != "stats" {
+                return e;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn sse_streams_system_events_and_replays_after_last_event_id() {
+    let server = TestServer::with(Config {
+        stats_interval: Duration::from_millis(200),
+        ..Config::default()
+    })
+    .await;
+    let url = server.http("/events");
+    let mut sse = SseReader::open(&url, None).await;
+
+    let (carol, _) = server.joined("carol", "sse").await;
+    let e = sse.next_system().await;
+    assert_eq!(
+        (e.event.as_str(), &e.data),
+        ("userConnected", &json!({ "username": "carol" }))
+    );
+    let e2 = sse.next_system().await;
+    assert_eq!(
+        (e2.event.as_str(), &e2.data),
+        ("roomCreated", &json!({ "room": "sse" }))
+    );
+    assert!(e2.id > e.id);
+    // Stats come by themselves.
+    let stats = loop {
+        let e = sse.next().await;
+        if e.event == "stats" {
+            break e;
+        }
+    };
+    assert_eq!(stats.data["rooms"], 1);
+    let last_seen = stats.id;
+    drop(sse);
+
+    // While the SSE client is away: carol leaves, dave comes.
+    carol.close().await;
+    let (_dave, _) = server.joined("dave", "other").await;
+    // Back with Last-Event-ID: everything after it, in order, then live.
+    let mut sse = SseReader::open(&url, Some(last_seen)).await;
+    let mut seen = Vec::new();
+    while seen
+        .iter()
+        .filter(|e: &&SseEvent| e.event != "stats")
+        .count()
+        < 4
+    {
+        seen.push(sse.next().await);
+    }
+    let ids: Vec<u64> = seen.iter().map(|e| e.id).collect();
+    assert_eq!(
+        ids,
+        (last_seen + 1..=last_seen + ids.len() as u64).collect::<Vec<_>>(),
+        "no gap, no repeat"
+    );
+    let kinds: Vec<&str> = seen
+        .iter()
+        .filter(|e| e.event != "stats")
+        .map(|e| e.event.as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "roomEmptied",
+            "userDisconnected",
+            "userConnected",
+            "roomCreated"
+        ]
+    );
+    // Live events continue after the replayed ones.
+    let (_erin, _) = server.joined("erin", "other").await;
+    let e = sse.next_system().await;
+    assert_eq!(
+        (e.event.as_str(), e.data["username"].as_str()),
+        ("userConnected", Some("erin"))
+    );
+    assert!(e.id > *ids.last().unwrap());
+
+    // The same through the query parameter, for clients that cannot set headers.
+    let mut by_query = SseReader::open(&format!("{url}?lastEventId={}", last_seen), None).await;
+    assert_eq!(by_query.next().await.id, last_seen + 1);
+    server.stop().await;
+}

@@ -1,0 +1,134 @@
+// Losing the server: the page says so, reconnects by itself, re-joins its rooms from the
+// last message it saw and shows what it missed exactly once; after the idle timeout it
+// says why it was disconnected.
+import assert from "node:assert/strict";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { launchBrowser, lines, openChat, say, startServer, tempDir, waitForLine } from "./harness.mjs";
+
+let browser;
+before(async () => (browser = await launchBrowser()));
+after(async () => browser?.close());
+
+describe("reconnection", () => {
+  test("after a server restart the page reconnects and shows the missed messages once", async () => {
+    const tmp = tempDir();
+    const db = path.join(tmp.dir, "chat.db");
+    let server = await startServer({ db });
+    const port = server.port;
+    // alice's clock is under the test's control, so she stays away while bob talks;
+    // bob retries quickly.
+    const alice = await openChat(browser, server, { name: "alice", query: "?reconnectBase=200&reconnectMax=1000", clock: true });
+    const bob = await openChat(browser, server, { name: "bob", query: "?reconnectBase=100&reconnectMax=300" });
+    try {
+      await say(alice, "before the restart");
+      await waitForLine(bob, "before the restart", "#messages li.msg");
+
+      // Freeze alice's timers, then crash the server.
+      await alice.clock.pauseAt(Date.now() + 1000);
+      await server.kill();
+      for (const page of [alice, bob]) {
+        await page.locator("#status[data-state='reconnecting']").waitFor();
+        await page.locator("#banner", { hasText: "Connection lost" }).waitFor();
+      }
+      assert.match(await alice.locator("#status").innerText(), /Reconnecting/);
+
+      // A failed send is kept in the composer, and says why.
+      await say(alice, "typed while offline");
+      await waitForLine(alice, "not connected", "#messages li.notice.error");
+      assert.equal(await alice.inputValue("#input"), "typed while offline");
+      await alice.fill("#input", "");
+
+      // The server comes back on the same port with the same database; bob is back first.
+      server = await startServer({ port, db });
+      await bob.locator("#status[data-state='open']").waitFor();
+      await waitForLine(bob, "Reconnected", "#messages li.notice");
+      await say(bob, "while you were away 1");
+      await say(bob, "while you were away 2");
+      await waitForLine(bob, "while you were away 2", "#messages li.msg");
+      assert.equal(await alice.locator("#status").getAttribute("data-state"), "reconnecting");
+
+      // Let alice's time run: she reconnects by herself and catches up.
+      await alice.clock.resume();
+      await alice.locator("#status[data-state='open']").waitFor({ timeout: 15_000 });
+      await waitForLine(alice, "while you were away 2", "#messages li.msg");
+      await waitForLine(alice, "2 messages you missed", "#messages li.notice");
+      await alice.locator("#banner").waitFor({ state: "hidden" });
+      const texts = await lines(alice, "#messages li.msg");
+      for (const text of ["before the restart", "while you were away 1", "while you were away 2"]) {
+        assert.equal(texts.filter((t) => t.includes(text)).length, 1, `"${text}" is shown once`);
+      }
+      // Shown in order, and the conversation goes on.
+      const order = texts.map((t) => ["before", "away 1", "away 2"].findIndex((k) => t.includes(k))).filter((i) => i >= 0);
+      assert.deepEqual(order, [0, 1, 2]);
+      await say(alice, "I am back");
+      await waitForLine(bob, "I am back", "#messages li.msg");
+      assert.deepEqual(await alice.locator("#member-list .author").allInnerTexts(), ["alice", "bob"]);
+      for (const page of [alice, bob]) {
+        // Only the expected network failures of a dead server (socket, SSE stream) are logged.
+        const expected = /WebSocket|ERR_CONNECTION_REFUSED|ERR_INCOMPLETE_CHUNKED_ENCODING/;
+        assert.deepEqual(page.problems.filter((p) => !expected.test(p)), []);
+      }
+    } finally {
+      await alice.context().close();
+      await bob.context().close();
+      await server.kill();
+      tmp.cleanup();
+    }
+  });
+
+  test("when the history is gone (an in-memory server restarted), the page says so", async () => {
+    let server = await startServer();
+    const port = server.port;
+    const alice = await openChat(browser, server, { name: "alice", query: "?reconnectBase=100&reconnectMax=300" });
+    try {
+      await say(alice, "said before the restart");
+      await waitForLine(alice, "said before the restart", "#messages li.msg");
+      await server.kill();
+      await alice.locator("#status[data-state='reconnecting']").waitFor();
+      server = await startServer({ port });
+      await alice.locator("#status[data-state='open']").waitFor();
+      await waitForLine(alice, "no longer kept", "#messages li.notice.warn");
+      // What was shown stays; the new history starts again at seq 1 and is not mistaken
+      // for what was already shown.
+      await say(alice, "said after the restart");
+      await waitForLine(alice, "said after the restart", "#messages li.msg");
+      const texts = await lines(alice, "#messages li.msg");
+      assert.equal(texts.filter((t) => t.includes("said before the restart")).length, 1);
+      assert.equal(texts.filter((t) => t.includes("said after the restart")).length, 1);
+    } finally {
+      await alice.context().close();
+      await server.kill();
+    }
+  });
+
+  test("after the idle timeout the page says why, and typing reconnects", async () => {
+    const server = await startServer({ args: ["--idle-timeout", "1500ms"] });
+    const page = await openChat(browser, server, { name: "idler" });
+    try {
+      await page.locator("#status[data-state='closed']").waitFor({ timeout: 8000 });
+      const banner = await page.locator("#banner").innerText();
+      assert.match(banner, /sent nothing for 1 second /);
+      assert.match(banner, /idle timeout/);
+      // It does not hammer the server: still closed a moment later.
+      await page.waitForTimeout(500);
+      assert.equal(await page.locator("#status").getAttribute("data-state"), "closed");
+      // A key press in the composer reconnects and re-joins.
+      await page.focus("#input");
+      await page.keyboard.type("back");
+      await page.locator("#status[data-state='open']").waitFor();
+      await waitForLine(page, "Reconnected", "#messages li.notice");
+      await page.press("#input", "Enter");
+      await waitForLine(page, "back", "#messages li.msg");
+      // Idle again: sending a line reconnects, re-joins, then sends it.
+      await page.locator("#status[data-state='closed']").waitFor({ timeout: 8000 });
+      await page.fill("#input", "sent after idling");
+      await page.press("#input", "Enter");
+      await waitForLine(page, "sent after idling", "#messages li.msg");
+      assert.equal(await page.inputValue("#input"), "");
+    } finally {
+      await page.context().close();
+      await server.kill();
+    }
+  });
+});

@@ -1,0 +1,292 @@
+//! Shared helpers: hand-declared events, a real wsx server on 127.0.0.1, and misbehaving
+//! peers (a TCP listener that never answers, a WebSocket peer that never pongs).
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use wsx_core::event::{Event, EventKind, PushEvent, RequestEvent, SendEvent};
+use wsx_core::server::{Conn, HandlerError, Server, ServerBuilder, ServerConfig, State};
+
+macro_rules! event {
+    (request $marker:ident = $name:literal : $req:ty => $resp:ty) => {
+        pub struct $marker;
+        impl Event for $marker {
+            const NAME: &'static str = $name;
+            const KIND: EventKind = EventKind::Request;
+            type Payload = $req;
+        }
+        impl RequestEvent for $marker {
+            type Response = $resp;
+        }
+    };
+    (send $marker:ident = $name:literal : $payload:ty) => {
+        pub struct $marker;
+        impl Event for $marker {
+            const NAME: &'static str = $name;
+            const KIND: EventKind = EventKind::Send;
+            type Payload = $payload;
+        }
+        impl SendEvent for $marker {}
+    };
+    (push $marker:ident = $name:literal : $payload:ty) => {
+        pub struct $marker;
+        impl Event for $marker {
+            const NAME: &'static str = $name;
+            const KIND: EventKind = EventKind::Push;
+            type Payload = $payload;
+        }
+        impl PushEvent for $marker {}
+    };
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct EchoRequest {
+    #[schemars(length(min = 1, max = 20))]
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct EchoResponse {
+    pub text: String,
+}
+
+/// What the server requires of `join`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StrictJoin {
+    #[schemars(length(min = 1, max = 10))]
+    pub username: String,
+    #[schemars(range(min = 1, max = 10))]
+    pub max_users: u32,
+}
+
+/// A client that declares `join` more loosely than the server: it lets an invalid
+/// payload reach the wire, to see the server's error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LaxJoin {
+    pub username: String,
+    pub max_users: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Joined {
+    pub ok: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SlowRequest {
+    pub ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SlowResponse {
+    pub ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct FailRequest {
+    pub why: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Nothing {}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct BurstRequest {
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Tick {
+    pub n: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Note {
+    #[schemars(length(min = 1))]
+    pub text: String,
+}
+
+/// `note` as a lax client declares it (no minimum length).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct LaxNote {
+    pub text: String,
+}
+
+/// `echo` as a client that expects more of the answer than the server gives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PickyEchoResponse {
+    #[schemars(length(min = 5))]
+    pub text: String,
+}
+
+event!(request Echo = "echo": EchoRequest => EchoResponse);
+event!(request PickyEcho = "echo": EchoRequest => PickyEchoResponse);
+event!(request Join = "join": StrictJoin => Joined);
+event!(request LaxJoinEvent = "join": LaxJoin => Joined);
+event!(request Slow = "slow": SlowRequest => SlowResponse);
+event!(request Fail = "fail": FailRequest => Nothing);
+event!(request Burst = "burst": BurstRequest => Nothing);
+event!(request Missing = "missing": Nothing => Nothing);
+event!(send SendNote = "note": Note);
+event!(send LaxSendNote = "note": LaxNote);
+event!(push TickPush = "tick": Tick);
+
+/// What the server saw, in order: `"echo:<text>"`, `"note:<text>"`, `"slow:<ms>"`.
+/// Shared across server restarts.
+pub type Log = Arc<Mutex<Vec<String>>>;
+
+pub fn log_of(log: &Log) -> Vec<String> {
+    log.lock().unwrap().clone()
+}
+
+/// A real wsx server on 127.0.0.1 with the events above.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub server: Server<Log, ()>,
+    pub log: Log,
+    task: JoinHandle<()>,
+}
+
+fn build(log: Log) -> Server<Log, ()> {
+    ServerBuilder::<Log, ()>::new(log)
+        .config(ServerConfig {
+            shutdown_deadline: Duration::from_millis(300),
+            ..ServerConfig::default()
+        })
+        .on_request::<Echo, _, _>(|State(log): State<Log>, req: EchoRequest| async move {
+            log.lock().unwrap().push(format!("echo:{}", req.text));
+            Ok::<_, HandlerError>(EchoResponse { text: req.text })
+        })
+        .on_request::<Join, _, _>(|_req: StrictJoin| async move {
+            Ok::<_, HandlerError>(Joined { ok: true })
+        })
+        .on_request::<Slow, _, _>(|State(log): State<Log>, req: SlowRequest| async move {
+            tokio::time::sleep(Duration::from_millis(req.ms)).await;
+            log.lock().unwrap().push(format!("slow:{}", req.ms));
+            Ok::<_, HandlerError>(SlowResponse { ms: req.ms })
+        })
+        .on_request::<Fail, _, _>(|req: FailRequest| async move {
+            Err::<Nothing, _>(HandlerError::new(req.why))
+        })
+        .on_request::<Burst, _, _>(|conn: Conn<()>, req: BurstRequest| async move {
+            for n in 0..req.count {
+                conn.push::<TickPush>(Tick { n })
+                    .map_err(|e| HandlerError::new(e.to_string()))?;
+            }
+            Ok::<_, HandlerError>(Nothing {})
+        })
+        .on_send::<SendNote, _, _>(|State(log): State<Log>, note: Note| async move {
+            log.lock().unwrap().push(format!("note:{}", note.text));
+        })
+        .build()
+        .unwrap()
+}
+
+impl TestServer {
+    /// Starts on a free port.
+    pub async fn start() -> TestServer {
+        Self::start_on("127.0.0.1:0".parse().unwrap(), Log::default()).await
+    }
+
+    /// Starts on `addr` (e.g. the port of a server just stopped), with `log`.
+    pub async fn start_on(addr: SocketAddr, log: Log) -> TestServer {
+        let mut tries = 0;
+        let listener = loop {
+            match TcpListener::bind(addr).await {
+                Ok(l) => break l,
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("cannot bind {addr}: {e}"),
+            }
+        };
+        let addr = listener.local_addr().unwrap();
+        let server = build(log.clone());
+        let app = axum::Router::new().route("/ws", server.route());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        TestServer {
+            addr,
+            server,
+            log,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Stops the server: closes every connection (1001) and frees the port.
+    pub async fn kill(self) -> (SocketAddr, Log) {
+        self.server.shutdown().await;
+        self.task.abort();
+        let _ = self.task.await;
+        (self.addr, self.log)
+    }
+}
+
+/// A listener that accepts TCP connections and never answers. Returns its address.
+pub async fn silent_listener() -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    (addr, task)
+}
+
+/// A WebSocket peer that completes the handshake and then never reads, so it never
+/// answers a ping. Counts the connections it accepted.
+pub async fn deaf_peer() -> (SocketAddr, Arc<Mutex<usize>>, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(Mutex::new(0usize));
+    let count = accepted.clone();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
+                *count.lock().unwrap() += 1;
+                held.push(ws);
+            }
+        }
+    });
+    (addr, accepted, task)
+}
+
+/// Polls `check` every 10 ms until it holds, failing after `within`.
+pub async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out after {within:?} waiting for: {what}");
+}

@@ -1,0 +1,195 @@
+//! Codecs: how an envelope becomes the bytes of one WebSocket message, and back.
+//!
+//! | codec | frame | what speaks it |
+//! | --- | --- | --- |
+//! | [`Codec::JsonText`] | text | browsers, the Rust client (default) |
+//! | [`Codec::JsonBinary`] | binary | the TypeScript wsx client's JSON serializer |
+//! | [`Codec::CborMaps`] | binary | CBOR peers using standard maps (RFC 8949) |
+//! | [`Codec::CborRecords`] | binary | the TypeScript wsx client's default (cbor-x records) |
+//!
+//! Every decoder is bounded: input size is capped by the WebSocket layer, nesting depth by
+//! [`MAX_DEPTH`], and no decoder panics on untrusted bytes.
+
+mod cbor;
+mod json;
+mod records;
+
+use crate::protocol::{Frame, FrameError, OutFrame, WireFrame};
+use bytes::Bytes;
+use serde::Serialize;
+
+/// The deepest nesting of arrays and objects a decoder accepts.
+pub const MAX_DEPTH: usize = 64;
+
+/// The encoding of a connection's messages. See the [module docs](self).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// UTF-8 JSON in text frames.
+    JsonText,
+    /// UTF-8 JSON in binary frames.
+    JsonBinary,
+    /// CBOR with standard maps, binary frames.
+    CborMaps,
+    /// CBOR with cbor-x record tags (57343 and 0xE000 + n), binary frames.
+    CborRecords,
+}
+
+/// The codec family a connection negotiated (subprotocol or `codec=` query); the exact
+/// form (text or binary, maps or records) follows the peer's first frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CodecFamily {
+    /// JSON, text or binary frames.
+    Json,
+    /// CBOR, maps or records.
+    Cbor,
+}
+
+/// Why bytes could not be decoded into an envelope.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DecodeError {
+    /// The bytes are not valid in this codec.
+    #[error("malformed {codec} message: {detail}")]
+    Malformed {
+        /// The codec name (`json` or `cbor`).
+        codec: &'static str,
+        /// What the decoder said.
+        detail: String,
+    },
+    /// Nested deeper than [`MAX_DEPTH`].
+    #[error("message nests deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    /// Decoded, but not a valid envelope.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+}
+
+impl DecodeError {
+    /// The envelope error for this failure (a `bad_frame`, unless the frame itself said
+    /// more).
+    pub fn into_frame_error(self) -> FrameError {
+        match self {
+            DecodeError::Frame(f) => f,
+            other => FrameError::bad_frame(other.to_string()),
+        }
+    }
+}
+
+/// Why a value could not be encoded.
+#[derive(Debug, thiserror::Error)]
+#[error("could not encode message: {0}")]
+pub struct EncodeError(pub String);
+
+/// The bytes of one outgoing message and whether they go in a text frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// Send as a text frame (valid UTF-8) rather than a binary one.
+    pub text: bool,
+    /// The message.
+    pub bytes: Bytes,
+}
+
+impl Codec {
+    /// Every codec.
+    pub const ALL: [Codec; 4] = [
+        Codec::JsonText,
+        Codec::JsonBinary,
+        Codec::CborMaps,
+        Codec::CborRecords,
+    ];
+
+    /// Guesses the codec from a peer's message: text is JSON; binary starting with `{`
+    /// (after whitespace) is JSON; binary starting with the record tag 57343 is cbor-x
+    /// records; other binary is CBOR.
+    pub fn sniff(text: bool, bytes: &[u8]) -> Codec {
+        if text {
+            return Codec::JsonText;
+        }
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => Codec::JsonBinary,
+            _ if bytes.starts_with(&[0xd9, 0xdf, 0xff]) => Codec::CborRecords,
+            _ => Codec::CborMaps,
+        }
+    }
+
+    /// The family this codec belongs to.
+    pub const fn family(self) -> CodecFamily {
+        match self {
+            Codec::JsonText | Codec::JsonBinary => CodecFamily::Json,
+            Codec::CborMaps | Codec::CborRecords => CodecFamily::Cbor,
+        }
+    }
+
+    /// Whether this codec's messages travel in text frames.
+    pub const fn is_text(self) -> bool {
+        matches!(self, Codec::JsonText)
+    }
+
+    /// A short name for logs and metrics.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Codec::JsonText => "json_text",
+            Codec::JsonBinary => "json_binary",
+            Codec::CborMaps => "cbor_maps",
+            Codec::CborRecords => "cbor_records",
+        }
+    }
+
+    /// Index in [`Codec::ALL`], for per-codec caches.
+    pub const fn index(self) -> usize {
+        match self {
+            Codec::JsonText => 0,
+            Codec::JsonBinary => 1,
+            Codec::CborMaps => 2,
+            Codec::CborRecords => 3,
+        }
+    }
+
+    /// Decodes one message into a checked envelope.
+    pub fn decode(self, bytes: &[u8]) -> Result<Frame, DecodeError> {
+        Ok(Frame::from_wire(self.decode_wire(bytes)?)?)
+    }
+
+    /// Decodes one message into a raw envelope, unchecked.
+    pub fn decode_wire(self, bytes: &[u8]) -> Result<WireFrame, DecodeError> {
+        match self {
+            Codec::JsonText | Codec::JsonBinary => json::decode(bytes),
+            Codec::CborMaps | Codec::CborRecords => {
+                let value = cbor::decode(bytes)?;
+                serde_json::from_value(value).map_err(|e| DecodeError::Malformed {
+                    codec: "cbor",
+                    detail: e.to_string(),
+                })
+            }
+        }
+    }
+
+    /// Decodes any message of this codec into a JSON value (a CBOR map becomes an object,
+    /// records are expanded).
+    pub fn decode_value(self, bytes: &[u8]) -> Result<serde_json::Value, DecodeError> {
+        match self {
+            Codec::JsonText | Codec::JsonBinary => json::decode_value(bytes),
+            Codec::CborMaps | Codec::CborRecords => cbor::decode(bytes),
+        }
+    }
+
+    /// Encodes one envelope.
+    pub fn encode<P: Serialize + ?Sized>(
+        self,
+        frame: &OutFrame<'_, P>,
+    ) -> Result<Encoded, EncodeError> {
+        self.encode_value(frame)
+    }
+
+    /// Encodes any serializable value in this codec (the envelope is one such value).
+    pub fn encode_value<T: Serialize + ?Sized>(self, value: &T) -> Result<Encoded, EncodeError> {
+        let bytes = match self {
+            Codec::JsonText | Codec::JsonBinary => json::encode(value)?,
+            Codec::CborMaps => cbor::encode(value, false)?,
+            Codec::CborRecords => cbor::encode(value, true)?,
+        };
+        Ok(Encoded {
+            text: self.is_text(),
+            bytes: Bytes::from(bytes),
+        })
+    }
+}

@@ -1,0 +1,47 @@
+//! wsx: typed events over WebSocket.
+//!
+//! One `define_events!` declaration gives an app's events as Rust types, their JSON
+//! Schema, runtime validation and TypeScript bindings; [`server`] maps them to async
+//! handlers on axum, and the `wsx-client` crate calls them from Rust.
+//!
+//! # Layout
+//! | module | what it holds |
+//! | --- | --- |
+//! | [`protocol`] | the envelope of `PROTOCOL.md` |
+//! | [`codec`] | JSON text/binary, CBOR maps and cbor-x records |
+//! | [`event`] | the traits `define_events!` implements |
+//! | [`validate`] | JSON Schema validation, compiled once per type |
+//! | [`error`] | error codes and the wire error |
+//! | [`server`] | the axum dispatcher, rooms, limits, shutdown |
+#![doc(html_root_url = "https://docs.rs/wsx-core/0.1.0")]
+
+pub mod codec;
+pub mod error;
+pub mod event;
+pub mod export;
+pub mod protocol;
+pub mod server;
+pub mod validate;
+
+#[doc(inline)]
+pub use wsx_macros::define_events;
+
+#[doc(inline)]
+pub use codec::Codec;
+#[doc(inline)]
+pub use error::{ErrorCode, FieldError, WireError};
+#[doc(inline)]
+pub use event::{Event, EventKind, EventSet, PushEvent, RequestEvent, SendEvent};
+
+/// The README's example, compiled as a doc test.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use schemars;
+    pub use serde;
+    pub use serde_json;
+    pub use ts_rs;
+}

@@ -1,0 +1,92 @@
+//! Server limits, each with a documented, conservative default.
+
+use std::time::Duration;
+
+/// Limits and timings of a [`Server`](super::Server). Every field has a default chosen for
+/// a chat-like workload with many mostly idle connections; see [`ServerConfig::default`].
+///
+/// ```
+/// use std::time::Duration;
+/// use wsx_core::server::ServerConfig;
+///
+/// let config = ServerConfig {
+///     max_message_size: 16 * 1024,
+///     idle_timeout: Some(Duration::from_secs(300)),
+///     ..ServerConfig::default()
+/// };
+/// assert_eq!(config.read_buffer_size, 4 * 1024);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Largest message accepted, in bytes. A larger one closes the connection with 1009.
+    /// Default 64 KiB.
+    pub max_message_size: usize,
+    /// WebSocket read buffer per connection. Default 4 KiB: an idle connection then costs
+    /// about 6 KiB instead of the 130 KiB of tungstenite's 128 KiB default.
+    pub read_buffer_size: usize,
+    /// Bytes buffered before a write goes to the socket. Default 4 KiB; 0 writes at once.
+    pub write_buffer_size: usize,
+    /// Most frames waiting in one connection's outbound queue. A peer that does not read
+    /// fills it and is disconnected with 1008 (droppable pushes are dropped first, oldest
+    /// first). Default 1024.
+    pub outbound_queue: usize,
+    /// Most connections at once; past it the upgrade is answered 503. Default 20 000.
+    pub max_connections: usize,
+    /// Most rooms one connection may be in; joining more fails with
+    /// [`RoomError::TooManyRooms`](super::RoomError::TooManyRooms). Default 64.
+    pub max_rooms_per_connection: usize,
+    /// Messages per second one connection may send on average (token bucket refill).
+    /// `None` disables the limit. Default 100.
+    pub rate_limit_per_second: Option<u32>,
+    /// Token bucket size: how many messages may arrive at once. Default 200.
+    pub rate_limit_burst: u32,
+    /// Over-limit messages tolerated (each answered `rate_limited`) before the
+    /// connection is closed with 1008. Default 50.
+    pub rate_limit_strikes: u32,
+    /// Undecodable frames tolerated (each answered with a `$error` push) before the
+    /// connection is closed with 1008. Default 10.
+    pub max_bad_frames: u32,
+    /// Handlers of one connection running at once. Default 1: a connection's events are
+    /// handled one after another, in the order they arrived (two quick `sendMessage`s keep
+    /// their order). Raise it when a connection's requests are independent and may
+    /// overlap. While the limit is reached the socket is not read, which pushes back on
+    /// the peer. Handlers that finish without waiting never count against it.
+    pub max_in_flight: usize,
+    /// How often the server pings. `None` disables pings. Default 25 s.
+    pub ping_interval: Option<Duration>,
+    /// How long a peer may stay silent (no frame at all, pongs included) after a ping
+    /// before it is considered dead and dropped. Default 20 s.
+    pub pong_timeout: Duration,
+    /// Close connections that send no message (pings and pongs do not count) for this
+    /// long, with close code 4000. `None` disables it. Default `None`; the chat app uses
+    /// 5 minutes.
+    pub idle_timeout: Option<Duration>,
+    /// How long graceful shutdown waits for connections to flush and close. Default 5 s.
+    pub shutdown_deadline: Duration,
+    /// Validate responses and pushes against their schema before sending. Default: on in
+    /// debug builds (and so in tests), off in release builds.
+    pub validate_outgoing: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_message_size: 64 * 1024,
+            read_buffer_size: 4 * 1024,
+            write_buffer_size: 4 * 1024,
+            outbound_queue: 1024,
+            max_connections: 20_000,
+            max_rooms_per_connection: 64,
+            rate_limit_per_second: Some(100),
+            rate_limit_burst: 200,
+            rate_limit_strikes: 50,
+            max_bad_frames: 10,
+            max_in_flight: 1,
+            ping_interval: Some(Duration::from_secs(25)),
+            pong_timeout: Duration::from_secs(20),
+            idle_timeout: None,
+            shutdown_deadline: Duration::from_secs(5),
+            validate_outgoing: cfg!(debug_assertions),
+        }
+    }
+}

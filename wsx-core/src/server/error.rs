@@ -1,0 +1,165 @@
+//! Errors a handler returns, refusals of a connect hook, and why a connection ended.
+
+use crate::error::{ErrorCode, WireError};
+use std::fmt;
+
+/// What a request handler returns on failure. Becomes a `response_error` with code
+/// `handler_error` (or the code given with [`HandlerError::with_code`]) and the message.
+///
+/// Any `std::error::Error` converts into it, so `?` works in handlers:
+///
+/// ```
+/// use wsx_core::server::HandlerError;
+///
+/// fn parse(s: &str) -> Result<u32, HandlerError> {
+///     Ok(s.parse::<u32>()?)
+/// }
+/// assert_eq!(parse("x").unwrap_err().message(), "invalid digit found in string");
+/// let e = HandlerError::new("name taken").with_cause(serde_json::json!({ "field": "/username" }));
+/// assert_eq!(e.to_wire().code, Some(wsx_core::ErrorCode::HandlerError));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandlerError {
+    code: ErrorCode,
+    message: String,
+    cause: Option<serde_json::Value>,
+}
+
+impl HandlerError {
+    /// A `handler_error` with a message.
+    pub fn new(message: impl Into<String>) -> Self {
+        HandlerError {
+            code: ErrorCode::HandlerError,
+            message: message.into(),
+            cause: None,
+        }
+    }
+
+    /// Uses another protocol code, e.g. [`ErrorCode::Unauthorized`].
+    pub fn with_code(mut self, code: ErrorCode) -> Self {
+        self.code = code;
+        self
+    }
+
+    /// Attaches details (sent as `e.cause`).
+    pub fn with_cause(mut self, cause: serde_json::Value) -> Self {
+        self.cause = Some(cause);
+        self
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The wire form.
+    pub fn to_wire(&self) -> WireError {
+        WireError {
+            message: self.message.clone(),
+            code: Some(self.code),
+            cause: self.cause.clone(),
+        }
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for HandlerError {
+    fn from(e: E) -> Self {
+        HandlerError::new(e.to_string())
+    }
+}
+
+impl fmt::Display for HandlerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+/// A connect hook's refusal: the upgrade is answered with this HTTP status and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    /// HTTP status (e.g. 401, 403).
+    pub status: http::StatusCode,
+    /// Body text.
+    pub message: String,
+}
+
+impl Reject {
+    /// 401 Unauthorized.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Reject {
+            status: http::StatusCode::UNAUTHORIZED,
+            message: message.into(),
+        }
+    }
+
+    /// 403 Forbidden.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Reject {
+            status: http::StatusCode::FORBIDDEN,
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a connection ended, as given to the disconnect hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// The peer closed it (with its close code, if any).
+    ClientClosed(Option<u16>),
+    /// The socket failed or the peer vanished.
+    TransportError(String),
+    /// No pong arrived in time after a ping.
+    PongTimeout,
+    /// Nothing was sent for the idle timeout.
+    IdleTimeout,
+    /// The outbound queue overflowed: the peer does not read.
+    SlowConsumer,
+    /// Too many messages over the rate limit.
+    RateLimited,
+    /// Too many undecodable frames.
+    TooManyBadFrames,
+    /// A message larger than the limit.
+    MessageTooLarge,
+    /// The server is shutting down.
+    ServerShutdown,
+    /// The app closed it (through [`Conn::close`](super::Conn::close)).
+    Closed(u16, String),
+}
+
+impl DisconnectReason {
+    /// The close code the server sends for this reason (1000-4999), if it sends one.
+    pub fn close_code(&self) -> Option<u16> {
+        Some(match self {
+            DisconnectReason::ClientClosed(_) | DisconnectReason::TransportError(_) => return None,
+            DisconnectReason::PongTimeout => return None,
+            DisconnectReason::IdleTimeout => close_code::IDLE_TIMEOUT,
+            DisconnectReason::SlowConsumer
+            | DisconnectReason::RateLimited
+            | DisconnectReason::TooManyBadFrames => close_code::POLICY_VIOLATION,
+            DisconnectReason::MessageTooLarge => close_code::MESSAGE_TOO_BIG,
+            DisconnectReason::ServerShutdown => close_code::GOING_AWAY,
+            DisconnectReason::Closed(code, _) => *code,
+        })
+    }
+}
+
+/// The close codes the server uses.
+pub mod close_code {
+    /// Normal closure.
+    pub const NORMAL: u16 = 1000;
+    /// The server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// Rate limit, bad frames or slow consumer.
+    pub const POLICY_VIOLATION: u16 = 1008;
+    /// A message was larger than the limit.
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// The server failed.
+    pub const INTERNAL_ERROR: u16 = 1011;
+    /// The connection sent nothing for the idle timeout.
+    pub const IDLE_TIMEOUT: u16 = 4000;
+}

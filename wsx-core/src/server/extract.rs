@@ -1,0 +1,62 @@
+//! What a handler can ask for besides its payload.
+
+use super::conn::Conn;
+use super::error::HandlerError;
+use super::handshake::Handshake;
+use std::sync::Arc;
+
+/// Everything a handler call can draw from: the connection, the app state, the request.
+#[derive(Debug)]
+pub struct Context<S, C> {
+    /// The connection the event came from.
+    pub conn: Conn<C>,
+    /// The app state.
+    pub state: S,
+    /// The event's wire name.
+    pub event: &'static str,
+    /// The request id (`None` for one-way events).
+    pub request_id: Option<String>,
+}
+
+/// Something a handler takes as an argument, built from the call's [`Context`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a handler argument",
+    label = "not an extractor",
+    note = "handler arguments before the payload must be extractors: `State<S>`, `Conn<C>`, `Handshake`, `ConnId`, `EventName`"
+)]
+pub trait FromContext<S, C>: Sized {
+    /// Builds the value, or refuses the call with an error sent to the peer.
+    fn from_context(ctx: &Context<S, C>) -> Result<Self, HandlerError>;
+}
+
+/// The app state given to [`ServerBuilder::new`](super::ServerBuilder::new).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct State<S>(pub S);
+
+impl<S: Clone, C> FromContext<S, C> for State<S> {
+    fn from_context(ctx: &Context<S, C>) -> Result<Self, HandlerError> {
+        Ok(State(ctx.state.clone()))
+    }
+}
+
+impl<S, C> FromContext<S, C> for Conn<C> {
+    fn from_context(ctx: &Context<S, C>) -> Result<Self, HandlerError> {
+        Ok(ctx.conn.clone())
+    }
+}
+
+impl<S, C> FromContext<S, C> for Arc<Handshake> {
+    fn from_context(ctx: &Context<S, C>) -> Result<Self, HandlerError> {
+        Ok(ctx.conn.handshake().clone())
+    }
+}
+
+/// The wire name of the event being handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventName(pub &'static str);
+
+impl<S, C> FromContext<S, C> for EventName {
+    fn from_context(ctx: &Context<S, C>) -> Result<Self, HandlerError> {
+        Ok(EventName(ctx.event))
+    }
+}

@@ -1,0 +1,778 @@
+//! The server: maps the events of a `define_events!` set to async handlers, on axum.
+//!
+//! # Layout
+//! - [`ServerBuilder`] registers one handler per event ([`handler`] explains their shape),
+//!   the connect / disconnect / shutdown hooks and the [`ServerConfig`].
+//! - [`Server`] mounts into an ordinary axum `Router` ([`Server::route`]), pushes to
+//!   rooms ([`Server::to`]) and shuts down gracefully ([`Server::shutdown`]).
+//! - [`Conn`] is a connection as handlers see it: id, typed state, pushes, rooms.
+//! - [`Adapter`] keeps rooms; [`LocalAdapter`] is the in-process default.
+//! - [`TestClient`] drives a server without a socket.
+//!
+//! ```no_run
+//! use wsx_core::server::{Conn, HandlerError, ServerBuilder, State};
+//! # wsx_core::define_events! {
+//! #     pub events EchoEvents;
+//! #     request echo: EchoRequest { text: String } -> EchoResponse { text: String }
+//! # }
+//!
+//! async fn echo(req: EchoRequest) -> Result<EchoResponse, HandlerError> {
+//!     Ok(EchoResponse { text: req.text })
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = ServerBuilder::<(), ()>::new(()).on_request::<Echo, _, _>(echo).build()?;
+//! let app = axum::Router::new().route("/ws", server.route());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3001").await?;
+//! axum::serve(listener, app).with_graceful_shutdown(server.shutdown_on(tokio::signal::ctrl_c())).await?;
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod conn;
+mod error;
+mod extract;
+pub mod handler;
+mod handshake;
+mod limits;
+mod outbound;
+mod rooms;
+mod session;
+mod testing;
+
+pub use config::ServerConfig;
+pub use conn::{Conn, Emitter, PushError};
+pub use error::{DisconnectReason, HandlerError, Reject, close_code};
+pub use extract::{Context, EventName, FromContext, State};
+pub use handler::{RequestHandler, SendHandler};
+pub use handshake::Handshake;
+pub use outbound::SharedFrame;
+pub use rooms::{Adapter, ConnId, LocalAdapter, Peer, RoomError, RoomInfo, Target};
+pub use testing::TestClient;
+
+use crate::codec::{Codec, CodecFamily};
+use crate::error::{ErrorCode, WireError};
+use crate::event::{EventKind, RequestEvent, SendEvent};
+use crate::protocol::{Frame, OutFrame};
+use crate::validate;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use axum::response::{IntoResponse, Response};
+use conn::Hub;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use outbound::Outbound;
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+use tracing::Instrument;
+
+/// The subprotocol a JSON client offers.
+pub const SUBPROTOCOL_JSON: &str = "wsx.v1.json";
+/// The subprotocol a CBOR client offers.
+pub const SUBPROTOCOL_CBOR: &str = "wsx.v1.cbor";
+
+type ErasedHandler<S, C> =
+    Arc<dyn Fn(Context<S, C>, Frame) -> BoxFuture<'static, Option<Outbound>> + Send + Sync>;
+type ConnectHook<S, C> =
+    Arc<dyn Fn(Arc<Handshake>, S) -> BoxFuture<'static, Result<C, Reject>> + Send + Sync>;
+type OpenHook<S, C> = Arc<dyn Fn(Conn<C>, S) -> BoxFuture<'static, ()> + Send + Sync>;
+type DisconnectHook<S, C> =
+    Arc<dyn Fn(Conn<C>, S, DisconnectReason) -> BoxFuture<'static, ()> + Send + Sync>;
+type ShutdownHook<S> = Arc<dyn Fn(S) -> BoxFuture<'static, ()> + Send + Sync>;
+
+pub(crate) struct Route<S, C> {
+    pub(crate) name: &'static str,
+    pub(crate) kind: EventKind,
+    pub(crate) handler: ErasedHandler<S, C>,
+}
+
+/// A mistake found when building a server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// Two handlers for one event.
+    #[error("event `{0}` has two handlers; register exactly one")]
+    DuplicateHandler(&'static str),
+}
+
+/// Builds a [`Server`]: handlers, hooks, limits.
+///
+/// `S` is the app state every handler can take as [`State<S>`]; `C` the per-connection
+/// state, created by the connect hook (default: `C::default()`).
+pub struct ServerBuilder<S, C> {
+    state: S,
+    routes: HashMap<&'static str, Route<S, C>>,
+    errors: Vec<BuildError>,
+    connect: ConnectHook<S, C>,
+    open: Option<OpenHook<S, C>>,
+    disconnect: Option<DisconnectHook<S, C>>,
+    shutdown: Option<ShutdownHook<S>>,
+    config: ServerConfig,
+    adapter: Option<Arc<dyn Adapter>>,
+    default_codec: Codec,
+}
+
+impl<S, C> std::fmt::Debug for ServerBuilder<S, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("events", &self.routes.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, C> ServerBuilder<S, C>
+where
+    S: Clone + Send + Sync + 'static,
+    C: Default + Send + Sync + 'static,
+{
+    /// A builder with the app state; connections start with `C::default()`.
+    pub fn new(state: S) -> Self {
+        ServerBuilder {
+            state,
+            routes: HashMap::new(),
+            errors: Vec::new(),
+            connect: Arc::new(|_, _| Box::pin(std::future::ready(Ok(C::default())))),
+            open: None,
+            disconnect: None,
+            shutdown: None,
+            config: ServerConfig::default(),
+            adapter: None,
+            default_codec: Codec::JsonText,
+        }
+    }
+}
+
+impl<S, C> ServerBuilder<S, C>
+where
+    S: Clone + Send + Sync + 'static,
+    C: Send + Sync + 'static,
+{
+    fn add_route(&mut self, name: &'static str, kind: EventKind, handler: ErasedHandler<S, C>) {
+        if self.routes.contains_key(name) {
+            self.errors.push(BuildError::DuplicateHandler(name));
+            return;
+        }
+        self.routes.insert(
+            name,
+            Route {
+                name,
+                kind,
+                handler,
+            },
+        );
+    }
+
+    /// Registers the handler of request event `E`.
+    pub fn on_request<E, H, Args>(mut self, handler: H) -> Self
+    where
+        E: RequestEvent,
+        H: RequestHandler<E, S, C, Args>,
+    {
+        let validate_outgoing = self.config.validate_outgoing;
+        let erased: ErasedHandler<S, C> = Arc::new(move |ctx: Context<S, C>, frame: Frame| {
+            let handler = handler.clone();
+            Box::pin(
+                async move {
+                    let started = Instant::now();
+                    let codec = ctx.conn.codec();
+                    let Frame { x, id, w, p, .. } = frame;
+                    let payload = p.unwrap_or_else(|| serde_json::Value::Object(Default::default()));
+                    let result = match validate::decode::<E::Payload>(payload) {
+                        Err(e) => Err(e.to_wire()),
+                        Ok(payload) => run_guarded(move || handler.call(ctx, payload)).await.and_then(|r| {
+                            r.map_err(|e| e.to_wire()).and_then(|resp| {
+                                if validate_outgoing {
+                                    if let Err(e) = validate::check(&resp) {
+                                        tracing::error!(event = E::NAME, error = %e, "response breaks its own schema");
+                                        return Err(WireError::new(ErrorCode::Internal, "response breaks its schema"));
+                                    }
+                                }
+                                Ok(resp)
+                            })
+                        }),
+                    };
+                    let encoded = match &result {
+                        Ok(resp) => codec.encode(&OutFrame::ok(&x, id.as_deref(), w.as_ref(), resp)),
+                        Err(wire) => codec.encode(&OutFrame::error(&x, id.as_deref(), w.as_ref(), wire)),
+                    };
+                    let outcome = match &result {
+                        Ok(_) => "ok",
+                        Err(wire) => wire.code.map(|c| c.as_str()).unwrap_or("error"),
+                    };
+                    if let Err(wire) = &result {
+                        metrics::counter!("wsx_errors_total", "code" => outcome).increment(1);
+                        tracing::debug!(code = outcome, message = %wire.message, "request failed");
+                    }
+                    let elapsed = started.elapsed();
+                    metrics::histogram!("wsx_handler_seconds", "event" => E::NAME).record(elapsed.as_secs_f64());
+                    tracing::trace!(outcome, latency_us = elapsed.as_micros() as u64, "request done");
+                    match encoded {
+                        Ok(encoded) => Some(Outbound::Message { encoded, droppable: false }),
+                        Err(e) => {
+                            tracing::error!(event = E::NAME, %e, "response could not be encoded");
+                            let wire = WireError::new(ErrorCode::Internal, "response could not be encoded");
+                            codec
+                                .encode(&OutFrame::error(&x, id.as_deref(), w.as_ref(), &wire))
+                                .ok()
+                                .map(|encoded| Outbound::Message { encoded, droppable: false })
+                        }
+                    }
+                }
+                .instrument(tracing::debug_span!("request", event = E::NAME)),
+            )
+        });
+        self.add_route(E::NAME, EventKind::Request, erased);
+        self
+    }
+
+    /// Registers the handler of one-way event `E`.
+    pub fn on_send<E, H, Args>(mut self, handler: H) -> Self
+    where
+        E: SendEvent,
+        H: SendHandler<E, S, C, Args>,
+    {
+        let erased: ErasedHandler<S, C> = Arc::new(move |ctx: Context<S, C>, frame: Frame| {
+            let handler = handler.clone();
+            Box::pin(
+                async move {
+                    let started = Instant::now();
+                    let codec = ctx.conn.codec();
+                    let payload = frame
+                        .p
+                        .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
+                    let failure = match validate::decode::<E::Payload>(payload) {
+                        Err(e) => {
+                            let mut wire = e.to_wire();
+                            wire.message = format!("event `{}`: {}", E::NAME, wire.message);
+                            Some(wire)
+                        }
+                        Ok(payload) => run_guarded(move || handler.call(ctx, payload)).await.err(),
+                    };
+                    metrics::histogram!("wsx_handler_seconds", "event" => E::NAME)
+                        .record(started.elapsed().as_secs_f64());
+                    let wire = failure?;
+                    if let Some(code) = wire.code {
+                        metrics::counter!("wsx_errors_total", "code" => code.as_str()).increment(1);
+                    }
+                    codec
+                        .encode(&OutFrame::error_push(&wire))
+                        .ok()
+                        .map(|encoded| Outbound::Message {
+                            encoded,
+                            droppable: false,
+                        })
+                }
+                .instrument(tracing::debug_span!("send", event = E::NAME)),
+            )
+        });
+        self.add_route(E::NAME, EventKind::Send, erased);
+        self
+    }
+
+    /// Runs before the upgrade: authenticate, check the `Origin`, and build the
+    /// connection's state. A [`Reject`] answers the upgrade with its HTTP status.
+    pub fn on_connect<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Arc<Handshake>, S) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<C, Reject>> + Send + 'static,
+    {
+        self.connect = Arc::new(move |h, s| Box::pin(hook(h, s)));
+        self
+    }
+
+    /// Runs when a connection is open, before its first frame is read: greet it, put it
+    /// in rooms. Pushes made here are the first frames the client receives.
+    pub fn on_open<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Conn<C>, S) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.open = Some(Arc::new(move |c, s| Box::pin(hook(c, s))));
+        self
+    }
+
+    /// Runs when a connection ends, before it leaves its rooms (so the app can tell
+    /// them, e.g. push `userLeft`).
+    pub fn on_disconnect<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Conn<C>, S, DisconnectReason) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.disconnect = Some(Arc::new(move |c, s, r| Box::pin(hook(c, s, r))));
+        self
+    }
+
+    /// Runs once during graceful shutdown, after every connection closed (or the
+    /// deadline passed): persist state here.
+    pub fn on_shutdown<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(S) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.shutdown = Some(Arc::new(move |s| Box::pin(hook(s))));
+        self
+    }
+
+    /// Sets the limits (see [`ServerConfig`] for the defaults).
+    pub fn config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Uses another room adapter than [`LocalAdapter`].
+    pub fn adapter(mut self, adapter: impl Adapter) -> Self {
+        self.adapter = Some(Arc::new(adapter));
+        self
+    }
+
+    /// The codec of pushes sent before the client's first frame tells its own, when no
+    /// subprotocol or `codec=` query fixed it. Default [`Codec::JsonText`].
+    pub fn default_codec(mut self, codec: Codec) -> Self {
+        self.default_codec = codec;
+        self
+    }
+
+    /// Checks the registrations and builds the server.
+    pub fn build(self) -> Result<Server<S, C>, BuildError> {
+        if let Some(e) = self.errors.into_iter().next() {
+            return Err(e);
+        }
+        let hub = Arc::new(Hub {
+            adapter: self
+                .adapter
+                .unwrap_or_else(|| Arc::new(LocalAdapter::new())),
+            max_rooms: self.config.max_rooms_per_connection,
+            validate_outgoing: self.config.validate_outgoing,
+        });
+        Ok(Server {
+            inner: Arc::new(ServerInner {
+                state: self.state,
+                routes: self.routes,
+                connect: self.connect,
+                open_hook: self.open,
+                disconnect: self.disconnect,
+                shutdown_hook: self.shutdown,
+                config: self.config,
+                hub,
+                conns: RwLock::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+                live: AtomicUsize::new(0),
+                shutting_down: AtomicBool::new(false),
+                all_closed: tokio::sync::Notify::new(),
+                default_codec: self.default_codec,
+            }),
+        })
+    }
+}
+
+/// Runs a handler, turning a panic (while building or polling its future) into an
+/// `internal` error.
+async fn run_guarded<T, F, Fut>(make: F) -> Result<T, WireError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = T>,
+{
+    let internal = || WireError::new(ErrorCode::Internal, "internal error: the handler failed");
+    let fut = match std::panic::catch_unwind(AssertUnwindSafe(make)) {
+        Ok(fut) => fut,
+        Err(_) => {
+            tracing::error!("handler panicked");
+            return Err(internal());
+        }
+    };
+    match AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(v) => Ok(v),
+        Err(_) => {
+            tracing::error!("handler panicked");
+            Err(internal())
+        }
+    }
+}
+
+pub(crate) struct ServerInner<S, C> {
+    pub(crate) state: S,
+    pub(crate) routes: HashMap<&'static str, Route<S, C>>,
+    connect: ConnectHook<S, C>,
+    open_hook: Option<OpenHook<S, C>>,
+    disconnect: Option<DisconnectHook<S, C>>,
+    shutdown_hook: Option<ShutdownHook<S>>,
+    pub(crate) config: ServerConfig,
+    hub: Arc<Hub>,
+    conns: RwLock<HashMap<ConnId, Conn<C>>>,
+    next_id: AtomicU64,
+    live: AtomicUsize,
+    shutting_down: AtomicBool,
+    all_closed: tokio::sync::Notify,
+    default_codec: Codec,
+}
+
+impl<S, C> ServerInner<S, C>
+where
+    S: Clone + Send + Sync + 'static,
+    C: Send + Sync + 'static,
+{
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Takes a connection slot, unless the server is full or closing.
+    fn reserve(&self) -> Result<(), Box<Response>> {
+        if self.is_shutting_down() {
+            return Err(Box::new(
+                (
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                    "server shutting down",
+                )
+                    .into_response(),
+            ));
+        }
+        let max = self.config.max_connections;
+        let taken = self
+            .live
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            });
+        if taken.is_err() {
+            metrics::counter!("wsx_connections_refused_total").increment(1);
+            return Err(Box::new(
+                (
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                    "too many connections",
+                )
+                    .into_response(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn release(&self) {
+        if self.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.all_closed.notify_waiters();
+        }
+    }
+
+    /// Opens a session on an upgraded (or in-memory) socket.
+    pub(crate) fn open(
+        self: &Arc<Self>,
+        handshake: Arc<Handshake>,
+        state: C,
+        family: Option<CodecFamily>,
+    ) -> Conn<C> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let codec = match family {
+            Some(CodecFamily::Cbor) => Codec::CborRecords,
+            Some(CodecFamily::Json) => Codec::JsonText,
+            None => self.default_codec,
+        };
+        let peer = Arc::new(Peer::new(id, codec, self.config.outbound_queue));
+        self.hub.adapter.connect(peer.clone());
+        let conn = Conn::new(peer, state, handshake, self.hub.clone());
+        if let Ok(mut conns) = self.conns.write() {
+            conns.insert(id, conn.clone());
+        }
+        metrics::gauge!("wsx_connections").increment(1.0);
+        metrics::counter!("wsx_connections_total").increment(1);
+        conn
+    }
+
+    pub(crate) async fn finish(&self, conn: Conn<C>, reason: DisconnectReason) {
+        if let Some(hook) = &self.disconnect {
+            let fut = hook(conn.clone(), self.state.clone(), reason.clone());
+            if AssertUnwindSafe(fut).catch_unwind().await.is_err() {
+                tracing::error!(conn = conn.id(), "disconnect hook panicked");
+            }
+        }
+        self.hub.adapter.disconnect(conn.id());
+        if let Ok(mut conns) = self.conns.write() {
+            conns.remove(&conn.id());
+        }
+        metrics::gauge!("wsx_connections").decrement(1.0);
+        self.release();
+    }
+}
+
+/// A built server: mount it with [`Server::route`], push with [`Server::to`], stop it
+/// with [`Server::shutdown`]. Cheap to clone.
+pub struct Server<S, C> {
+    inner: Arc<ServerInner<S, C>>,
+}
+
+impl<S, C> Clone for Server<S, C> {
+    fn clone(&self) -> Self {
+        Server {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S, C> std::fmt::Debug for Server<S, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("connections", &self.inner.live.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, C> Server<S, C>
+where
+    S: Clone + Send + Sync + 'static,
+    C: Send + Sync + 'static,
+{
+    /// The axum handler that upgrades to a wsx connection; mount it on any path:
+    /// `Router::new().route("/ws", server.route())`.
+    pub fn route<RS: Clone + Send + Sync + 'static>(&self) -> axum::routing::MethodRouter<RS> {
+        let server = self.clone();
+        axum::routing::get(move |req: Request| {
+            let server = server.clone();
+            async move { server.upgrade(req).await }
+        })
+    }
+
+    async fn upgrade(self, req: Request) -> Response {
+        if let Err(refused) = self.inner.reserve() {
+            return *refused;
+        }
+        let (mut parts, _body) = req.into_parts();
+        let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+            Ok(ws) => ws,
+            Err(rejection) => {
+                self.inner.release();
+                return rejection.into_response();
+            }
+        };
+        let offered: Vec<String> = ws
+            .requested_protocols()
+            .filter_map(|p| p.to_str().ok())
+            .map(str::to_owned)
+            .collect();
+        let ws = ws.protocols([SUBPROTOCOL_JSON, SUBPROTOCOL_CBOR]);
+        let protocol = ws
+            .selected_protocol()
+            .and_then(|p| p.to_str().ok())
+            .map(str::to_owned);
+        let peer_addr = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let handshake = Arc::new(Handshake::detached(
+            &parts.uri,
+            &parts.headers,
+            peer_addr,
+            protocol,
+        ));
+        drop(parts);
+        let family = match handshake.protocol.as_deref() {
+            Some(SUBPROTOCOL_CBOR) => Some(CodecFamily::Cbor),
+            Some(SUBPROTOCOL_JSON) => Some(CodecFamily::Json),
+            _ => match handshake.query("codec").as_deref() {
+                Some("cbor") => Some(CodecFamily::Cbor),
+                Some("json") => Some(CodecFamily::Json),
+                _ => None,
+            },
+        };
+        tracing::trace!(?offered, ?family, "upgrade");
+        let state = match (self.inner.connect)(handshake.clone(), self.inner.state.clone()).await {
+            Ok(state) => state,
+            Err(reject) => {
+                self.inner.release();
+                metrics::counter!("wsx_connections_rejected_total").increment(1);
+                return (reject.status, reject.message).into_response();
+            }
+        };
+        let config = &self.inner.config;
+        let failed = self.clone();
+        let server = self.clone();
+        ws.read_buffer_size(config.read_buffer_size)
+            .write_buffer_size(config.write_buffer_size)
+            .max_message_size(config.max_message_size)
+            .max_frame_size(config.max_message_size)
+            .on_failed_upgrade(move |e| {
+                tracing::debug!(%e, "upgrade failed");
+                failed.inner.release();
+            })
+            .on_upgrade(move |socket| async move {
+                server.serve_socket(socket, handshake, state, family).await;
+            })
+    }
+
+    pub(crate) async fn serve_socket<T: session::Transport>(
+        &self,
+        socket: T,
+        handshake: Arc<Handshake>,
+        state: C,
+        family: Option<CodecFamily>,
+    ) {
+        let conn = self.inner.open(handshake, state, family);
+        if let Some(hook) = &self.inner.open_hook {
+            let fut = hook(conn.clone(), self.inner.state.clone());
+            let guarded = AssertUnwindSafe(fut).catch_unwind();
+            if Box::pin(guarded.instrument(tracing::info_span!("conn", id = conn.id())))
+                .await
+                .is_err()
+            {
+                tracing::error!(conn = conn.id(), "open hook panicked");
+            }
+        }
+        let span = tracing::info_span!("conn", id = conn.id());
+        let run = session::run(
+            self.inner.clone(),
+            conn,
+            socket,
+            session::Negotiated { family },
+        );
+        // A disabled span still takes 40 bytes in every connection's task: instrument
+        // (boxed) only when something listens.
+        if span.is_disabled() {
+            drop(span);
+            run.await;
+        } else {
+            Box::pin(run.instrument(span)).await;
+        }
+    }
+
+    /// Pushes to the members of a room.
+    pub fn to(&self, room: &str) -> Emitter {
+        Emitter::new(
+            self.inner.hub.clone(),
+            Target::Room {
+                room: room.to_owned(),
+                except: None,
+            },
+        )
+    }
+
+    /// Pushes to every connection.
+    pub fn everyone(&self) -> Emitter {
+        Emitter::new(self.inner.hub.clone(), Target::All { except: None })
+    }
+
+    /// Pushes to one connection.
+    pub fn to_conn(&self, id: ConnId) -> Emitter {
+        Emitter::new(self.inner.hub.clone(), Target::Conn(id))
+    }
+
+    /// A connection by id.
+    pub fn connection(&self, id: ConnId) -> Option<Conn<C>> {
+        self.inner
+            .conns
+            .read()
+            .ok()
+            .and_then(|c| c.get(&id).cloned())
+    }
+
+    /// Every open connection.
+    pub fn connections(&self) -> Vec<Conn<C>> {
+        self.inner
+            .conns
+            .read()
+            .map(|c| c.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// How many connections are open or being opened.
+    pub fn connection_count(&self) -> usize {
+        self.inner.live.load(Ordering::Acquire)
+    }
+
+    /// Every non-empty room with its member count.
+    pub fn rooms(&self) -> Vec<RoomInfo> {
+        self.inner.hub.adapter.rooms()
+    }
+
+    /// The members of a room.
+    pub fn members(&self, room: &str) -> Vec<ConnId> {
+        self.inner.hub.adapter.members(room)
+    }
+
+    /// The app state.
+    pub fn state(&self) -> &S {
+        &self.inner.state
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    /// Graceful shutdown: refuse new connections, queue a close (1001, "server shutting
+    /// down") behind what each connection already has queued, wait for them to flush
+    /// and close up to [`ServerConfig::shutdown_deadline`], drop the rest, then run the
+    /// shutdown hook.
+    pub async fn shutdown(&self) {
+        if self.inner.shutting_down.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tracing::info!(connections = self.connection_count(), "shutting down");
+        for conn in self.connections() {
+            conn.peer().enqueue(Outbound::Close {
+                code: close_code::GOING_AWAY,
+                reason: "server shutting down".into(),
+            });
+        }
+        let deadline = tokio::time::Instant::now() + self.inner.config.shutdown_deadline;
+        while self.connection_count() > 0 && tokio::time::Instant::now() < deadline {
+            let closed = self.inner.all_closed.notified();
+            let _ = tokio::time::timeout_at(
+                deadline.min(tokio::time::Instant::now() + std::time::Duration::from_millis(50)),
+                closed,
+            )
+            .await;
+        }
+        for conn in self.connections() {
+            conn.peer()
+                .kill(close_code::GOING_AWAY, "server shutting down");
+        }
+        if let Some(hook) = &self.inner.shutdown_hook {
+            hook(self.inner.state.clone()).await;
+        }
+    }
+
+    /// A future for axum's `with_graceful_shutdown`: waits for `signal`, then runs
+    /// [`Server::shutdown`].
+    pub fn shutdown_on<F>(&self, signal: F) -> impl Future<Output = ()> + Send + 'static
+    where
+        F: Future + Send + 'static,
+    {
+        let server = self.clone();
+        async move {
+            signal.await;
+            server.shutdown().await;
+        }
+    }
+
+    /// An in-process client for tests: no socket, the real dispatcher.
+    pub async fn test_client(&self) -> Result<TestClient, Reject> {
+        self.test_client_with(Handshake::default()).await
+    }
+
+    /// An in-process client with a given handshake (headers, query), through the
+    /// connect hook.
+    pub async fn test_client_with(&self, handshake: Handshake) -> Result<TestClient, Reject> {
+        let handshake = Arc::new(handshake);
+        if self.inner.reserve().is_err() {
+            return Err(Reject {
+                status: http::StatusCode::SERVICE_UNAVAILABLE,
+                message: "server full".into(),
+            });
+        }
+        let state = match (self.inner.connect)(handshake.clone(), self.inner.state.clone()).await {
+            Ok(s) => s,
+            Err(r) => {
+                self.inner.release();
+                return Err(r);
+            }
+        };
+        let (client, socket) = testing::pair();
+        let server = self.clone();
+        tokio::spawn(async move {
+            server
+                .serve_socket(socket, handshake, state, Some(CodecFamily::Json))
+                .await
+        });
+        Ok(client)
+    }
+}

@@ -1,0 +1,293 @@
+//! What a connection sends: frames encoded once per codec, and the bounded queue that
+//! holds them until the connection's task writes them in one burst.
+
+use crate::codec::{Codec, EncodeError, Encoded};
+use crate::event::PushEvent;
+use crate::protocol::OutFrame;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::sync::Notify;
+
+type EncodeFn = dyn Fn(Codec) -> Result<Encoded, EncodeError> + Send + Sync;
+
+/// A push ready to go to many connections: encoded at most once per codec, however many
+/// recipients use that codec.
+pub struct SharedFrame {
+    event: &'static str,
+    droppable: bool,
+    encode: Box<EncodeFn>,
+    slots: [OnceLock<Option<Encoded>>; 4],
+}
+
+impl std::fmt::Debug for SharedFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedFrame")
+            .field("event", &self.event)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SharedFrame {
+    /// A push of event `E`; the payload is kept and encoded on demand.
+    pub fn push<E: PushEvent>(payload: E::Payload) -> Arc<SharedFrame> {
+        Arc::new(SharedFrame {
+            event: E::NAME,
+            droppable: false,
+            encode: Box::new(move |codec| codec.encode(&OutFrame::send(E::NAME, &payload))),
+            slots: Default::default(),
+        })
+    }
+
+    /// A frame of any serializable value, e.g. a pre-built envelope.
+    pub fn from_fn(
+        event: &'static str,
+        encode: impl Fn(Codec) -> Result<Encoded, EncodeError> + Send + Sync + 'static,
+    ) -> Arc<SharedFrame> {
+        Arc::new(SharedFrame {
+            event,
+            droppable: false,
+            encode: Box::new(encode),
+            slots: Default::default(),
+        })
+    }
+
+    /// Marks the frame droppable: a slow consumer loses it (oldest first) rather than
+    /// being disconnected. For typing indicators, presence, statistics.
+    pub fn droppable(self: Arc<Self>) -> Arc<Self> {
+        match Arc::try_unwrap(self) {
+            Ok(mut frame) => {
+                frame.droppable = true;
+                Arc::new(frame)
+            }
+            Err(shared) => shared,
+        }
+    }
+
+    /// The event name.
+    pub fn event(&self) -> &'static str {
+        self.event
+    }
+
+    /// Whether a slow consumer may lose it.
+    pub fn is_droppable(&self) -> bool {
+        self.droppable
+    }
+
+    /// The bytes for a codec, encoding them on first use. `None` if encoding failed
+    /// (logged once).
+    pub fn encoded(&self, codec: Codec) -> Option<&Encoded> {
+        self.slots[codec.index()]
+            .get_or_init(|| match (self.encode)(codec) {
+                Ok(e) => Some(e),
+                Err(err) => {
+                    tracing::error!(event = self.event, codec = codec.name(), %err, "push could not be encoded");
+                    None
+                }
+            })
+            .as_ref()
+    }
+}
+
+/// One item of a connection's outbound queue.
+#[derive(Debug, Clone)]
+pub(crate) enum Outbound {
+    /// Bytes to write.
+    Message { encoded: Encoded, droppable: bool },
+    /// Close the connection with this code and reason after what is queued before it.
+    Close { code: u16, reason: String },
+}
+
+/// Why an item was refused by a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Overflow {
+    /// The queue is full of frames that may not be dropped: the consumer is too slow.
+    Full,
+    /// The connection is closing or closed.
+    Closed,
+}
+
+/// A connection's bounded outbound queue. Producers (handlers, broadcasts from other
+/// connections) push under a short lock; the connection's task takes everything queued
+/// at once and writes it as one burst with a single flush.
+#[derive(Debug)]
+pub(crate) struct OutboundQueue {
+    items: Mutex<QueueState>,
+    ready: Notify,
+    capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    items: VecDeque<Outbound>,
+    closed: bool,
+    dropped: u64,
+}
+
+impl OutboundQueue {
+    pub(crate) fn new(capacity: usize) -> Self {
+        OutboundQueue {
+            items: Mutex::new(QueueState::default()),
+            ready: Notify::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Queues an item. When full, drops the oldest droppable frame to make room; if
+    /// there is none, refuses with [`Overflow::Full`].
+    pub(crate) fn push(&self, item: Outbound) -> Result<(), Overflow> {
+        let mut state = match self.items.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if state.closed {
+            return Err(Overflow::Closed);
+        }
+        let is_close = matches!(item, Outbound::Close { .. });
+        if state.items.len() >= self.capacity && !is_close {
+            let oldest_droppable = state.items.iter().position(|i| {
+                matches!(
+                    i,
+                    Outbound::Message {
+                        droppable: true,
+                        ..
+                    }
+                )
+            });
+            match oldest_droppable {
+                Some(at) => {
+                    state.items.remove(at);
+                    state.dropped += 1;
+                    metrics::counter!("wsx_frames_dropped_total").increment(1);
+                }
+                None if matches!(
+                    item,
+                    Outbound::Message {
+                        droppable: true,
+                        ..
+                    }
+                ) =>
+                {
+                    state.dropped += 1;
+                    metrics::counter!("wsx_frames_dropped_total").increment(1);
+                    return Ok(());
+                }
+                None => return Err(Overflow::Full),
+            }
+        }
+        if is_close {
+            state.closed = true;
+        }
+        state.items.push_back(item);
+        drop(state);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// Takes everything queued into `into` (which is cleared first).
+    pub(crate) fn drain_into(&self, into: &mut VecDeque<Outbound>) {
+        into.clear();
+        let mut state = match self.items.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        std::mem::swap(&mut state.items, into);
+    }
+
+    /// Refuses every later push (the connection is going away).
+    pub(crate) fn close(&self) {
+        let mut state = match self.items.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        state.closed = true;
+    }
+
+    /// Wakes the connection's task (to notice it was killed, or to drain again).
+    pub(crate) fn wake(&self) {
+        self.ready.notify_one();
+    }
+
+    /// Resolves when something was queued since the last drain.
+    pub(crate) fn ready(&self) -> tokio::sync::futures::Notified<'_> {
+        self.ready.notified()
+    }
+
+    /// How many items wait.
+    pub(crate) fn len(&self) -> usize {
+        self.items.lock().map(|s| s.items.len()).unwrap_or(0)
+    }
+
+    /// How many droppable frames were dropped so far.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.items.lock().map(|s| s.dropped).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn msg(n: u8, droppable: bool) -> Outbound {
+        Outbound::Message {
+            encoded: Encoded {
+                text: true,
+                bytes: Bytes::from(vec![n]),
+            },
+            droppable,
+        }
+    }
+
+    fn first_bytes(q: &OutboundQueue) -> Vec<u8> {
+        let mut out = VecDeque::new();
+        q.drain_into(&mut out);
+        out.iter()
+            .filter_map(|o| match o {
+                Outbound::Message { encoded, .. } => Some(encoded.bytes[0]),
+                Outbound::Close { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn full_queue_drops_oldest_droppable_then_refuses() {
+        let q = OutboundQueue::new(3);
+        q.push(msg(1, false)).unwrap();
+        q.push(msg(2, true)).unwrap();
+        q.push(msg(3, true)).unwrap();
+        q.push(msg(4, false)).unwrap();
+        assert_eq!(q.dropped(), 1);
+        q.push(msg(5, false)).unwrap();
+        assert_eq!(q.push(msg(6, false)), Err(Overflow::Full));
+        assert_eq!(q.len(), 3);
+        assert_eq!(first_bytes(&q), vec![1, 4, 5]);
+    }
+
+    #[test]
+    fn close_is_always_accepted_and_ends_the_queue() {
+        let q = OutboundQueue::new(1);
+        q.push(msg(1, false)).unwrap();
+        q.push(Outbound::Close {
+            code: 1001,
+            reason: "bye".into(),
+        })
+        .unwrap();
+        assert_eq!(q.push(msg(2, false)), Err(Overflow::Closed));
+    }
+
+    #[test]
+    fn shared_frame_encodes_once_per_codec() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = calls.clone();
+        let frame = SharedFrame::from_fn("x", move |codec| {
+            c.fetch_add(1, Ordering::SeqCst);
+            codec.encode_value(&serde_json::json!({"a": 1}))
+        });
+        for _ in 0..100 {
+            assert!(frame.encoded(Codec::JsonText).is_some());
+        }
+        assert!(frame.encoded(Codec::JsonBinary).is_some());
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+}

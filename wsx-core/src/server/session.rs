@@ -1,0 +1,574 @@
+//! The task of one connection: read, dispatch, write in bursts, keep time.
+//!
+//! One task per connection, no spawn per request: handler futures run inside the task
+//! (in a `FuturesUnordered`), so an idle connection costs one task, its socket buffers
+//! and a few hundred bytes of state. Everything queued for the connection since the last
+//! write goes out as one burst with one flush.
+
+use super::conn::Conn;
+use super::error::{DisconnectReason, close_code};
+use super::limits::TokenBucket;
+use super::outbound::Outbound;
+use super::{Route, ServerInner};
+use crate::codec::{Codec, CodecFamily};
+use crate::error::{ErrorCode, WireError};
+use crate::event::EventKind;
+use crate::protocol::{Frame, FrameType, OutFrame};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::{Instant, sleep_until};
+
+/// How many already-buffered messages are read in one go before writing replies.
+const READ_BURST: usize = 64;
+
+/// What a socket must be for a session: axum's `WebSocket`, or the in-memory pipe of
+/// the test harness.
+pub(crate) trait Transport:
+    Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin + Send
+{
+}
+
+impl<T> Transport for T where
+    T: Stream<Item = Result<Message, axum::Error>>
+        + Sink<Message, Error = axum::Error>
+        + Unpin
+        + Send
+{
+}
+
+/// The negotiated codec: a fixed family (from the subprotocol or query) or unknown until
+/// the first frame.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Negotiated {
+    pub(crate) family: Option<CodecFamily>,
+}
+
+type InFlight = FuturesUnordered<BoxFuture<'static, Option<Outbound>>>;
+
+/// The next finished handler, or never when none runs.
+async fn next_reply(in_flight: &mut Option<Box<InFlight>>) -> Option<Option<Outbound>> {
+    match in_flight {
+        Some(running) => running.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+struct Session<S, C> {
+    server: Arc<ServerInner<S, C>>,
+    conn: Conn<C>,
+    /// Handlers that did not finish on their first poll; created on first use and dropped
+    /// when empty, so an idle connection does not carry it.
+    in_flight: Option<Box<InFlight>>,
+    bucket: Option<TokenBucket>,
+    strikes: u32,
+    bad_frames: u32,
+    codec_fixed: bool,
+    family: Option<CodecFamily>,
+    last_message: Instant,
+    ping_sent: Option<Instant>,
+    next_ping: Option<Instant>,
+}
+
+pub(crate) async fn run<S, C, T>(
+    server: Arc<ServerInner<S, C>>,
+    conn: Conn<C>,
+    mut socket: T,
+    negotiated: Negotiated,
+) where
+    S: Clone + Send + Sync + 'static,
+    C: Send + Sync + 'static,
+    T: Transport,
+{
+    let now = Instant::now();
+    let config = &server.config;
+    let next_ping = config.ping_interval.map(|i| now + i);
+    let bucket = config
+        .rate_limit_per_second
+        .map(|rate| TokenBucket::new(rate, config.rate_limit_burst));
+    let mut s = Session {
+        conn,
+        in_flight: None,
+        bucket,
+        strikes: 0,
+        bad_frames: 0,
+        codec_fixed: false,
+        family: negotiated.family,
+        last_message: now,
+        ping_sent: None,
+        next_ping,
+        server,
+    };
+    let reason = s.drive(&mut socket).await;
+    // Boxed: the closing path's state is not carried by every idle connection's task.
+    Box::pin(finish(s.server, s.conn, socket, reason)).await;
+}
+
+/// Ends a session: flushes what is queued and sends the close frame when the reason
+/// calls for one, then runs the disconnect hook and leaves every room.
+async fn finish<S, C, T>(
+    server: Arc<ServerInner<S, C>>,
+    conn: Conn<C>,
+    mut socket: T,
+    reason: DisconnectReason,
+) where
+    S: Clone + Send + Sync + 'static,
+    C: Send + Sync + 'static,
+    T: Transport,
+{
+    tracing::debug!(conn = conn.id(), ?reason, "connection ended");
+    let peer = conn.peer().clone();
+    peer.queue.close();
+    if let Some(code) = reason.close_code() {
+        if !matches!(
+            reason,
+            DisconnectReason::SlowConsumer | DisconnectReason::Closed(..)
+        ) {
+            // Answers already queued (e.g. the replies before a rate-limit close) go first.
+            let mut batch = VecDeque::new();
+            peer.queue.drain_into(&mut batch);
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), write_batch(&mut socket, &mut batch))
+                    .await;
+            let frame = close_message(code, &close_text(&reason));
+            let _ = tokio::time::timeout(Duration::from_secs(1), socket.send(frame)).await;
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_millis(200), socket.close()).await;
+    drop(socket);
+    server.finish(conn, reason).await;
+}
+
+fn close_message(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason),
+    }))
+}
+
+/// The reason text sent with a close code.
+pub(crate) fn close_text(reason: &DisconnectReason) -> String {
+    match reason {
+        DisconnectReason::IdleTimeout => "idle timeout: no message received".into(),
+        DisconnectReason::SlowConsumer => "slow consumer: outbound queue full".into(),
+        DisconnectReason::RateLimited => "rate limit exceeded repeatedly".into(),
+        DisconnectReason::TooManyBadFrames => "too many undecodable frames".into(),
+        DisconnectReason::MessageTooLarge => "message too large".into(),
+        DisconnectReason::ServerShutdown => "server shutting down".into(),
+        DisconnectReason::Closed(_, r) => r.clone(),
+        DisconnectReason::ClientClosed(_)
+        | DisconnectReason::TransportError(_)
+        | DisconnectReason::PongTimeout => String::new(),
+    }
+}
+
+enum Wrote {
+    Flushed,
+    Closed(u16, String),
+}
+
+impl<S, C> Session<S, C>
+where
+    S: Clone + Send + Sync + 'static,
+    C: Send + Sync + 'static,
+{
+    async fn drive<T: Transport>(&mut self, socket: &mut T) -> DisconnectReason {
+        let peer = self.conn.peer().clone();
+        let mut batch: VecDeque<Outbound> = VecDeque::new();
+        let timer = sleep_until(self.next_deadline());
+        tokio::pin!(timer);
+        // The queue's notification is made once and polled across iterations (a fresh
+        // `Notified` per iteration takes the waiter lock twice, on every loop). It is the
+        // task's only wake-up from other tasks: new frames, and a kill.
+        let ready = peer.queue.ready();
+        tokio::pin!(ready);
+        let max_in_flight = self.server.config.max_in_flight.max(1);
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut ready => {
+                    ready.set(peer.queue.ready());
+                    if peer.killed().is_some() {
+                        return self.killed_reason();
+                    }
+                    peer.queue.drain_into(&mut batch);
+                    let mut more = false;
+                    // Boxed: the write's state exists only while writing, not in every
+                    // idle connection's task.
+                    let mut write = Box::pin(write_batch(socket, &mut batch));
+                    let wrote = loop {
+                        tokio::select! {
+                            biased;
+                            r = &mut write => break r,
+                            _ = &mut ready => {
+                                ready.set(peer.queue.ready());
+                                if peer.killed().is_some() {
+                                    return self.killed_reason();
+                                }
+                                more = true;
+                            }
+                        }
+                    };
+                    drop(write);
+                    if more {
+                        peer.queue.wake();
+                    }
+                    match wrote {
+                        Ok(Wrote::Flushed) => {}
+                        Ok(Wrote::Closed(code, reason)) => {
+                            return if self.server.is_shutting_down() && code == close_code::GOING_AWAY {
+                                DisconnectReason::ServerShutdown
+                            } else {
+                                DisconnectReason::Closed(code, reason)
+                            };
+                        }
+                        Err(e) => return DisconnectReason::TransportError(e.to_string()),
+                    }
+                }
+                Some(reply) = next_reply(&mut self.in_flight), if self.in_flight_len() > 0 => {
+                    if let Some(item) = reply {
+                        peer.enqueue(item);
+                    }
+                    self.release_in_flight();
+                }
+                msg = socket.next(), if self.in_flight_len() < max_in_flight => {
+                    if let Some(reason) = self.on_message(msg) {
+                        return reason;
+                    }
+                    // Read what is already buffered before writing the replies: one flush
+                    // per burst, not per frame.
+                    for _ in 0..READ_BURST {
+                        self.collect_ready(&peer);
+                        if self.in_flight_len() >= max_in_flight {
+                            break;
+                        }
+                        match socket.next().now_or_never() {
+                            Some(msg) => {
+                                if let Some(reason) = self.on_message(msg) {
+                                    return reason;
+                                }
+                            }
+                            None => break,
+                        }
+                    }
+                    self.collect_ready(&peer);
+                }
+                _ = &mut timer => {
+                    if let Some(reason) = Box::pin(self.on_timer(socket)).await {
+                        return reason;
+                    }
+                    timer.as_mut().reset(self.next_deadline());
+                }
+            }
+        }
+    }
+
+    fn in_flight_len(&self) -> usize {
+        self.in_flight.as_ref().map_or(0, |f| f.len())
+    }
+
+    /// Drops the handler set once it is empty.
+    fn release_in_flight(&mut self) {
+        if self.in_flight_len() == 0 {
+            self.in_flight = None;
+        }
+    }
+
+    /// Moves the replies of handlers that already finished into the queue.
+    fn collect_ready(&mut self, peer: &super::rooms::Peer) {
+        while let Some(running) = self.in_flight.as_mut() {
+            if running.is_empty() {
+                break;
+            }
+            match running.next().now_or_never() {
+                Some(Some(Some(item))) => {
+                    peer.enqueue(item);
+                }
+                Some(Some(None)) => {}
+                Some(None) | None => break,
+            }
+        }
+        self.release_in_flight();
+    }
+
+    fn killed_reason(&self) -> DisconnectReason {
+        match self.conn.peer().killed() {
+            Some((code, _)) if code == close_code::POLICY_VIOLATION => {
+                DisconnectReason::SlowConsumer
+            }
+            Some((code, reason)) => DisconnectReason::Closed(code, reason),
+            None => DisconnectReason::SlowConsumer,
+        }
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let config = &self.server.config;
+        let far = Instant::now() + Duration::from_secs(3600);
+        let mut deadline = far;
+        if let Some(sent) = self.ping_sent {
+            deadline = deadline.min(sent + config.pong_timeout);
+        } else if let Some(next) = self.next_ping {
+            deadline = deadline.min(next);
+        }
+        if let Some(idle) = config.idle_timeout {
+            deadline = deadline.min(self.last_message + idle);
+        }
+        deadline
+    }
+
+    async fn on_timer<T: Transport>(&mut self, socket: &mut T) -> Option<DisconnectReason> {
+        let now = Instant::now();
+        let config = &self.server.config;
+        if let Some(idle) = config.idle_timeout {
+            if now >= self.last_message + idle {
+                return Some(DisconnectReason::IdleTimeout);
+            }
+        }
+        if let Some(sent) = self.ping_sent {
+            if now >= sent + config.pong_timeout {
+                return Some(DisconnectReason::PongTimeout);
+            }
+        } else if let (Some(next), Some(interval)) = (self.next_ping, config.ping_interval) {
+            if now >= next {
+                self.ping_sent = Some(now);
+                self.next_ping = Some(now + interval);
+                let ping = socket.send(Message::Ping(Bytes::from_static(b"wsx")));
+                match tokio::time::timeout(config.pong_timeout, ping).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Some(DisconnectReason::TransportError(e.to_string())),
+                    Err(_) => return Some(DisconnectReason::PongTimeout),
+                }
+            }
+        }
+        None
+    }
+
+    /// Handles one read from the socket; `Some` ends the connection.
+    fn on_message(
+        &mut self,
+        msg: Option<Result<Message, axum::Error>>,
+    ) -> Option<DisconnectReason> {
+        let msg = match msg {
+            None => return Some(DisconnectReason::ClientClosed(None)),
+            Some(Err(e)) => return Some(read_error(e)),
+            Some(Ok(m)) => m,
+        };
+        // Any frame proves the peer is alive.
+        self.ping_sent = None;
+        let (text, data) = match msg {
+            Message::Text(t) => (true, Bytes::from(t)),
+            Message::Binary(b) => (false, b),
+            Message::Ping(_) | Message::Pong(_) => return None,
+            Message::Close(frame) => {
+                return Some(DisconnectReason::ClientClosed(frame.map(|f| f.code)));
+            }
+        };
+        if self.server.config.idle_timeout.is_some() {
+            self.last_message = Instant::now();
+        }
+        self.on_data(text, &data)
+    }
+
+    fn on_data(&mut self, text: bool, data: &[u8]) -> Option<DisconnectReason> {
+        let sniffed = Codec::sniff(text, data);
+        if !self.codec_fixed {
+            self.codec_fixed = true;
+            let codec = match self.family {
+                Some(family) if family != sniffed.family() => self.conn.codec(),
+                _ => sniffed,
+            };
+            self.conn.peer().set_codec(codec);
+        }
+        let codec = self.conn.codec();
+        metrics::counter!("wsx_bytes_in_total").increment(data.len() as u64);
+        // Decode with what the frame actually is, answer in the connection's codec.
+        let decoded = sniffed.decode(data);
+        if let Some(bucket) = &mut self.bucket {
+            if !bucket.take(Instant::now()) {
+                self.strikes += 1;
+                let wire = WireError::new(ErrorCode::RateLimited, "rate limit exceeded: slow down");
+                let (x, id, w) = match &decoded {
+                    Ok(f) if f.t == FrameType::Request => {
+                        (f.x.as_str(), f.id.as_deref(), f.w.as_ref())
+                    }
+                    _ => ("", None, None),
+                };
+                self.reply_error(codec, x, id, w, &wire);
+                if self.strikes > self.server.config.rate_limit_strikes {
+                    return Some(DisconnectReason::RateLimited);
+                }
+                return None;
+            }
+        }
+        match decoded {
+            Ok(frame) => self.dispatch(codec, frame),
+            Err(e) => {
+                let fe = e.into_frame_error();
+                self.bad_frames += 1;
+                let wire = fe.to_wire();
+                match fe.id.as_deref() {
+                    Some(id) => self.reply_error(
+                        codec,
+                        fe.x.as_deref().unwrap_or(""),
+                        Some(id),
+                        fe.w.as_ref(),
+                        &wire,
+                    ),
+                    None => self.reply_error(codec, "", None, None, &wire),
+                }
+                if self.bad_frames > self.server.config.max_bad_frames {
+                    return Some(DisconnectReason::TooManyBadFrames);
+                }
+                None
+            }
+        }
+    }
+
+    fn dispatch(&mut self, codec: Codec, frame: Frame) -> Option<DisconnectReason> {
+        let server = self.server.clone();
+        let route: Option<&Route<S, C>> = server.routes.get(frame.x.as_str());
+        match (frame.t, route) {
+            (FrameType::Request, Some(route)) if route.kind == EventKind::Request => {
+                self.start(route, frame);
+            }
+            (FrameType::Send, Some(route)) if route.kind == EventKind::Send => {
+                self.start(route, frame);
+            }
+            (FrameType::Request | FrameType::Send, found) => {
+                let message = match found {
+                    Some(route) => format!(
+                        "event `{}` is {}; it cannot be sent as a `{}`",
+                        frame.x,
+                        match route.kind {
+                            EventKind::Request => "a request",
+                            EventKind::Send => "a one-way event",
+                            EventKind::Push => "a server push",
+                        },
+                        frame.t.as_str()
+                    ),
+                    None => format!("no handler for event `{}`", frame.x),
+                };
+                metrics::counter!("wsx_frames_in_total", "event" => "unknown").increment(1);
+                let wire = WireError::new(ErrorCode::UnknownEvent, message);
+                self.reply_error(
+                    codec,
+                    &frame.x,
+                    frame.id.as_deref(),
+                    frame.w.as_ref(),
+                    &wire,
+                );
+            }
+            (FrameType::ResponseOk | FrameType::ResponseError, _) => {
+                tracing::debug!(conn = self.conn.id(), event = %frame.x, "ignoring a response: the server sends no requests");
+            }
+        }
+        None
+    }
+
+    fn start(&mut self, route: &Route<S, C>, frame: Frame) {
+        metrics::counter!("wsx_frames_in_total", "event" => route.name).increment(1);
+        let ctx = super::extract::Context {
+            conn: self.conn.clone(),
+            state: self.server.state.clone(),
+            event: route.name,
+            request_id: frame.id.clone(),
+        };
+        let mut fut = (route.handler)(ctx, frame);
+        // Most handlers finish without waiting: poll once here and queue the reply at
+        // once, so only the ones that really wait pay for a slot in `in_flight`.
+        match (&mut fut).now_or_never() {
+            Some(Some(item)) => {
+                self.conn.peer().enqueue(item);
+            }
+            Some(None) => {}
+            None => self
+                .in_flight
+                .get_or_insert_with(Default::default)
+                .push(fut),
+        }
+    }
+
+    /// Queues an error: a `response_error` when there is a request id, else a `$error`
+    /// push.
+    fn reply_error(
+        &self,
+        codec: Codec,
+        x: &str,
+        id: Option<&str>,
+        w: Option<&serde_json::Number>,
+        wire: &WireError,
+    ) {
+        if let Some(code) = wire.code {
+            metrics::counter!("wsx_errors_total", "code" => code.as_str()).increment(1);
+        }
+        let encoded = match id {
+            Some(id) => codec.encode(&OutFrame::error(x, Some(id), w, wire)),
+            None => codec.encode(&OutFrame::error_push(wire)),
+        };
+        match encoded {
+            Ok(encoded) => {
+                self.conn.peer().enqueue(Outbound::Message {
+                    encoded,
+                    droppable: false,
+                });
+            }
+            Err(e) => tracing::error!(%e, "error reply could not be encoded"),
+        }
+    }
+}
+
+fn read_error(e: axum::Error) -> DisconnectReason {
+    use std::error::Error as _;
+    let mut source = e.source();
+    while let Some(err) = source {
+        if let Some(t) = err.downcast_ref::<tungstenite::Error>() {
+            if matches!(t, tungstenite::Error::Capacity(_)) {
+                return DisconnectReason::MessageTooLarge;
+            }
+        }
+        source = err.source();
+    }
+    let text = e.to_string();
+    if text.contains("Message too long") || text.contains("Space limit exceeded") {
+        DisconnectReason::MessageTooLarge
+    } else {
+        DisconnectReason::TransportError(text)
+    }
+}
+
+async fn write_batch<T: Transport>(
+    socket: &mut T,
+    batch: &mut VecDeque<Outbound>,
+) -> Result<Wrote, axum::Error> {
+    let mut frames = 0u64;
+    while let Some(item) = batch.pop_front() {
+        match item {
+            Outbound::Message { encoded, .. } => {
+                frames += 1;
+                let msg = if encoded.text {
+                    match Utf8Bytes::try_from(encoded.bytes) {
+                        Ok(text) => Message::Text(text),
+                        Err(_) => continue,
+                    }
+                } else {
+                    Message::Binary(encoded.bytes)
+                };
+                socket.feed(msg).await?;
+            }
+            Outbound::Close { code, reason } => {
+                socket.feed(close_message(code, &reason)).await?;
+                socket.flush().await?;
+                return Ok(Wrote::Closed(code, reason));
+            }
+        }
+    }
+    socket.flush().await?;
+    metrics::counter!("wsx_writes_total").increment(1);
+    metrics::counter!("wsx_frames_written_total").increment(frames);
+    Ok(Wrote::Flushed)
+}

@@ -1,0 +1,6 @@
+wsx_core::define_events! {
+    pub events Set;
+    request join: JoinRequest { username: String }
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+wsx_core::define_events! {
+    pub events Set;
+    event hello: Hello { name: String }
+}
+
+fn main() {}
