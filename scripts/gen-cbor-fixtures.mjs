@@ -5,7 +5,7 @@
 //   npm i --prefix /tmp/cborx cbor-x           # once, outside the repo
 //   CBOR_X_DIR=/tmp/cborx node scripts/gen-cbor-fixtures.mjs
 //       prints cbor-x's bytes for the four fixture frames (the CBOR_X_* constants)
-//   cargo test -q -p wsx-core --test codec_wire -- --ignored --nocapture print_our_encodings \
+//   cargo test -q -p wsx-core --test codec_wire -- --nocapture cbor_fixture_lines \
 //     | grep '^{' | CBOR_X_DIR=/tmp/cborx node scripts/gen-cbor-fixtures.mjs --check
 //       decodes our encodings with cbor-x and compares them with the same frames
 import { createRequire } from 'node:module';

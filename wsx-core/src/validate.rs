@@ -225,9 +225,12 @@ pub fn validator<T: Payload>() -> Result<&'static Validator, PayloadError> {
 /// Validates an incoming payload and turns it into its type; serde applies the declared
 /// defaults, so the handler sees a complete value.
 pub fn decode<T: Payload>(value: Value) -> Result<T, PayloadError> {
-    validator::<T>()?
-        .validate(&value)
-        .map_err(PayloadError::Invalid)?;
+    decode_with(validator::<T>()?, value)
+}
+
+/// [`decode`] with a validator already looked up (the server keeps one per route).
+pub fn decode_with<T: Payload>(validator: &Validator, value: Value) -> Result<T, PayloadError> {
+    validator.validate(&value).map_err(PayloadError::Invalid)?;
     serde_json::from_value(value).map_err(|e| {
         PayloadError::Invalid(vec![FieldError {
             path: String::new(),
@@ -240,15 +243,18 @@ pub fn decode<T: Payload>(value: Value) -> Result<T, PayloadError> {
 /// to send what the server would refuse, the server to check its own responses and
 /// pushes.
 pub fn check<T: Payload>(payload: &T) -> Result<Value, PayloadError> {
+    check_with(validator::<T>()?, payload)
+}
+
+/// [`check`] with a validator already looked up.
+pub fn check_with<T: Payload>(validator: &Validator, payload: &T) -> Result<Value, PayloadError> {
     let value = serde_json::to_value(payload).map_err(|e| {
         PayloadError::Invalid(vec![FieldError {
             path: String::new(),
             message: e.to_string(),
         }])
     })?;
-    validator::<T>()?
-        .validate(&value)
-        .map_err(PayloadError::Invalid)?;
+    validator.validate(&value).map_err(PayloadError::Invalid)?;
     Ok(value)
 }
 

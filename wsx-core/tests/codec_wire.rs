@@ -255,18 +255,28 @@ fn encode_all(codec: Codec) -> Vec<(&'static str, Vec<u8>, bool)> {
         .collect()
 }
 
-/// Prints our encodings for `scripts/gen-cbor-fixtures.mjs --check`:
-/// `cargo test -p wsx-core --test codec_wire -- --ignored --nocapture print_our_encodings`.
+/// Our CBOR encodings as the JSON lines `scripts/gen-cbor-fixtures.mjs --check` reads:
+/// `cargo test -p wsx-core --test codec_wire -- --nocapture cbor_fixture_lines`.
+/// Each line must name its codec and frame and carry bytes that decode back to the frame.
 #[test]
-#[ignore = "prints fixtures for the cbor-x cross-check script"]
-fn print_our_encodings() {
+fn cbor_fixture_lines_decode_back() {
     for codec in [Codec::CborMaps, Codec::CborRecords] {
         for (name, bytes, _) in encode_all(codec) {
-            println!(
+            let line = format!(
                 "{{\"codec\":\"{}\",\"frame\":\"{name}\",\"hex\":\"{}\"}}",
                 codec.name(),
                 to_hex(&bytes)
             );
+            let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(parsed["frame"], name);
+            let back = hex(parsed["hex"].as_str().unwrap());
+            assert_eq!(
+                codec.decode(&back).unwrap(),
+                expected(name, codec),
+                "{} {name}",
+                codec.name()
+            );
+            println!("{line}");
         }
     }
 }

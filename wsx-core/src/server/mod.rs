@@ -89,6 +89,15 @@ pub(crate) struct Route<S, C> {
     pub(crate) name: &'static str,
     pub(crate) kind: EventKind,
     pub(crate) handler: ErasedHandler<S, C>,
+    frames_in: std::sync::OnceLock<metrics::Counter>,
+}
+
+impl<S, C> Route<S, C> {
+    /// The route's `wsx_frames_in_total` counter, looked up on first use.
+    pub(crate) fn frames_in(&self) -> &metrics::Counter {
+        self.frames_in
+            .get_or_init(|| metrics::counter!("wsx_frames_in_total", "event" => self.name))
+    }
 }
 
 /// A mistake found when building a server.
@@ -97,6 +106,14 @@ pub enum BuildError {
     /// Two handlers for one event.
     #[error("event `{0}` has two handlers; register exactly one")]
     DuplicateHandler(&'static str),
+    /// The JSON Schema of an event's payload does not compile (a bug in the schema).
+    #[error("the schema of event `{event}` does not compile: {message}")]
+    Schema {
+        /// The event.
+        event: &'static str,
+        /// What the schema compiler said.
+        message: String,
+    },
 }
 
 /// Builds a [`Server`]: handlers, hooks, limits.
@@ -162,68 +179,91 @@ where
                 name,
                 kind,
                 handler,
+                frames_in: std::sync::OnceLock::new(),
             },
         );
     }
 
+    /// The compiled validator of a payload type, or a build error naming the event.
+    fn validator_of<T: crate::event::Payload>(
+        &mut self,
+        event: &'static str,
+    ) -> Option<&'static validate::Validator> {
+        match validate::validator::<T>() {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.errors.push(BuildError::Schema {
+                    event,
+                    message: e.to_string(),
+                });
+                None
+            }
+        }
+    }
+
     /// Registers the handler of request event `E`.
+    ///
+    /// The payload's validator is compiled here, once: a schema that does not compile is
+    /// a [`BuildError::Schema`], not a failure of the first request.
     pub fn on_request<E, H, Args>(mut self, handler: H) -> Self
     where
         E: RequestEvent,
         H: RequestHandler<E, S, C, Args>,
     {
         let validate_outgoing = self.config.validate_outgoing;
+        let (Some(incoming), outgoing) = (
+            self.validator_of::<E::Payload>(E::NAME),
+            self.validator_of::<E::Response>(E::NAME),
+        ) else {
+            return self;
+        };
+        let outgoing = outgoing.filter(|_| validate_outgoing);
+        let seconds = HandlerSeconds::default();
         let erased: ErasedHandler<S, C> = Arc::new(move |ctx: Context<S, C>, frame: Frame| {
             let handler = handler.clone();
-            Box::pin(
-                async move {
-                    let started = Instant::now();
-                    let codec = ctx.conn.codec();
-                    let Frame { x, id, w, p, .. } = frame;
-                    let payload = p.unwrap_or_else(|| serde_json::Value::Object(Default::default()));
-                    let result = match validate::decode::<E::Payload>(payload) {
-                        Err(e) => Err(e.to_wire()),
-                        Ok(payload) => run_guarded(move || handler.call(ctx, payload)).await.and_then(|r| {
-                            r.map_err(|e| e.to_wire()).and_then(|resp| {
-                                if validate_outgoing {
-                                    if let Err(e) = validate::check(&resp) {
-                                        tracing::error!(event = E::NAME, error = %e, "response breaks its own schema");
-                                        return Err(WireError::new(ErrorCode::Internal, "response breaks its schema"));
-                                    }
+            let seconds = seconds.handle(E::NAME);
+            let fut = async move {
+                let started = Instant::now();
+                let codec = ctx.conn.codec();
+                let Frame { x, id, w, p, .. } = frame;
+                let payload = p.unwrap_or_else(|| serde_json::Value::Object(Default::default()));
+                let result = match validate::decode_with::<E::Payload>(incoming, payload) {
+                    Err(e) => Err(e.to_wire()),
+                    Ok(payload) => run_guarded(move || handler.call(ctx, payload)).await.and_then(|r| {
+                        r.map_err(|e| e.to_wire()).and_then(|resp| {
+                            if let Some(outgoing) = outgoing {
+                                if let Err(e) = validate::check_with(outgoing, &resp) {
+                                    tracing::error!(event = E::NAME, error = %e, "response breaks its own schema");
+                                    return Err(WireError::new(ErrorCode::Internal, "response breaks its schema"));
                                 }
-                                Ok(resp)
-                            })
-                        }),
-                    };
-                    let encoded = match &result {
-                        Ok(resp) => codec.encode(&OutFrame::ok(&x, id.as_deref(), w.as_ref(), resp)),
-                        Err(wire) => codec.encode(&OutFrame::error(&x, id.as_deref(), w.as_ref(), wire)),
-                    };
-                    let outcome = match &result {
-                        Ok(_) => "ok",
-                        Err(wire) => wire.code.map(|c| c.as_str()).unwrap_or("error"),
-                    };
-                    if let Err(wire) = &result {
-                        metrics::counter!("wsx_errors_total", "code" => outcome).increment(1);
-                        tracing::debug!(code = outcome, message = %wire.message, "request failed");
-                    }
-                    let elapsed = started.elapsed();
-                    metrics::histogram!("wsx_handler_seconds", "event" => E::NAME).record(elapsed.as_secs_f64());
-                    tracing::trace!(outcome, latency_us = elapsed.as_micros() as u64, "request done");
-                    match encoded {
-                        Ok(encoded) => Some(Outbound::Message { encoded, droppable: false }),
-                        Err(e) => {
-                            tracing::error!(event = E::NAME, %e, "response could not be encoded");
-                            let wire = WireError::new(ErrorCode::Internal, "response could not be encoded");
-                            codec
-                                .encode(&OutFrame::error(&x, id.as_deref(), w.as_ref(), &wire))
-                                .ok()
-                                .map(|encoded| Outbound::Message { encoded, droppable: false })
-                        }
+                            }
+                            Ok(resp)
+                        })
+                    }),
+                };
+                let encoded = match &result {
+                    Ok(resp) => codec.encode(&OutFrame::ok(&x, id.as_deref(), w.as_ref(), resp)),
+                    Err(wire) => codec.encode(&OutFrame::error(&x, id.as_deref(), w.as_ref(), wire)),
+                };
+                if let Err(wire) = &result {
+                    let code = wire.code.map(|c| c.as_str()).unwrap_or("error");
+                    metrics::counter!("wsx_errors_total", "code" => code).increment(1);
+                    tracing::debug!(code, message = %wire.message, "request failed");
+                }
+                seconds.record(started.elapsed().as_secs_f64());
+                match encoded {
+                    Ok(encoded) => Some(Outbound::Message { encoded, droppable: false }),
+                    Err(e) => {
+                        tracing::error!(event = E::NAME, %e, "response could not be encoded");
+                        let wire = WireError::new(ErrorCode::Internal, "response could not be encoded");
+                        codec
+                            .encode(&OutFrame::error(&x, id.as_deref(), w.as_ref(), &wire))
+                            .ok()
+                            .map(|encoded| Outbound::Message { encoded, droppable: false })
                     }
                 }
-                .instrument(tracing::debug_span!("request", event = E::NAME)),
-            )
+            };
+            traced(fut, || tracing::debug_span!("request", event = E::NAME))
         });
         self.add_route(E::NAME, EventKind::Request, erased);
         self
@@ -235,39 +275,41 @@ where
         E: SendEvent,
         H: SendHandler<E, S, C, Args>,
     {
+        let Some(incoming) = self.validator_of::<E::Payload>(E::NAME) else {
+            return self;
+        };
+        let seconds = HandlerSeconds::default();
         let erased: ErasedHandler<S, C> = Arc::new(move |ctx: Context<S, C>, frame: Frame| {
             let handler = handler.clone();
-            Box::pin(
-                async move {
-                    let started = Instant::now();
-                    let codec = ctx.conn.codec();
-                    let payload = frame
-                        .p
-                        .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
-                    let failure = match validate::decode::<E::Payload>(payload) {
-                        Err(e) => {
-                            let mut wire = e.to_wire();
-                            wire.message = format!("event `{}`: {}", E::NAME, wire.message);
-                            Some(wire)
-                        }
-                        Ok(payload) => run_guarded(move || handler.call(ctx, payload)).await.err(),
-                    };
-                    metrics::histogram!("wsx_handler_seconds", "event" => E::NAME)
-                        .record(started.elapsed().as_secs_f64());
-                    let wire = failure?;
-                    if let Some(code) = wire.code {
-                        metrics::counter!("wsx_errors_total", "code" => code.as_str()).increment(1);
+            let seconds = seconds.handle(E::NAME);
+            let fut = async move {
+                let started = Instant::now();
+                let codec = ctx.conn.codec();
+                let payload = frame
+                    .p
+                    .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
+                let failure = match validate::decode_with::<E::Payload>(incoming, payload) {
+                    Err(e) => {
+                        let mut wire = e.to_wire();
+                        wire.message = format!("event `{}`: {}", E::NAME, wire.message);
+                        Some(wire)
                     }
-                    codec
-                        .encode(&OutFrame::error_push(&wire))
-                        .ok()
-                        .map(|encoded| Outbound::Message {
-                            encoded,
-                            droppable: false,
-                        })
+                    Ok(payload) => run_guarded(move || handler.call(ctx, payload)).await.err(),
+                };
+                seconds.record(started.elapsed().as_secs_f64());
+                let wire = failure?;
+                if let Some(code) = wire.code {
+                    metrics::counter!("wsx_errors_total", "code" => code.as_str()).increment(1);
                 }
-                .instrument(tracing::debug_span!("send", event = E::NAME)),
-            )
+                codec
+                    .encode(&OutFrame::error_push(&wire))
+                    .ok()
+                    .map(|encoded| Outbound::Message {
+                        encoded,
+                        droppable: false,
+                    })
+            };
+            traced(fut, || tracing::debug_span!("send", event = E::NAME))
         });
         self.add_route(E::NAME, EventKind::Send, erased);
         self
@@ -371,6 +413,33 @@ where
 
 /// Runs a handler, turning a panic (while building or polling its future) into an
 /// `internal` error.
+/// Boxes a handler future, inside a span only when the span is enabled: a disabled span
+/// still costs an enter and an exit on every poll.
+fn traced<F>(fut: F, span: impl FnOnce() -> tracing::Span) -> BoxFuture<'static, F::Output>
+where
+    F: Future + Send + 'static,
+{
+    let span = span();
+    if span.is_disabled() {
+        Box::pin(fut)
+    } else {
+        Box::pin(fut.instrument(span))
+    }
+}
+
+/// The `wsx_handler_seconds` histogram of one event, looked up once (on first use, after
+/// the app installed its recorder) rather than once per message.
+#[derive(Clone, Default)]
+struct HandlerSeconds(Arc<std::sync::OnceLock<metrics::Histogram>>);
+
+impl HandlerSeconds {
+    fn handle(&self, event: &'static str) -> metrics::Histogram {
+        self.0
+            .get_or_init(|| metrics::histogram!("wsx_handler_seconds", "event" => event))
+            .clone()
+    }
+}
+
 async fn run_guarded<T, F, Fut>(make: F) -> Result<T, WireError>
 where
     F: FnOnce() -> Fut,

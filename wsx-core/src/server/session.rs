@@ -27,6 +27,24 @@ use tokio::time::{Instant, sleep_until};
 /// How many already-buffered messages are read in one go before writing replies.
 const READ_BURST: usize = 64;
 
+/// The counters every message or write touches, looked up once per process instead of
+/// once per message (a lookup builds and hashes a key). The first connection comes after
+/// the app installed its recorder, so the handles are the recorder's.
+struct IoCounters {
+    bytes_in: metrics::Counter,
+    writes: metrics::Counter,
+    frames_written: metrics::Counter,
+}
+
+fn io_counters() -> &'static IoCounters {
+    static COUNTERS: std::sync::OnceLock<IoCounters> = std::sync::OnceLock::new();
+    COUNTERS.get_or_init(|| IoCounters {
+        bytes_in: metrics::counter!("wsx_bytes_in_total"),
+        writes: metrics::counter!("wsx_writes_total"),
+        frames_written: metrics::counter!("wsx_frames_written_total"),
+    })
+}
+
 /// What a socket must be for a session: axum's `WebSocket`, or the in-memory pipe of
 /// the test harness.
 pub(crate) trait Transport:
@@ -385,7 +403,7 @@ where
             self.conn.peer().set_codec(codec);
         }
         let codec = self.conn.codec();
-        metrics::counter!("wsx_bytes_in_total").increment(data.len() as u64);
+        io_counters().bytes_in.increment(data.len() as u64);
         // Decode with what the frame actually is, answer in the connection's codec.
         let decoded = sniffed.decode(data);
         if let Some(bucket) = &mut self.bucket {
@@ -471,7 +489,7 @@ where
     }
 
     fn start(&mut self, route: &Route<S, C>, frame: Frame) {
-        metrics::counter!("wsx_frames_in_total", "event" => route.name).increment(1);
+        route.frames_in().increment(1);
         let ctx = super::extract::Context {
             conn: self.conn.clone(),
             state: self.server.state.clone(),
@@ -568,7 +586,8 @@ async fn write_batch<T: Transport>(
         }
     }
     socket.flush().await?;
-    metrics::counter!("wsx_writes_total").increment(1);
-    metrics::counter!("wsx_frames_written_total").increment(frames);
+    let counters = io_counters();
+    counters.writes.increment(1);
+    counters.frames_written.increment(frames);
     Ok(Wrote::Flushed)
 }
