@@ -41,10 +41,14 @@ struct AppInner {
 pub struct Room {
     /// Its name.
     pub name: String,
-    /// Its history and sequence counter. Held while a message is numbered, committed and
-    /// broadcast, and while a connection joins or leaves, so those happen in one order
-    /// for everyone (see [`crate::history`]).
-    pub log: tokio::sync::Mutex<RoomLog>,
+    /// The sequence number of the latest message handed to the database. Held while a
+    /// message is numbered and queued, so the database sees a room's messages in `seq`
+    /// order; released before the commit, so messages sent together commit together.
+    pub numbering: tokio::sync::Mutex<u64>,
+    /// Its committed history. Held (never across an await) while a committed message is
+    /// recorded and broadcast, and while a connection joins or leaves, so those happen in
+    /// one order for everyone (see [`crate::history`]).
+    log: Mutex<RoomLog>,
     /// Its members: connection → name as shown.
     members: Mutex<BTreeMap<ConnId, String>>,
     /// Its latest sequence number, readable without the log lock (listings).
@@ -78,14 +82,22 @@ impl Room {
         }
     }
 
-    /// The members' names, sorted.
+    /// The committed history, locked. A poisoned lock is taken over: the log is only
+    /// changed by `record`, which leaves it consistent at every step.
+    pub fn log(&self) -> std::sync::MutexGuard<'_, RoomLog> {
+        self.log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The members' names, sorted (each name's sort key computed once).
     pub fn member_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .members
             .lock()
             .map(|m| m.values().cloned().collect())
             .unwrap_or_default();
-        names.sort_by_key(|n| crate::names::name_key(n));
+        names.sort_by_cached_key(|n| crate::names::name_key(n));
         names
     }
 
@@ -198,7 +210,8 @@ impl App {
                 let last_seq = AtomicU64::new(record.last_seq);
                 Arc::new(Room {
                     name: name.to_owned(),
-                    log: tokio::sync::Mutex::new(RoomLog::new(record, self.inner.config.history)),
+                    numbering: tokio::sync::Mutex::new(record.last_seq),
+                    log: Mutex::new(RoomLog::new(record, self.inner.config.history)),
                     members: Mutex::new(BTreeMap::new()),
                     last_seq,
                 })

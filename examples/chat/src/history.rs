@@ -11,11 +11,13 @@
 //! stay readable with the `history` request and `GET /api/room/:name/history`.
 //!
 //! # Exactly once
-//! The join handler holds the room's log lock while it subscribes the connection to the
-//! room and reads the backlog, and a message is numbered, committed and broadcast under
-//! the same lock. So the backlog holds exactly the messages up to the `seq` in the join
-//! answer, and every live `message` push the connection gets has a greater `seq`: no
-//! message is in both, none is in neither. A live push may reach the client before the
+//! A message is numbered and queued for the database under the room's numbering lock;
+//! once committed (in queue order, so in `seq` order) it is recorded in the log and
+//! broadcast under the room's log lock. The join handler holds the same log lock while it
+//! subscribes the connection to the room and reads the backlog. So the backlog holds
+//! exactly the messages up to the `seq` in the join answer, and every live `message` push
+//! the connection gets has a greater `seq`: no message is in both, none is in neither.
+//! A message whose commit fails is never recorded nor broadcast; its `seq` stays unused. A live push may reach the client before the
 //! join answer (they travel separately); a client shows the answer's history first, then
 //! the pushes with `seq` greater than the answer's `seq`.
 
@@ -66,16 +68,11 @@ impl RoomLog {
         self.last_seq
     }
 
-    /// The sequence number the next message gets.
-    pub fn next_seq(&self) -> u64 {
-        self.last_seq + 1
-    }
-
-    /// Records a committed message; it must carry [`RoomLog::next_seq`].
+    /// Records a committed message. Messages are recorded in `seq` order; a `seq` may be
+    /// skipped (a message whose commit failed) but never repeated.
     pub fn record(&mut self, message: ChatMessage) {
-        debug_assert_eq!(
-            message.seq,
-            self.next_seq(),
+        debug_assert!(
+            message.seq > self.last_seq,
             "messages are recorded in sequence"
         );
         self.last_seq = message.seq;
@@ -98,7 +95,7 @@ impl RoomLog {
                 recovered: None,
             };
         };
-        let oldest_kept = (self.last_seq + 1).saturating_sub(self.recent.len() as u64);
+        let oldest_kept = self.recent.front().map_or(self.last_seq + 1, |m| m.seq);
         let recoverable =
             since.epoch == self.epoch && since.seq <= self.last_seq && since.seq + 1 >= oldest_kept;
         if recoverable {

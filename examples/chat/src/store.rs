@@ -81,7 +81,7 @@ enum Command {
     },
     Append {
         message: ChatMessage,
-        reply: oneshot::Sender<Result<(), StoreError>>,
+        done: OnCommit,
     },
     History {
         room: String,
@@ -99,6 +99,10 @@ enum Command {
         reply: oneshot::Sender<()>,
     },
 }
+
+/// What runs on the database thread once an appended message is committed (or failed).
+/// Appends complete in the order they were queued.
+pub type OnCommit = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
 /// The handle of the database thread. Cheap to share (`Arc`).
 #[derive(Debug)]
@@ -171,8 +175,29 @@ impl Store {
 
     /// Writes a message; returns once it is committed.
     pub async fn append(&self, message: ChatMessage) -> Result<(), StoreError> {
-        self.call(|reply| Command::Append { message, reply })
-            .await?
+        self.call(|reply| Command::Append {
+            message,
+            done: Box::new(move |result| {
+                let _ = reply.send(result);
+            }),
+        })
+        .await?
+    }
+
+    /// Queues a message and returns once it is queued, not committed: `done` runs on the
+    /// database thread after the commit, and the `done`s of all queued messages run in
+    /// the order the messages were queued. Messages queued while a commit is running go
+    /// into the next transaction together (group commit), so a room's throughput is not
+    /// one fsync per message.
+    pub async fn append_then(
+        &self,
+        message: ChatMessage,
+        done: OnCommit,
+    ) -> Result<(), StoreError> {
+        self.commands
+            .send(Command::Append { message, done })
+            .await
+            .map_err(|_| StoreError::Stopped)
     }
 
     /// A page of a room's history; `None` for a room the database does not know.
@@ -221,11 +246,11 @@ fn serve(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
             break;
         };
         match command {
-            Command::Append { message, reply } => {
-                let mut batch = vec![(message, reply)];
+            Command::Append { message, done } => {
+                let mut batch = vec![(message, done)];
                 while batch.len() < GROUP_COMMIT_MAX {
                     match rx.try_recv() {
-                        Ok(Command::Append { message, reply }) => batch.push((message, reply)),
+                        Ok(Command::Append { message, done }) => batch.push((message, done)),
                         Ok(other) => {
                             next = Some(other);
                             break;
@@ -237,8 +262,8 @@ fn serve(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
                 if let Err(e) = &result {
                     tracing::error!(error = %e, messages = batch.len(), "could not store messages");
                 }
-                for (_, reply) in batch {
-                    let _ = reply.send(
+                for (_, done) in batch {
+                    done(
                         result
                             .as_ref()
                             .map(|_| ())

@@ -243,7 +243,9 @@ where
                 };
                 let encoded = match &result {
                     Ok(resp) => codec.encode(&OutFrame::ok(&x, id.as_deref(), w.as_ref(), resp)),
-                    Err(wire) => codec.encode(&OutFrame::error(&x, id.as_deref(), w.as_ref(), wire)),
+                    Err(wire) => {
+                        codec.encode(&OutFrame::error(&x, id.as_deref(), w.as_ref(), wire))
+                    }
                 };
                 if let Err(wire) = &result {
                     let code = wire.code.map(|c| c.as_str()).unwrap_or("error");
@@ -252,14 +254,21 @@ where
                 }
                 seconds.record(started.elapsed().as_secs_f64());
                 match encoded {
-                    Ok(encoded) => Some(Outbound::Message { encoded, droppable: false }),
+                    Ok(encoded) => Some(Outbound::Message {
+                        encoded,
+                        droppable: false,
+                    }),
                     Err(e) => {
                         tracing::error!(event = E::NAME, %e, "response could not be encoded");
-                        let wire = WireError::new(ErrorCode::Internal, "response could not be encoded");
+                        let wire =
+                            WireError::new(ErrorCode::Internal, "response could not be encoded");
                         codec
                             .encode(&OutFrame::error(&x, id.as_deref(), w.as_ref(), &wire))
                             .ok()
-                            .map(|encoded| Outbound::Message { encoded, droppable: false })
+                            .map(|encoded| Outbound::Message {
+                                encoded,
+                                droppable: false,
+                            })
                     }
                 }
             };

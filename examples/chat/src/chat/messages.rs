@@ -4,14 +4,14 @@ use super::session::{Session, require_name};
 use super::typing;
 use crate::app::App;
 use crate::events::*;
-use crate::store::HistoryRange;
+use crate::store::{HistoryRange, StoreError};
 use wsx_core::ErrorCode;
 use wsx_core::server::{Conn, HandlerError, State};
 
 /// `sendMessage`: the message gets the room's next `seq`, is committed to the database,
-/// then pushed to every member (the sender too), all under the room's log lock — so the
-/// answer's `messageId` is on disk and every member sees the room's messages in `seq`
-/// order. The sender is the session's name, never a field of the request.
+/// then recorded and pushed to every member (the sender too) in `seq` order — so the
+/// answer's `messageId` is on disk and every member sees the room's messages in order.
+/// The sender is the session's name, never a field of the request.
 pub async fn send_message(
     conn: Conn<Session>,
     State(app): State<App>,
@@ -30,33 +30,46 @@ pub async fn send_message(
         .existing_room(&room_name)
         .ok_or_else(|| HandlerError::new("the room is gone"))?;
     let kind = req.kind.unwrap_or(MessageKind::Message);
-    // Numbering, commit and broadcast run in their own task: if this connection drops
-    // mid-way, the handler is dropped, but a committed message must still be recorded
-    // and broadcast, or the next one would reuse its `seq`.
-    let task_app = app.clone();
-    let task_conn = conn.clone();
-    let committed = tokio::spawn(async move {
-        let mut log = room.log.lock().await;
+    // Numbered and queued under the numbering lock (so the database gets the room's
+    // messages in `seq` order), then committed in a group with whatever else was queued.
+    // The commit's completion, on the database thread and in queue order, records the
+    // message and broadcasts it under the log lock, then answers here. Once queued, the
+    // message is recorded and broadcast even if this connection drops meanwhile.
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    {
+        let mut numbered = room.numbering.lock().await;
         let message = ChatMessage {
             message_id: uuid::Uuid::now_v7().to_string(),
             username: name.display,
             message: req.message,
             timestamp: crate::now_ms(),
             room: room.name.clone(),
-            seq: log.next_seq(),
+            seq: *numbered + 1,
             kind,
         };
-        task_app.store().append(message.clone()).await?;
-        log.record(message.clone());
-        room.set_last_seq(message.seq);
-        task_app.count_message();
-        let _ = task_conn
-            .to(&room.name)
-            .push::<ChatMessage>(message.clone());
-        Ok::<_, crate::store::StoreError>(message)
-    })
-    .await;
-    let message = match committed {
+        let seq = message.seq;
+        let stored = message.clone();
+        let (c_room, c_app, c_conn) = (room.clone(), app.clone(), conn.clone());
+        let on_commit = Box::new(move |result: Result<(), StoreError>| {
+            if result.is_ok() {
+                let mut log = c_room.log();
+                log.record(message.clone());
+                c_room.set_last_seq(message.seq);
+                c_app.count_message();
+                let _ = c_conn.to(&c_room.name).push::<ChatMessage>(message.clone());
+            }
+            let _ = answer.send(result.map(|()| message));
+        });
+        app.store()
+            .append_then(stored, on_commit)
+            .await
+            .map_err(|e| {
+                tracing::error!(room = %room_name, error = %e, "message not queued");
+                HandlerError::new("the message could not be stored").with_code(ErrorCode::Internal)
+            })?;
+        *numbered = seq;
+    }
+    let message = match answered.await {
         Ok(Ok(message)) => message,
         Ok(Err(e)) => {
             tracing::error!(room = %room_name, error = %e, "message not stored");
@@ -64,8 +77,8 @@ pub async fn send_message(
                 HandlerError::new("the message could not be stored").with_code(ErrorCode::Internal)
             );
         }
-        Err(e) => {
-            tracing::error!(room = %room_name, error = %e, "message task failed");
+        Err(_) => {
+            tracing::error!(room = %room_name, "the database thread stopped");
             return Err(HandlerError::new("internal error").with_code(ErrorCode::Internal));
         }
     };

@@ -44,7 +44,7 @@ pub async fn join(
         }
     };
     let room = app.room(&req.room).await?;
-    let log = room.log.lock().await;
+    let log = room.log();
     // Under the log lock: no message is between numbering and broadcast, so the backlog
     // read below and the live pushes the connection gets from now on split exactly.
     let newly = conn.join(&room.name)?;
@@ -102,7 +102,7 @@ pub async fn leave_room(app: &App, conn: &Conn<Session>, room_name: &str, displa
     let Some(room) = app.existing_room(room_name) else {
         return;
     };
-    let _log = room.log.lock().await;
+    let _log = room.log();
     if let Some(now_empty) = room.remove_member(conn.id()) {
         let _ = conn.others_in(room_name).push::<UserLeft>(UserLeft {
             username: display.to_owned(),
