@@ -115,10 +115,10 @@ impl<C> Conn<C> {
             .encode(&OutFrame::send(E::NAME, &payload))
             .map_err(|e| PushError::Encode(e.to_string()))?;
         metrics::counter!("wsx_frames_out_total", "event" => E::NAME).increment(1);
-        if self.inner.peer.enqueue(Outbound::Message {
-            encoded,
-            droppable: false,
-        }) {
+        let Some(item) = Outbound::encoded(&encoded, false) else {
+            return Err(PushError::Encode("a text frame is not UTF-8".into()));
+        };
+        if self.inner.peer.enqueue(item) {
             Ok(())
         } else {
             Err(PushError::Closed)

@@ -254,10 +254,7 @@ where
                 }
                 seconds.record(started.elapsed().as_secs_f64());
                 match encoded {
-                    Ok(encoded) => Some(Outbound::Message {
-                        encoded,
-                        droppable: false,
-                    }),
+                    Ok(encoded) => Outbound::encoded(&encoded, false),
                     Err(e) => {
                         tracing::error!(event = E::NAME, %e, "response could not be encoded");
                         let wire =
@@ -265,10 +262,7 @@ where
                         codec
                             .encode(&OutFrame::error(&x, id.as_deref(), w.as_ref(), &wire))
                             .ok()
-                            .map(|encoded| Outbound::Message {
-                                encoded,
-                                droppable: false,
-                            })
+                            .and_then(|encoded| Outbound::encoded(&encoded, false))
                     }
                 }
             };
@@ -313,10 +307,7 @@ where
                 codec
                     .encode(&OutFrame::error_push(&wire))
                     .ok()
-                    .map(|encoded| Outbound::Message {
-                        encoded,
-                        droppable: false,
-                    })
+                    .and_then(|encoded| Outbound::encoded(&encoded, false))
             };
             traced(fut, || tracing::debug_span!("send", event = E::NAME))
         });

@@ -10,13 +10,32 @@ use tokio::sync::Notify;
 
 type EncodeFn = dyn Fn(Codec) -> Result<Encoded, EncodeError> + Send + Sync;
 
+/// A WebSocket message as the connection task writes it.
+pub(crate) type WsMessage = axum::extract::ws::Message;
+
+/// The WebSocket message for encoded bytes. A text frame's bytes are checked for UTF-8
+/// here, once per encoding (so once per codec for a broadcast, not once per recipient).
+pub(crate) fn ws_message(encoded: &Encoded) -> Option<WsMessage> {
+    if encoded.text {
+        match axum::extract::ws::Utf8Bytes::try_from(encoded.bytes.clone()) {
+            Ok(text) => Some(WsMessage::Text(text)),
+            Err(e) => {
+                tracing::error!(%e, "a text frame is not UTF-8; not sent");
+                None
+            }
+        }
+    } else {
+        Some(WsMessage::Binary(encoded.bytes.clone()))
+    }
+}
+
 /// A push ready to go to many connections: encoded at most once per codec, however many
 /// recipients use that codec.
 pub struct SharedFrame {
     event: &'static str,
     droppable: bool,
     encode: Box<EncodeFn>,
-    slots: [OnceLock<Option<Encoded>>; 4],
+    slots: [OnceLock<Option<(Encoded, WsMessage)>>; 4],
 }
 
 impl std::fmt::Debug for SharedFrame {
@@ -76,9 +95,18 @@ impl SharedFrame {
     /// The bytes for a codec, encoding them on first use. `None` if encoding failed
     /// (logged once).
     pub fn encoded(&self, codec: Codec) -> Option<&Encoded> {
+        self.slot(codec).map(|(encoded, _)| encoded)
+    }
+
+    /// The ready-to-write message for a codec (made with the encoding).
+    pub(crate) fn message(&self, codec: Codec) -> Option<&WsMessage> {
+        self.slot(codec).map(|(_, message)| message)
+    }
+
+    fn slot(&self, codec: Codec) -> Option<&(Encoded, WsMessage)> {
         self.slots[codec.index()]
             .get_or_init(|| match (self.encode)(codec) {
-                Ok(e) => Some(e),
+                Ok(e) => ws_message(&e).map(|m| (e, m)),
                 Err(err) => {
                     tracing::error!(event = self.event, codec = codec.name(), %err, "push could not be encoded");
                     None
@@ -91,10 +119,17 @@ impl SharedFrame {
 /// One item of a connection's outbound queue.
 #[derive(Debug, Clone)]
 pub(crate) enum Outbound {
-    /// Bytes to write.
-    Message { encoded: Encoded, droppable: bool },
+    /// A message to write.
+    Message { msg: WsMessage, droppable: bool },
     /// Close the connection with this code and reason after what is queued before it.
     Close { code: u16, reason: String },
+}
+
+impl Outbound {
+    /// A message item for encoded bytes; `None` (logged) for text that is not UTF-8.
+    pub(crate) fn encoded(encoded: &Encoded, droppable: bool) -> Option<Outbound> {
+        ws_message(encoded).map(|msg| Outbound::Message { msg, droppable })
+    }
 }
 
 /// Why an item was refused by a queue.
@@ -230,10 +265,7 @@ mod tests {
 
     fn msg(n: u8, droppable: bool) -> Outbound {
         Outbound::Message {
-            encoded: Encoded {
-                text: true,
-                bytes: Bytes::from(vec![n]),
-            },
+            msg: WsMessage::Binary(Bytes::from(vec![n])),
             droppable,
         }
     }
@@ -243,7 +275,7 @@ mod tests {
         q.drain_into(&mut out);
         out.iter()
             .filter_map(|o| match o {
-                Outbound::Message { encoded, .. } => Some(encoded.bytes[0]),
+                Outbound::Message { msg, .. } => Some(msg.clone().into_data()[0]),
                 Outbound::Close { .. } => None,
             })
             .collect()

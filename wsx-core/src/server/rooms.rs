@@ -97,11 +97,11 @@ impl Peer {
     /// frames that may not be dropped is disconnected (close 1008): it is not reading,
     /// and it must not slow anyone else down. Returns whether the frame was queued.
     pub fn deliver(&self, frame: &SharedFrame) -> bool {
-        let Some(encoded) = frame.encoded(self.codec()) else {
+        let Some(msg) = frame.message(self.codec()) else {
             return false;
         };
         let item = Outbound::Message {
-            encoded: encoded.clone(),
+            msg: msg.clone(),
             droppable: frame.is_droppable(),
         };
         self.enqueue(item)

@@ -530,10 +530,9 @@ where
         };
         match encoded {
             Ok(encoded) => {
-                self.conn.peer().enqueue(Outbound::Message {
-                    encoded,
-                    droppable: false,
-                });
+                if let Some(item) = Outbound::encoded(&encoded, false) {
+                    self.conn.peer().enqueue(item);
+                }
             }
             Err(e) => tracing::error!(%e, "error reply could not be encoded"),
         }
@@ -566,16 +565,8 @@ async fn write_batch<T: Transport>(
     let mut frames = 0u64;
     while let Some(item) = batch.pop_front() {
         match item {
-            Outbound::Message { encoded, .. } => {
+            Outbound::Message { msg, .. } => {
                 frames += 1;
-                let msg = if encoded.text {
-                    match Utf8Bytes::try_from(encoded.bytes) {
-                        Ok(text) => Message::Text(text),
-                        Err(_) => continue,
-                    }
-                } else {
-                    Message::Binary(encoded.bytes)
-                };
                 socket.feed(msg).await?;
             }
             Outbound::Close { code, reason } => {
