@@ -87,14 +87,13 @@ async fn echo(mut socket: WebSocket) {
         let mut pending = Some(first);
         let mut burst = 0;
         while let Some(msg) = pending.take() {
-            match msg {
-                Message::Text(text) => {
-                    if socket.feed(Message::Text(text)).await.is_err() {
-                        return;
-                    }
-                }
-                Message::Close(_) => return,
-                _ => {}
+            let fed = match msg {
+                Message::Text(text) => socket.feed(Message::Text(text)).await.is_ok(),
+                Message::Close(_) => false,
+                _ => true,
+            };
+            if !fed {
+                return;
             }
             burst += 1;
             if burst < READ_BURST {
