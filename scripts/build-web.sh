@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the chat page: type-checks examples/chat/web/*.ts against bindings/ with
 # `tsc --strict`, proves that wrong payloads do not compile (web/typecheck-negative/), and
-# writes the JavaScript, HTML and CSS the server embeds into examples/chat/assets/.
+# writes the JavaScript the server embeds into examples/chat/assets/ (the HTML and CSS
+# are embedded from examples/chat/web/ as written).
 # The assets are committed, so `cargo run -p wsx-chat` needs no node.
 #
 # Usage: scripts/build-web.sh           # rebuild examples/chat/assets/
@@ -51,7 +52,7 @@ for m in "${modules[@]}"; do
         cat "$tmp/tsc/$web/$m.js"
     } > "$out/$m.js"
 done
-cp "$web/index.html" "$web/style.css" "$out/"
+# index.html and style.css need no build: the server embeds them from web/ directly.
 
 if (( check )); then
     if ! diff -r -u "$assets" "$out" >"$tmp/diff" 2>&1; then

@@ -25,6 +25,21 @@ fn derives() -> TokenStream {
 }
 
 /// Tells each derive where to find its crate.
+/// The derives of a unit marker type (an event, the event set).
+fn marker_derives() -> TokenStream {
+    quote! {
+        #[derive(
+            ::core::fmt::Debug,
+            ::core::clone::Clone,
+            ::core::marker::Copy,
+            ::core::default::Default,
+            ::core::cmp::PartialEq,
+            ::core::cmp::Eq,
+            ::core::hash::Hash,
+        )]
+    }
+}
+
 fn crate_attrs() -> TokenStream {
     quote! {
         #[schemars(crate = "::wsx_core::__private::schemars")]
@@ -347,6 +362,7 @@ fn expand_event(model: &Model, event: &Event) -> TokenStream {
                     event.payload.ts_name
                 ),
             };
+            let marker_derives = marker_derives();
             let separator = if user_docs.is_empty() {
                 quote!()
             } else {
@@ -356,15 +372,7 @@ fn expand_event(model: &Model, event: &Event) -> TokenStream {
                 #(#user_docs)*
                 #separator
                 #[doc = #summary]
-                #[derive(
-                    ::core::fmt::Debug,
-                    ::core::clone::Clone,
-                    ::core::marker::Copy,
-                    ::core::default::Default,
-                    ::core::cmp::PartialEq,
-                    ::core::cmp::Eq,
-                    ::core::hash::Hash,
-                )]
+                #marker_derives
                 #vis struct #marker;
 
                 const _: () = {
@@ -467,17 +475,10 @@ fn expand_registry(model: &Model) -> TokenStream {
         }
     }
 
+    let marker_derives = marker_derives();
     quote! {
         #docs
-        #[derive(
-            ::core::fmt::Debug,
-            ::core::clone::Clone,
-            ::core::marker::Copy,
-            ::core::default::Default,
-            ::core::cmp::PartialEq,
-            ::core::cmp::Eq,
-            ::core::hash::Hash,
-        )]
+        #marker_derives
         #vis struct #name;
 
         const _: () = {

@@ -2,7 +2,8 @@
 //! and stylesheet are served by name (`/chat.js`, `/wsx-client.js`, `/commands.js`,
 //! `/style.css`).
 //!
-//! The files come from `examples/chat/assets/`, which `scripts/build-web.sh` compiles from
+//! The HTML and CSS are `examples/chat/web/index.html` and `style.css` as written; the
+//! scripts come from `examples/chat/assets/`, which `scripts/build-web.sh` compiles from
 //! the TypeScript in `examples/chat/web/` (type-checked against `bindings/`) and which is
 //! committed, so `cargo run -p wsx-chat` serves a working page on a machine without node.
 //! `scripts/build-web.sh --check` fails when the committed assets are stale.
@@ -52,12 +53,12 @@ static ASSETS: [Asset; 6] = [
     Asset {
         path: "/",
         content_type: HTML,
-        body: include_bytes!("../assets/index.html"),
+        body: include_bytes!("../web/index.html"),
     },
     Asset {
         path: "/index.html",
         content_type: HTML,
-        body: include_bytes!("../assets/index.html"),
+        body: include_bytes!("../web/index.html"),
     },
     Asset {
         path: "/chat.js",
@@ -77,7 +78,7 @@ static ASSETS: [Asset; 6] = [
     Asset {
         path: "/style.css",
         content_type: CSS,
-        body: include_bytes!("../assets/style.css"),
+        body: include_bytes!("../web/style.css"),
     },
 ];
 

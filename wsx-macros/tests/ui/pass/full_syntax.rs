@@ -151,7 +151,8 @@ fn main() {
             "/theme",
             "/username",
             "/volume",
-            "/where"
+            // The optional struct is opened up: the failing field inside it is named.
+            "/where/x"
         ]
     );
 
