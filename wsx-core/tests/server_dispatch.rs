@@ -280,6 +280,29 @@ async fn duplicate_handler_is_a_build_error() {
     assert_eq!(result.unwrap_err(), BuildError::DuplicateHandler("echo"));
 }
 
+mod broken {
+    wsx_core::define_events! {
+        pub events Broken;
+        request lookup: LookupReq { code: String.pattern("([unclosed") } -> LookupResp { ok: bool }
+    }
+}
+
+#[test]
+fn a_schema_that_does_not_compile_is_a_build_error() {
+    let result = ServerBuilder::<(), ()>::new(())
+        .on_request::<broken::Lookup, _, _>(|_: broken::LookupReq| async move {
+            Ok::<_, HandlerError>(broken::LookupResp { ok: true })
+        })
+        .build();
+    match result {
+        Err(BuildError::Schema { event, message }) => {
+            assert_eq!(event, "lookup");
+            assert!(message.contains("does not compile"), "{message}");
+        }
+        other => panic!("expected a schema error, got {:?}", other.map(|_| ())),
+    }
+}
+
 #[tokio::test]
 async fn disconnect_hook_sees_reason_and_rooms_then_rooms_are_left() {
     let srv = start(ServerConfig::default()).await;
