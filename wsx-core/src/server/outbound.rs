@@ -212,9 +212,14 @@ impl OutboundQueue {
         if is_close {
             state.closed = true;
         }
+        // The task drains everything at once, so only the first item after a drain needs
+        // to wake it: later ones are taken with that one.
+        let was_empty = state.items.is_empty();
         state.items.push_back(item);
         drop(state);
-        self.ready.notify_one();
+        if was_empty {
+            self.ready.notify_one();
+        }
         Ok(())
     }
 
@@ -279,6 +284,26 @@ mod tests {
                 Outbound::Close { .. } => None,
             })
             .collect()
+    }
+
+    /// Whether the queue's notification is ready now.
+    fn is_ready(q: &OutboundQueue) -> bool {
+        use futures::FutureExt;
+        q.ready().now_or_never().is_some()
+    }
+
+    #[test]
+    fn the_first_push_after_a_drain_wakes_the_task_and_later_ones_ride_along() {
+        let q = OutboundQueue::new(8);
+        assert!(!is_ready(&q));
+        q.push(msg(1, false)).unwrap();
+        q.push(msg(2, false)).unwrap();
+        assert!(is_ready(&q), "the first push wakes");
+        assert!(!is_ready(&q), "one wake-up for both");
+        assert_eq!(first_bytes(&q), [1, 2], "the drain takes both");
+        q.push(msg(3, false)).unwrap();
+        assert!(is_ready(&q), "a push after the drain wakes again");
+        assert_eq!(first_bytes(&q), [3]);
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub struct Peer {
     /// Set when the connection must stop at once (slow consumer); the task checks it
     /// whenever the queue's notification fires.
     killed: Mutex<Option<(u16, String)>>,
+    /// Set once `killed` holds a reason: the task checks it on every wake-up.
+    is_killed: std::sync::atomic::AtomicBool,
 }
 
 impl Peer {
@@ -73,6 +75,7 @@ impl Peer {
             queue: OutboundQueue::new(queue_capacity),
             rooms: Mutex::new(Vec::new()),
             killed: Mutex::new(None),
+            is_killed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -130,11 +133,16 @@ impl Peer {
                 *k = Some((code, reason.to_owned()));
             }
         }
+        self.is_killed
+            .store(true, std::sync::atomic::Ordering::Release);
         self.queue.close();
         self.queue.wake();
     }
 
     pub(crate) fn killed(&self) -> Option<(u16, String)> {
+        if !self.is_killed.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
         self.killed.lock().ok().and_then(|k| k.clone())
     }
 
