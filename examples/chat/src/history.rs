@@ -17,9 +17,11 @@
 //! subscribes the connection to the room and reads the backlog. So the backlog holds
 //! exactly the messages up to the `seq` in the join answer, and every live `message` push
 //! the connection gets has a greater `seq`: no message is in both, none is in neither.
-//! A message whose commit fails is never recorded nor broadcast; its `seq` stays unused. A live push may reach the client before the
-//! join answer (they travel separately); a client shows the answer's history first, then
-//! the pushes with `seq` greater than the answer's `seq`.
+//! A message whose commit fails is never recorded nor broadcast; its `seq` stays unused.
+//!
+//! A live push may reach the client before the join answer (they travel separately); a
+//! client shows the answer's history first, then the pushes with `seq` greater than the
+//! answer's `seq`.
 
 use crate::events::{ChatMessage, RoomPosition};
 use crate::store::RoomRecord;
