@@ -62,9 +62,8 @@ pub struct Peer {
     rooms: Mutex<Vec<Arc<str>>>,
     /// Set when the connection must stop at once (slow consumer); the task checks it
     /// whenever the queue's notification fires.
-    killed: Mutex<Option<(u16, String)>>,
-    /// Set once `killed` holds a reason: the task checks it on every wake-up.
-    is_killed: std::sync::atomic::AtomicBool,
+    /// Set once (the first reason wins); read without a lock on every wake-up.
+    killed: std::sync::OnceLock<(u16, String)>,
 }
 
 impl Peer {
@@ -74,8 +73,7 @@ impl Peer {
             codec: AtomicU8::new(codec.index() as u8),
             queue: OutboundQueue::new(queue_capacity),
             rooms: Mutex::new(Vec::new()),
-            killed: Mutex::new(None),
-            is_killed: std::sync::atomic::AtomicBool::new(false),
+            killed: std::sync::OnceLock::new(),
         }
     }
 
@@ -128,22 +126,13 @@ impl Peer {
 
     /// Stops the connection at once, without flushing (for a peer that does not read).
     pub(crate) fn kill(&self, code: u16, reason: &str) {
-        if let Ok(mut k) = self.killed.lock() {
-            if k.is_none() {
-                *k = Some((code, reason.to_owned()));
-            }
-        }
-        self.is_killed
-            .store(true, std::sync::atomic::Ordering::Release);
+        let _ = self.killed.set((code, reason.to_owned()));
         self.queue.close();
         self.queue.wake();
     }
 
-    pub(crate) fn killed(&self) -> Option<(u16, String)> {
-        if !self.is_killed.load(std::sync::atomic::Ordering::Acquire) {
-            return None;
-        }
-        self.killed.lock().ok().and_then(|k| k.clone())
+    pub(crate) fn killed(&self) -> Option<&(u16, String)> {
+        self.killed.get()
     }
 
     /// The rooms this connection is in.

@@ -316,10 +316,10 @@ where
 
     fn killed_reason(&self) -> DisconnectReason {
         match self.conn.peer().killed() {
-            Some((code, _)) if code == close_code::POLICY_VIOLATION => {
+            Some((code, _)) if *code == close_code::POLICY_VIOLATION => {
                 DisconnectReason::SlowConsumer
             }
-            Some((code, reason)) => DisconnectReason::Closed(code, reason),
+            Some((code, reason)) => DisconnectReason::Closed(*code, reason.clone()),
             None => DisconnectReason::SlowConsumer,
         }
     }
