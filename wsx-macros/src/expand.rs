@@ -24,7 +24,6 @@ fn derives() -> TokenStream {
     }
 }
 
-/// Tells each derive where to find its crate.
 /// The derives of a unit marker type (an event, the event set).
 fn marker_derives() -> TokenStream {
     quote! {
@@ -40,6 +39,7 @@ fn marker_derives() -> TokenStream {
     }
 }
 
+/// Tells each derive where to find its crate.
 fn crate_attrs() -> TokenStream {
     quote! {
         #[schemars(crate = "::wsx_core::__private::schemars")]

@@ -411,8 +411,6 @@ where
     }
 }
 
-/// Runs a handler, turning a panic (while building or polling its future) into an
-/// `internal` error.
 /// Boxes a handler future, inside a span only when the span is enabled: a disabled span
 /// still costs an enter and an exit on every poll.
 fn traced<F>(fut: F, span: impl FnOnce() -> tracing::Span) -> BoxFuture<'static, F::Output>
@@ -440,6 +438,8 @@ impl HandlerSeconds {
     }
 }
 
+/// Runs a handler, turning a panic (while building or polling its future) into an
+/// `internal` error.
 async fn run_guarded<T, F, Fut>(make: F) -> Result<T, WireError>
 where
     F: FnOnce() -> Fut,
