@@ -40,6 +40,7 @@ pub struct ReadmeDoctests;
 
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::validate::Pattern;
     pub use schemars;
     pub use serde;
     pub use serde_json;

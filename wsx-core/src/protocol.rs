@@ -137,17 +137,53 @@ impl Frame {
     /// an `e` on errors, and a version whose major number is 1 (a missing `v` is taken
     /// as 1.0, as the TypeScript client always sends it).
     pub fn from_wire(raw: WireFrame) -> Result<Frame, FrameError> {
-        let err = |code, message: String| FrameError {
-            code,
-            message,
-            id: raw.id.clone(),
-            x: raw.x.clone(),
-            w: raw.w.clone(),
+        let parts = EnvelopeParts {
+            v: raw.v.as_deref(),
+            t: raw.t.as_deref(),
+            x: raw.x.as_deref(),
+            id: raw.id.as_deref(),
+            has_e: raw.e.is_some(),
         };
-        if let Some(v) = &raw.v {
+        let t = match parts.check() {
+            Ok((t, _)) => t,
+            Err((code, message)) => {
+                return Err(FrameError {
+                    code,
+                    message,
+                    id: raw.id,
+                    x: raw.x,
+                    w: raw.w,
+                });
+            }
+        };
+        Ok(Frame {
+            t,
+            x: raw.x.unwrap_or_default(),
+            id: raw.id,
+            w: raw.w,
+            p: raw.p,
+            e: raw.e,
+        })
+    }
+}
+
+/// The parts of an envelope the checks of [`Frame::from_wire`] look at, borrowed from
+/// whichever form the envelope was decoded into.
+pub(crate) struct EnvelopeParts<'a> {
+    pub(crate) v: Option<&'a str>,
+    pub(crate) t: Option<&'a str>,
+    pub(crate) x: Option<&'a str>,
+    pub(crate) id: Option<&'a str>,
+    pub(crate) has_e: bool,
+}
+
+impl<'a> EnvelopeParts<'a> {
+    /// The frame type and event name, or why the envelope is refused.
+    pub(crate) fn check(&self) -> Result<(FrameType, &'a str), (ErrorCode, String)> {
+        if let Some(v) = self.v {
             let major = v.split('.').next().unwrap_or_default();
             if major != "1" {
-                return Err(err(
+                return Err((
                     ErrorCode::UnsupportedVersion,
                     format!(
                         "protocol version `{v}` is not supported; this server speaks {VERSION}"
@@ -155,46 +191,69 @@ impl Frame {
                 ));
             }
         }
-        let Some(t) = raw.t.as_deref() else {
-            return Err(err(
-                ErrorCode::BadFrame,
-                "frame has no `t` (frame type)".into(),
-            ));
+        let Some(t) = self.t else {
+            return Err((ErrorCode::BadFrame, "frame has no `t` (frame type)".into()));
         };
         let Some(t) = FrameType::parse(t) else {
-            return Err(err(
+            return Err((
                 ErrorCode::BadFrame,
                 format!(
                     "unknown frame type `{t}`; expected send, request, response_ok or response_error"
                 ),
             ));
         };
-        let Some(x) = raw.x.clone() else {
-            return Err(err(
-                ErrorCode::BadFrame,
-                "frame has no `x` (event name)".into(),
-            ));
+        let Some(x) = self.x else {
+            return Err((ErrorCode::BadFrame, "frame has no `x` (event name)".into()));
         };
-        if t != FrameType::Send && raw.id.is_none() {
-            return Err(err(
+        if t != FrameType::Send && self.id.is_none() {
+            return Err((
                 ErrorCode::BadFrame,
                 format!("a `{}` frame needs an `id`", t.as_str()),
             ));
         }
-        if t == FrameType::ResponseError && raw.e.is_none() {
-            return Err(err(
+        if t == FrameType::ResponseError && !self.has_e {
+            return Err((
                 ErrorCode::BadFrame,
                 "a `response_error` frame needs an `e`".into(),
             ));
         }
-        Ok(Frame {
-            t,
-            x,
-            id: raw.id,
-            w: raw.w,
-            p: raw.p,
-            e: raw.e,
-        })
+        Ok((t, x))
+    }
+}
+
+/// A JSON envelope borrowed from the text of its message: no string is copied and the
+/// payload stays raw JSON until the handler of its event decodes it into its type.
+///
+/// Strings with escapes cannot be borrowed; such a frame fails here and is decoded
+/// again as a [`WireFrame`], which also gives the precise error of a malformed one.
+#[derive(Debug, Deserialize)]
+pub(crate) struct JsonFrameRef<'a> {
+    #[serde(default, borrow)]
+    pub(crate) v: Option<&'a str>,
+    #[serde(default, borrow)]
+    pub(crate) t: Option<&'a str>,
+    #[serde(default, borrow)]
+    pub(crate) x: Option<&'a str>,
+    #[serde(default, borrow)]
+    pub(crate) id: Option<&'a str>,
+    #[serde(default)]
+    pub(crate) w: Option<Number>,
+    #[serde(default, borrow)]
+    pub(crate) p: Option<&'a serde_json::value::RawValue>,
+    #[serde(default)]
+    pub(crate) e: Option<WireError>,
+}
+
+impl<'a> JsonFrameRef<'a> {
+    /// The parts the envelope checks look at.
+    pub(crate) fn parts(&self) -> EnvelopeParts<'a> {
+        EnvelopeParts {
+            v: self.v,
+            t: self.t,
+            x: self.x,
+            id: self.id,
+            has_e: self.e.is_some(),
+        }
     }
 }
 

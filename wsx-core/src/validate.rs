@@ -197,6 +197,47 @@ fn article(type_name: &str) -> String {
 
 type Cache = RwLock<HashMap<TypeId, &'static Result<Validator, String>>>;
 
+/// A `.pattern(…)` of `define_events!`, for the typed check: matched by the JSON Schema
+/// validator's own regex engine (compiled on first use), so a string passes here exactly
+/// when it passes the payload's schema.
+#[doc(hidden)]
+pub struct Pattern {
+    source: &'static str,
+    compiled: OnceLock<Option<jsonschema::Validator>>,
+}
+
+impl std::fmt::Debug for Pattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Pattern").field(&self.source).finish()
+    }
+}
+
+impl Pattern {
+    /// A pattern, not compiled yet.
+    pub const fn new(source: &'static str) -> Self {
+        Pattern {
+            source,
+            compiled: OnceLock::new(),
+        }
+    }
+
+    /// Whether `s` matches. A pattern that does not compile matches nothing (the
+    /// server refuses to build with it anyway: `BuildError::Schema`).
+    pub fn matches(&self, s: &str) -> bool {
+        let compiled = self.compiled.get_or_init(|| {
+            let schema = serde_json::json!({
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "type": "string",
+                "pattern": self.source,
+            });
+            jsonschema::validator_for(&schema).ok()
+        });
+        compiled
+            .as_ref()
+            .is_some_and(|v| v.is_valid(&Value::String(s.to_owned())))
+    }
+}
+
 /// The compiled validator of a payload type, built on first use and kept for the life of
 /// the process (one per type, never one per message).
 pub fn validator<T: Payload>() -> Result<&'static Validator, PayloadError> {

@@ -101,17 +101,47 @@ fn number_tokens(n: Number) -> TokenStream {
     }
 }
 
+/// A bound as a JSON Schema keyword value. Integers carry a 64-bit suffix: inside
+/// schemars' `extend`, an unsuffixed literal is an `i32` and a larger bound would wrap
+/// silently (`.max(4294967296)` became `"maximum": 0`).
+fn schema_number_tokens(n: Number) -> TokenStream {
+    match n {
+        Number::Int(i) => match (u64::try_from(i), i64::try_from(i.unsigned_abs())) {
+            (Ok(u), _) => {
+                let lit = Literal::u64_suffixed(u);
+                quote!(#lit)
+            }
+            (Err(_), Ok(abs)) => {
+                let lit = Literal::i64_suffixed(abs);
+                quote!(-#lit)
+            }
+            // Beyond 64 bits (or `i64::MIN`): an f64, as JSON readers take it anyway.
+            (Err(_), Err(_)) => {
+                let lit = Literal::f64_suffixed(i as f64);
+                quote!(#lit)
+            }
+        },
+        Number::Float(_) => number_tokens(n),
+    }
+}
+
 /// Expands the whole model.
 pub(crate) fn expand(model: &Model) -> TokenStream {
     let structs = model.structs.iter().map(|s| expand_struct(model, s));
     let enums = model.enums.iter().map(|e| expand_enum(model, e));
-    let events = model.events.iter().map(|e| expand_event(model, e));
+    let checker = crate::check::Checker::new(model);
+    let events = model
+        .events
+        .iter()
+        .map(|e| expand_event(model, &checker, e));
+    let checks = crate::check::expand_checks(model, &checker);
     let registry = expand_registry(model);
     quote! {
         #registry
         #(#events)*
         #(#structs)*
         #(#enums)*
+        #checks
     }
 }
 
@@ -235,11 +265,11 @@ fn expand_field(
         _ => ("minimum", "maximum"),
     };
     if let Some(min) = c.min {
-        let v = number_tokens(min);
+        let v = schema_number_tokens(min);
         keywords.push(quote!(#min_key = #v));
     }
     if let Some(max) = c.max {
-        let v = number_tokens(max);
+        let v = schema_number_tokens(max);
         keywords.push(quote!(#max_key = #v));
     }
     if let Some(p) = &c.pattern {
@@ -332,11 +362,16 @@ fn kind_tokens(kind: Kind) -> TokenStream {
     }
 }
 
-fn expand_event(model: &Model, event: &Event) -> TokenStream {
+fn expand_event(model: &Model, checker: &crate::check::Checker<'_>, event: &Event) -> TokenStream {
     let vis = &model.vis;
     let wire = &event.wire_name;
     let kind = kind_tokens(event.kind);
     let payload = &event.payload.ty;
+    // Only what the server decodes gets the typed check.
+    let check = match event.kind {
+        Kind::Request | Kind::Send => crate::check::event_items(checker, payload),
+        Kind::Push => quote!(),
+    };
     let kind_impl = |target: &TokenStream| match (event.kind, &event.response) {
         (Kind::Request, Some(response)) => {
             let response = &response.ty;
@@ -380,6 +415,7 @@ fn expand_event(model: &Model, event: &Event) -> TokenStream {
                         const NAME: &'static str = #wire;
                         const KIND: ::wsx_core::event::EventKind = #kind;
                         type Payload = #payload;
+                        #check
                     }
                     #kind_impl
                 };
@@ -394,6 +430,7 @@ fn expand_event(model: &Model, event: &Event) -> TokenStream {
                         const NAME: &'static str = #wire;
                         const KIND: ::wsx_core::event::EventKind = #kind;
                         type Payload = Self;
+                        #check
                     }
                     #kind_impl
                 };

@@ -6,9 +6,12 @@
 //! - `model`: syntax tree → checked model (names, types, constraints); reports every
 //!   error at once.
 //! - `expand`: model → Rust items.
+//! - `check`: model → the typed check of each payload (its constraints on the decoded
+//!   value), which lets the server skip the JSON Schema validator for valid payloads.
 //!
 //! See [`define_events!`] for the syntax.
 
+mod check;
 mod expand;
 mod model;
 mod parse;

@@ -179,7 +179,7 @@ pub(crate) enum Number {
 }
 
 impl Number {
-    fn as_f64(self) -> f64 {
+    pub(crate) fn as_f64(self) -> f64 {
         match self {
             Number::Int(i) => i as f64,
             Number::Float(f) => f,
@@ -318,7 +318,7 @@ fn rename_attr(attrs: Vec<Attribute>, what: &str, errors: &mut Errors) -> Option
 }
 
 /// The last segment of a type path and its generic arguments.
-fn last_segment(ty: &Type) -> Option<(&Ident, Vec<&Type>)> {
+pub(crate) fn last_segment(ty: &Type) -> Option<(&Ident, Vec<&Type>)> {
     let Type::Path(p) = ty else { return None };
     if p.qself.is_some() {
         return None;
@@ -339,7 +339,7 @@ fn last_segment(ty: &Type) -> Option<(&Ident, Vec<&Type>)> {
 }
 
 /// Classifies a type by its last path segment.
-fn classify(ty: &Type, structs: &[String], enums: &[String]) -> Class {
+pub(crate) fn classify(ty: &Type, structs: &[String], enums: &[String]) -> Class {
     match ty {
         Type::Array(_) | Type::Slice(_) => return Class::List,
         Type::Reference(r) => return classify(&r.elem, structs, enums),

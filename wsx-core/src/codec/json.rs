@@ -2,7 +2,7 @@
 //! check [`MAX_DEPTH`](super::MAX_DEPTH) before parsing so both codecs agree.
 
 use super::{DecodeError, EncodeError, MAX_DEPTH};
-use crate::protocol::WireFrame;
+use crate::protocol::{JsonFrameRef, WireFrame};
 use serde::Serialize;
 
 fn malformed(e: serde_json::Error) -> DecodeError {
@@ -52,6 +52,20 @@ fn check_depth(bytes: &[u8]) -> Result<(), DecodeError> {
 pub(super) fn decode(bytes: &[u8]) -> Result<WireFrame, DecodeError> {
     check_depth(bytes)?;
     serde_json::from_slice(bytes).map_err(malformed)
+}
+
+/// The envelope of a text message, borrowed from it; `None` when it must be decoded
+/// the owned way ([`decode`]), which also reports what is wrong with it. The text was
+/// checked for UTF-8 by the WebSocket layer, so its strings are not checked again.
+pub(crate) fn decode_ref_str(text: &str) -> Option<JsonFrameRef<'_>> {
+    check_depth(text.as_bytes()).ok()?;
+    serde_json::from_str(text).ok()
+}
+
+/// [`decode_ref_str`] for JSON in a binary message.
+pub(crate) fn decode_ref_slice(bytes: &[u8]) -> Option<JsonFrameRef<'_>> {
+    check_depth(bytes).ok()?;
+    serde_json::from_slice(bytes).ok()
 }
 
 pub(super) fn decode_value(bytes: &[u8]) -> Result<serde_json::Value, DecodeError> {

@@ -14,6 +14,8 @@ mod cbor;
 mod json;
 mod records;
 
+pub(crate) use json::{decode_ref_slice, decode_ref_str};
+
 use crate::protocol::{Frame, FrameError, OutFrame, WireFrame};
 use bytes::Bytes;
 use serde::Serialize;

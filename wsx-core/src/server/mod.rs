@@ -34,6 +34,7 @@ mod error;
 mod extract;
 pub mod handler;
 mod handshake;
+mod inbound;
 mod limits;
 mod outbound;
 mod rooms;
@@ -53,7 +54,7 @@ pub use testing::TestClient;
 use crate::codec::{Codec, CodecFamily};
 use crate::error::{ErrorCode, WireError};
 use crate::event::{EventKind, RequestEvent, SendEvent};
-use crate::protocol::{Frame, OutFrame};
+use crate::protocol::OutFrame;
 use crate::validate;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRequestParts, Request};
@@ -61,6 +62,7 @@ use axum::response::{IntoResponse, Response};
 use conn::Hub;
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use inbound::Inbound;
 use outbound::Outbound;
 use std::collections::HashMap;
 use std::future::Future;
@@ -77,7 +79,7 @@ pub const SUBPROTOCOL_JSON: &str = "wsx.v1.json";
 pub const SUBPROTOCOL_CBOR: &str = "wsx.v1.cbor";
 
 type ErasedHandler<S, C> =
-    Arc<dyn Fn(Context<S, C>, Frame) -> BoxFuture<'static, Option<Outbound>> + Send + Sync>;
+    Arc<dyn Fn(Context<S, C>, Inbound<'_>) -> BoxFuture<'static, Option<Outbound>> + Send + Sync>;
 type ConnectHook<S, C> =
     Arc<dyn Fn(Arc<Handshake>, S) -> BoxFuture<'static, Result<C, Reject>> + Send + Sync>;
 type OpenHook<S, C> = Arc<dyn Fn(Conn<C>, S) -> BoxFuture<'static, ()> + Send + Sync>;
@@ -219,15 +221,20 @@ where
         };
         let outgoing = outgoing.filter(|_| validate_outgoing);
         let seconds = HandlerSeconds::default();
-        let erased: ErasedHandler<S, C> = Arc::new(move |ctx: Context<S, C>, frame: Frame| {
-            let handler = handler.clone();
-            let seconds = seconds.handle(E::NAME);
-            let fut = async move {
+        let known_valid = E::TYPED_CHECK.then_some(E::known_valid as fn(&E::Payload) -> bool);
+        let erased: ErasedHandler<S, C> = Arc::new(
+            move |ctx: Context<S, C>, inbound: Inbound<'_>| {
                 let started = Instant::now();
+                let handler = handler.clone();
+                let seconds = seconds.handle(E::NAME);
                 let codec = ctx.conn.codec();
-                let Frame { x, id, w, p, .. } = frame;
-                let payload = p.unwrap_or_else(|| serde_json::Value::Object(Default::default()));
-                let result = match validate::decode_with::<E::Payload>(incoming, payload) {
+                let Inbound { id, w, p, .. } = inbound;
+                let id = id.map(str::to_owned);
+                // Decoded here, while the payload is borrowed from the message.
+                let payload = p.decode::<E::Payload>(incoming, known_valid);
+                let fut = async move {
+                    let x = E::NAME;
+                    let result = match payload {
                     Err(e) => Err(e.to_wire()),
                     Ok(payload) => run_guarded(move || handler.call(ctx, payload)).await.and_then(|r| {
                         r.map_err(|e| e.to_wire()).and_then(|resp| {
@@ -241,33 +248,41 @@ where
                         })
                     }),
                 };
-                let encoded = match &result {
-                    Ok(resp) => codec.encode(&OutFrame::ok(&x, id.as_deref(), w.as_ref(), resp)),
-                    Err(wire) => {
-                        codec.encode(&OutFrame::error(&x, id.as_deref(), w.as_ref(), wire))
+                    let encoded = match &result {
+                        Ok(resp) => Outbound::encode(
+                            codec,
+                            &OutFrame::ok(x, id.as_deref(), w.as_ref(), resp),
+                        ),
+                        Err(wire) => Outbound::encode(
+                            codec,
+                            &OutFrame::error(x, id.as_deref(), w.as_ref(), wire),
+                        ),
+                    };
+                    if let Err(wire) = &result {
+                        let code = wire.code.map(|c| c.as_str()).unwrap_or("error");
+                        metrics::counter!("wsx_errors_total", "code" => code).increment(1);
+                        tracing::debug!(code, message = %wire.message, "request failed");
+                    }
+                    seconds.record(started.elapsed().as_secs_f64());
+                    match encoded {
+                        Ok(item) => Some(item),
+                        Err(e) => {
+                            tracing::error!(event = E::NAME, %e, "response could not be encoded");
+                            let wire = WireError::new(
+                                ErrorCode::Internal,
+                                "response could not be encoded",
+                            );
+                            Outbound::encode(
+                                codec,
+                                &OutFrame::error(x, id.as_deref(), w.as_ref(), &wire),
+                            )
+                            .ok()
+                        }
                     }
                 };
-                if let Err(wire) = &result {
-                    let code = wire.code.map(|c| c.as_str()).unwrap_or("error");
-                    metrics::counter!("wsx_errors_total", "code" => code).increment(1);
-                    tracing::debug!(code, message = %wire.message, "request failed");
-                }
-                seconds.record(started.elapsed().as_secs_f64());
-                match encoded {
-                    Ok(encoded) => Outbound::encoded(&encoded, false),
-                    Err(e) => {
-                        tracing::error!(event = E::NAME, %e, "response could not be encoded");
-                        let wire =
-                            WireError::new(ErrorCode::Internal, "response could not be encoded");
-                        codec
-                            .encode(&OutFrame::error(&x, id.as_deref(), w.as_ref(), &wire))
-                            .ok()
-                            .and_then(|encoded| Outbound::encoded(&encoded, false))
-                    }
-                }
-            };
-            traced(fut, || tracing::debug_span!("request", event = E::NAME))
-        });
+                traced(fut, || tracing::debug_span!("request", event = E::NAME))
+            },
+        );
         self.add_route(E::NAME, EventKind::Request, erased);
         self
     }
@@ -282,35 +297,32 @@ where
             return self;
         };
         let seconds = HandlerSeconds::default();
-        let erased: ErasedHandler<S, C> = Arc::new(move |ctx: Context<S, C>, frame: Frame| {
-            let handler = handler.clone();
-            let seconds = seconds.handle(E::NAME);
-            let fut = async move {
+        let known_valid = E::TYPED_CHECK.then_some(E::known_valid as fn(&E::Payload) -> bool);
+        let erased: ErasedHandler<S, C> =
+            Arc::new(move |ctx: Context<S, C>, inbound: Inbound<'_>| {
                 let started = Instant::now();
+                let handler = handler.clone();
+                let seconds = seconds.handle(E::NAME);
                 let codec = ctx.conn.codec();
-                let payload = frame
-                    .p
-                    .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
-                let failure = match validate::decode_with::<E::Payload>(incoming, payload) {
-                    Err(e) => {
-                        let mut wire = e.to_wire();
-                        wire.message = format!("event `{}`: {}", E::NAME, wire.message);
-                        Some(wire)
+                let payload = inbound.p.decode::<E::Payload>(incoming, known_valid);
+                let fut = async move {
+                    let failure = match payload {
+                        Err(e) => {
+                            let mut wire = e.to_wire();
+                            wire.message = format!("event `{}`: {}", E::NAME, wire.message);
+                            Some(wire)
+                        }
+                        Ok(payload) => run_guarded(move || handler.call(ctx, payload)).await.err(),
+                    };
+                    seconds.record(started.elapsed().as_secs_f64());
+                    let wire = failure?;
+                    if let Some(code) = wire.code {
+                        metrics::counter!("wsx_errors_total", "code" => code.as_str()).increment(1);
                     }
-                    Ok(payload) => run_guarded(move || handler.call(ctx, payload)).await.err(),
+                    Outbound::encode(codec, &OutFrame::error_push(&wire)).ok()
                 };
-                seconds.record(started.elapsed().as_secs_f64());
-                let wire = failure?;
-                if let Some(code) = wire.code {
-                    metrics::counter!("wsx_errors_total", "code" => code.as_str()).increment(1);
-                }
-                codec
-                    .encode(&OutFrame::error_push(&wire))
-                    .ok()
-                    .and_then(|encoded| Outbound::encoded(&encoded, false))
-            };
-            traced(fut, || tracing::debug_span!("send", event = E::NAME))
-        });
+                traced(fut, || tracing::debug_span!("send", event = E::NAME))
+            });
         self.add_route(E::NAME, EventKind::Send, erased);
         self
     }

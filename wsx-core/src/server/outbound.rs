@@ -4,6 +4,7 @@
 use crate::codec::{Codec, EncodeError, Encoded};
 use crate::event::PushEvent;
 use crate::protocol::OutFrame;
+use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::Notify;
@@ -129,6 +130,26 @@ impl Outbound {
     /// A message item for encoded bytes; `None` (logged) for text that is not UTF-8.
     pub(crate) fn encoded(encoded: &Encoded, droppable: bool) -> Option<Outbound> {
         ws_message(encoded).map(|msg| Outbound::Message { msg, droppable })
+    }
+
+    /// A reply (never droppable) encoded in `codec`. JSON text is serialized into a
+    /// `String`, which is UTF-8 by construction: it is not checked again.
+    pub(crate) fn encode<T: Serialize + ?Sized>(
+        codec: Codec,
+        value: &T,
+    ) -> Result<Outbound, EncodeError> {
+        let msg = match codec {
+            Codec::JsonText => WsMessage::Text(
+                serde_json::to_string(value)
+                    .map_err(|e| EncodeError(e.to_string()))?
+                    .into(),
+            ),
+            other => WsMessage::Binary(other.encode_value(value)?.bytes),
+        };
+        Ok(Outbound::Message {
+            msg,
+            droppable: false,
+        })
     }
 }
 

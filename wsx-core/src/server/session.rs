@@ -7,6 +7,7 @@
 
 use super::conn::Conn;
 use super::error::{DisconnectReason, close_code};
+use super::inbound::Inbound;
 use super::limits::TokenBucket;
 use super::outbound::Outbound;
 use super::{Route, ServerInner};
@@ -65,6 +66,22 @@ impl<T> Transport for T where
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Negotiated {
     pub(crate) family: Option<CodecFamily>,
+}
+
+/// The data of one WebSocket message: text (already checked for UTF-8) or binary.
+#[derive(Clone, Copy)]
+enum Data<'a> {
+    Text(&'a str),
+    Binary(&'a [u8]),
+}
+
+impl<'a> Data<'a> {
+    fn bytes(self) -> &'a [u8] {
+        match self {
+            Data::Text(t) => t.as_bytes(),
+            Data::Binary(b) => b,
+        }
+    }
 }
 
 type InFlight = FuturesUnordered<BoxFuture<'static, Option<Outbound>>>;
@@ -378,22 +395,22 @@ where
         };
         // Any frame proves the peer is alive.
         self.ping_sent = None;
-        let (text, data) = match msg {
-            Message::Text(t) => (true, Bytes::from(t)),
-            Message::Binary(b) => (false, b),
-            Message::Ping(_) | Message::Pong(_) => return None,
-            Message::Close(frame) => {
-                return Some(DisconnectReason::ClientClosed(frame.map(|f| f.code)));
-            }
-        };
-        if self.server.config.idle_timeout.is_some() {
+        if matches!(msg, Message::Text(_) | Message::Binary(_))
+            && self.server.config.idle_timeout.is_some()
+        {
             self.last_message = Instant::now();
         }
-        self.on_data(text, &data)
+        match msg {
+            Message::Text(t) => self.on_data(Data::Text(t.as_str())),
+            Message::Binary(b) => self.on_data(Data::Binary(&b)),
+            Message::Ping(_) | Message::Pong(_) => None,
+            Message::Close(frame) => Some(DisconnectReason::ClientClosed(frame.map(|f| f.code))),
+        }
     }
 
-    fn on_data(&mut self, text: bool, data: &[u8]) -> Option<DisconnectReason> {
-        let sniffed = Codec::sniff(text, data);
+    fn on_data(&mut self, data: Data<'_>) -> Option<DisconnectReason> {
+        let bytes = data.bytes();
+        let sniffed = Codec::sniff(matches!(data, Data::Text(_)), bytes);
         if !self.codec_fixed {
             self.codec_fixed = true;
             let codec = match self.family {
@@ -403,17 +420,33 @@ where
             self.conn.peer().set_codec(codec);
         }
         let codec = self.conn.codec();
-        io_counters().bytes_in.increment(data.len() as u64);
-        // Decode with what the frame actually is, answer in the connection's codec.
-        let decoded = sniffed.decode(data);
+        io_counters().bytes_in.increment(bytes.len() as u64);
+        // Decode with what the frame actually is, answer in the connection's codec. A
+        // JSON frame is borrowed from the message; anything the borrowed form cannot
+        // take (escaped strings, CBOR, a malformed frame) is decoded the owned way.
+        let borrowed = match (data, sniffed) {
+            (Data::Text(text), _) => crate::codec::decode_ref_str(text),
+            (Data::Binary(b), Codec::JsonBinary) => crate::codec::decode_ref_slice(b),
+            _ => None,
+        }
+        .and_then(Inbound::from_json);
+        let mut owned: Frame;
+        let decoded = match borrowed {
+            Some(inbound) => Ok(inbound),
+            None => match sniffed.decode(bytes) {
+                Ok(frame) => {
+                    owned = frame;
+                    Ok(Inbound::from_frame(&mut owned))
+                }
+                Err(e) => Err(e),
+            },
+        };
         if let Some(bucket) = &mut self.bucket {
             if !bucket.take(Instant::now()) {
                 self.strikes += 1;
                 let wire = WireError::new(ErrorCode::RateLimited, "rate limit exceeded: slow down");
                 let (x, id, w) = match &decoded {
-                    Ok(f) if f.t == FrameType::Request => {
-                        (f.x.as_str(), f.id.as_deref(), f.w.as_ref())
-                    }
+                    Ok(f) if f.t == FrameType::Request => (f.x, f.id, f.w.as_ref()),
                     _ => ("", None, None),
                 };
                 self.reply_error(codec, x, id, w, &wire);
@@ -424,7 +457,7 @@ where
             }
         }
         match decoded {
-            Ok(frame) => self.dispatch(codec, frame),
+            Ok(inbound) => self.dispatch(codec, inbound),
             Err(e) => {
                 let fe = e.into_frame_error();
                 self.bad_frames += 1;
@@ -447,9 +480,9 @@ where
         }
     }
 
-    fn dispatch(&mut self, codec: Codec, frame: Frame) -> Option<DisconnectReason> {
+    fn dispatch(&mut self, codec: Codec, frame: Inbound<'_>) -> Option<DisconnectReason> {
         let server = self.server.clone();
-        let route: Option<&Route<S, C>> = server.routes.get(frame.x.as_str());
+        let route: Option<&Route<S, C>> = server.routes.get(frame.x);
         match (frame.t, route) {
             (FrameType::Request, Some(route)) if route.kind == EventKind::Request => {
                 self.start(route, frame);
@@ -473,13 +506,7 @@ where
                 };
                 metrics::counter!("wsx_frames_in_total", "event" => "unknown").increment(1);
                 let wire = WireError::new(ErrorCode::UnknownEvent, message);
-                self.reply_error(
-                    codec,
-                    &frame.x,
-                    frame.id.as_deref(),
-                    frame.w.as_ref(),
-                    &wire,
-                );
+                self.reply_error(codec, frame.x, frame.id, frame.w.as_ref(), &wire);
             }
             (FrameType::ResponseOk | FrameType::ResponseError, _) => {
                 tracing::debug!(conn = self.conn.id(), event = %frame.x, "ignoring a response: the server sends no requests");
@@ -488,13 +515,13 @@ where
         None
     }
 
-    fn start(&mut self, route: &Route<S, C>, frame: Frame) {
+    fn start(&mut self, route: &Route<S, C>, frame: Inbound<'_>) {
         route.frames_in().increment(1);
         let ctx = super::extract::Context {
             conn: self.conn.clone(),
             state: self.server.state.clone(),
             event: route.name,
-            request_id: frame.id.clone(),
+            request_id: frame.id.map(str::to_owned),
         };
         let mut fut = (route.handler)(ctx, frame);
         // Most handlers finish without waiting: poll once here and queue the reply at
@@ -525,14 +552,12 @@ where
             metrics::counter!("wsx_errors_total", "code" => code.as_str()).increment(1);
         }
         let encoded = match id {
-            Some(id) => codec.encode(&OutFrame::error(x, Some(id), w, wire)),
-            None => codec.encode(&OutFrame::error_push(wire)),
+            Some(id) => Outbound::encode(codec, &OutFrame::error(x, Some(id), w, wire)),
+            None => Outbound::encode(codec, &OutFrame::error_push(wire)),
         };
         match encoded {
-            Ok(encoded) => {
-                if let Some(item) = Outbound::encoded(&encoded, false) {
-                    self.conn.peer().enqueue(item);
-                }
+            Ok(item) => {
+                self.conn.peer().enqueue(item);
             }
             Err(e) => tracing::error!(%e, "error reply could not be encoded"),
         }

@@ -1,0 +1,96 @@
+//! A decoded frame as the dispatcher hands it to the handler of its event.
+//!
+//! A JSON frame is read without copying: its strings are borrowed from the message and
+//! its payload stays raw JSON until the handler decodes it straight into the event's
+//! type. CBOR frames (and JSON frames that need the owned path, e.g. an event name with
+//! escapes) arrive with their payload already a [`Value`].
+
+use crate::event::Payload;
+use crate::protocol::{Frame, FrameType, JsonFrameRef};
+use crate::validate::{self, PayloadError, Validator};
+use serde_json::value::RawValue;
+use serde_json::{Number, Value};
+
+/// An incoming payload, as its handler gets it.
+#[derive(Debug)]
+pub(crate) enum InPayload<'a> {
+    /// The frame had none (or `null`): read as `{}`, so defaults apply.
+    Absent,
+    /// Raw JSON borrowed from the message.
+    Raw(&'a RawValue),
+    /// Already a value.
+    Value(Value),
+}
+
+/// A checked request or one-way frame, borrowed from its message where it can be.
+#[derive(Debug)]
+pub(crate) struct Inbound<'a> {
+    pub(crate) t: FrameType,
+    pub(crate) x: &'a str,
+    pub(crate) id: Option<&'a str>,
+    pub(crate) w: Option<Number>,
+    pub(crate) p: InPayload<'a>,
+}
+
+impl<'a> Inbound<'a> {
+    /// A borrowed JSON envelope, if it passes the envelope checks (`None` sends it down
+    /// the owned path, which names what is wrong).
+    pub(crate) fn from_json(frame: JsonFrameRef<'a>) -> Option<Self> {
+        let (t, x) = frame.parts().check().ok()?;
+        Some(Inbound {
+            t,
+            x,
+            id: frame.id,
+            w: frame.w,
+            p: frame.p.map_or(InPayload::Absent, InPayload::Raw),
+        })
+    }
+
+    /// An owned frame; its payload is moved out.
+    pub(crate) fn from_frame(frame: &'a mut Frame) -> Self {
+        Inbound {
+            t: frame.t,
+            x: &frame.x,
+            id: frame.id.as_deref(),
+            w: frame.w.take(),
+            p: frame.p.take().map_or(InPayload::Absent, InPayload::Value),
+        }
+    }
+}
+
+impl InPayload<'_> {
+    /// Validates the payload against its schema and decodes it into its type, applying
+    /// the declared defaults.
+    ///
+    /// With a `known_valid` check (see [`Event::known_valid`](crate::event::Event)), raw
+    /// JSON is first decoded straight into `T`; when that succeeds and the check vouches
+    /// for the value, the JSON Schema validator is not run. Anything else — a decode
+    /// error, a failed or unknown check — goes through the validator, so a refusal
+    /// always lists every failing field, exactly as before.
+    pub(crate) fn decode<T: Payload>(
+        self,
+        validator: &Validator,
+        known_valid: Option<fn(&T) -> bool>,
+    ) -> Result<T, PayloadError> {
+        let value = match self {
+            InPayload::Raw(raw) => {
+                if let Some(known_valid) = known_valid {
+                    if let Ok(typed) = serde_json::from_str::<T>(raw.get()) {
+                        if known_valid(&typed) {
+                            return Ok(typed);
+                        }
+                    }
+                }
+                serde_json::from_str::<Value>(raw.get()).map_err(|e| {
+                    PayloadError::Invalid(vec![crate::error::FieldError {
+                        path: String::new(),
+                        message: e.to_string(),
+                    }])
+                })?
+            }
+            InPayload::Absent => Value::Object(Default::default()),
+            InPayload::Value(value) => value,
+        };
+        validate::decode_with(validator, value)
+    }
+}

@@ -1,0 +1,345 @@
+//! The typed check: every constraint of a struct, checked on the decoded value.
+//!
+//! The server decodes a JSON payload straight into its type and calls this check; when it
+//! passes, the JSON Schema validator is not run. The check must never pass a value the
+//! schema refuses, so it only vouches for what it can decide exactly and says "not known"
+//! (the validator decides) for everything else:
+//!
+//! - strings: length in characters (`minLength`/`maxLength` count code points),
+//!   `.pattern` (matched by the validator's own regex engine), `.one_of`;
+//! - integers: `.min`/`.max`, only for values an `f64` holds exactly;
+//! - `f64`: `.min`/`.max` (serde and the validator read the same `f64`); an `f32` with
+//!   bounds is not vouched for (rounding to `f32` could cross a bound);
+//! - `Vec`, `VecDeque`, arrays: item count and each item; sets are not vouched for (serde
+//!   drops duplicates that `uniqueItems` refuses);
+//! - maps with `String` keys: each value; structs and enums declared in the same macro;
+//! - types defined elsewhere: not vouched for (their schema is unknown here).
+//!
+//! A struct with any field that cannot be vouched for gets no check at all, and its event
+//! keeps the validator on every payload.
+
+use crate::model::{Class, Constraints, Model, Number, StructDef, classify};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use std::collections::HashMap;
+use syn::{Ident, Type};
+
+/// The name of the generated method.
+pub(crate) fn method() -> Ident {
+    format_ident!("__wsx_known_valid")
+}
+
+/// What can be said about a value of some type.
+enum Check {
+    /// Every decoded value satisfies the schema.
+    Always,
+    /// Satisfies the schema when this expression is `true`.
+    Expr(TokenStream),
+    /// Cannot be decided here.
+    Unknown,
+}
+
+/// Decides, once per struct, whether the check can vouch for it.
+pub(crate) struct Checker<'m> {
+    model: &'m Model,
+    structs: Vec<String>,
+    enums: Vec<String>,
+    vouched: HashMap<String, bool>,
+}
+
+impl<'m> Checker<'m> {
+    pub(crate) fn new(model: &'m Model) -> Self {
+        let mut checker = Checker {
+            model,
+            structs: model.structs.iter().map(|s| s.name.to_string()).collect(),
+            enums: model.enums.iter().map(|e| e.name.to_string()).collect(),
+            vouched: HashMap::new(),
+        };
+        for def in &model.structs {
+            checker.resolve(&def.name.to_string(), 0);
+        }
+        checker
+    }
+
+    /// Whether the struct named `name` gets a check.
+    pub(crate) fn vouches_for(&self, name: &str) -> bool {
+        self.vouched.get(name).copied().unwrap_or(false)
+    }
+
+    /// Resolves a struct's status, depth-first; a cycle (which needs a `Box`, a type
+    /// defined elsewhere) or an unknown name resolves to "no check".
+    fn resolve(&mut self, name: &str, depth: usize) -> bool {
+        if let Some(done) = self.vouched.get(name) {
+            return *done;
+        }
+        let Some(def) = self.model.structs.iter().find(|s| s.name == name) else {
+            return false;
+        };
+        if depth > self.model.structs.len() {
+            return false;
+        }
+        let nested: Vec<String> = def
+            .fields
+            .iter()
+            .flat_map(|f| struct_names(&f.ty))
+            .filter(|n| self.structs.contains(n))
+            .collect();
+        let nested_ok = nested
+            .iter()
+            .all(|n| n != name && self.resolve(n, depth + 1));
+        let ok = nested_ok && self.fields(def).is_some();
+        self.vouched.insert(name.to_owned(), ok);
+        ok
+    }
+
+    /// The check of every field, or `None` when one cannot be decided.
+    fn fields(&self, def: &StructDef) -> Option<Vec<TokenStream>> {
+        let mut out = Vec::new();
+        for field in &def.fields {
+            let name = &field.name;
+            match self.value(
+                &field.ty,
+                &field.class,
+                Some(&field.constraints),
+                quote!((&self.#name)),
+            ) {
+                Check::Always => {}
+                Check::Expr(e) => out.push(e),
+                Check::Unknown => return None,
+            }
+        }
+        Some(out)
+    }
+
+    /// The check of a value of type `ty`, reached by the expression `v` (a reference).
+    fn value(
+        &self,
+        ty: &Type,
+        class: &Class,
+        constraints: Option<&Constraints>,
+        v: TokenStream,
+    ) -> Check {
+        let none = Constraints::default();
+        let c = constraints.unwrap_or(&none);
+        match class {
+            Class::Option(inner) => {
+                let Some(inner_ty) = generic_args(ty).into_iter().next() else {
+                    return Check::Unknown;
+                };
+                match self.value(inner_ty, inner, constraints, quote!(__some)) {
+                    Check::Always => Check::Always,
+                    Check::Unknown => Check::Unknown,
+                    Check::Expr(e) => Check::Expr(quote! {
+                        match #v {
+                            ::core::option::Option::Some(__some) => #e,
+                            ::core::option::Option::None => true,
+                        }
+                    }),
+                }
+            }
+            Class::Str => {
+                let mut parts = Vec::new();
+                if let Some(bounds) = bounds(quote!(__n), c) {
+                    parts.push(quote!({
+                        let __n = #v.chars().count() as f64;
+                        #bounds
+                    }));
+                }
+                if let Some(pattern) = &c.pattern {
+                    parts.push(quote!({
+                        static __PATTERN: ::wsx_core::__private::Pattern =
+                            ::wsx_core::__private::Pattern::new(#pattern);
+                        __PATTERN.matches(#v)
+                    }));
+                }
+                if !c.one_of.is_empty() {
+                    let values = &c.one_of;
+                    parts.push(quote!([#(#values),*].contains(&#v.as_str())));
+                }
+                all(parts)
+            }
+            Class::Int => match bounds(quote!(__x), c) {
+                // Exact in an f64 below 2^53: beyond, the validator decides.
+                Some(bounds) => Check::Expr(quote!({
+                    let __x = *#v as f64;
+                    __x.abs() < 9007199254740992.0 && #bounds
+                })),
+                None => Check::Always,
+            },
+            Class::Float => match bounds(quote!(__x), c) {
+                Some(_) if is_named(ty, "f32") => Check::Unknown,
+                Some(bounds) => Check::Expr(quote!({
+                    let __x = *#v as f64;
+                    #bounds
+                })),
+                None => Check::Always,
+            },
+            Class::Bool | Class::Enum(_) => Check::Always,
+            Class::List => {
+                let item = match ty {
+                    Type::Array(a) => Some(&*a.elem),
+                    _ if is_named(ty, "Vec") || is_named(ty, "VecDeque") => {
+                        generic_args(ty).into_iter().next()
+                    }
+                    _ => None,
+                };
+                let Some(item) = item else {
+                    return Check::Unknown;
+                };
+                let mut parts = Vec::new();
+                if let Some(bounds) = bounds(quote!(__n), c) {
+                    parts.push(quote!({
+                        let __n = #v.len() as f64;
+                        #bounds
+                    }));
+                }
+                match self.item(item, quote!(__item)) {
+                    Check::Always => {}
+                    Check::Unknown => return Check::Unknown,
+                    Check::Expr(e) => parts.push(quote!(#v.iter().all(|__item| #e))),
+                }
+                all(parts)
+            }
+            Class::Map => {
+                let args = generic_args(ty);
+                let (Some(key), Some(value)) = (args.first(), args.get(1)) else {
+                    return Check::Unknown;
+                };
+                if !is_named(key, "String") {
+                    return Check::Unknown;
+                }
+                match self.item(value, quote!(__value)) {
+                    Check::Always => Check::Always,
+                    Check::Unknown => Check::Unknown,
+                    Check::Expr(e) => Check::Expr(quote!(#v.values().all(|__value| #e))),
+                }
+            }
+            Class::Struct => {
+                let known = struct_names(ty)
+                    .first()
+                    .is_some_and(|n| self.vouched.get(n).copied().unwrap_or(false));
+                if known {
+                    let method = method();
+                    Check::Expr(quote!(#v.#method()))
+                } else {
+                    Check::Unknown
+                }
+            }
+            Class::Other => Check::Unknown,
+        }
+    }
+
+    /// The check of a list item or map value (no constraints of its own).
+    fn item(&self, ty: &Type, v: TokenStream) -> Check {
+        let class = classify(ty, &self.structs, &self.enums);
+        self.value(ty, &class, None, v)
+    }
+}
+
+/// The methods of every struct the check can vouch for.
+pub(crate) fn expand_checks(model: &Model, checker: &Checker<'_>) -> TokenStream {
+    let method = method();
+    let impls = model.structs.iter().filter_map(|def| {
+        if !checker.vouches_for(&def.name.to_string()) {
+            return None;
+        }
+        let parts = checker.fields(def)?;
+        let body = conjunction(&parts);
+        let name = &def.name;
+        Some(quote! {
+            const _: () = {
+                impl #name {
+                    /// Whether every declared constraint holds (see `Event::known_valid`).
+                    #[doc(hidden)]
+                    #[allow(dead_code)]
+                    fn #method(&self) -> bool {
+                        #body
+                    }
+                }
+            };
+        })
+    });
+    quote!(#(#impls)*)
+}
+
+/// The `Event` items that hand the check to the server, for a payload the checker
+/// vouches for (nothing otherwise: the trait's defaults keep the validator).
+pub(crate) fn event_items(checker: &Checker<'_>, payload: &Type) -> TokenStream {
+    match struct_names(payload).first() {
+        Some(name) if checker.vouches_for(name) => {
+            let method = method();
+            quote! {
+                const TYPED_CHECK: bool = true;
+                fn known_valid(payload: &Self::Payload) -> bool {
+                    payload.#method()
+                }
+            }
+        }
+        _ => quote!(),
+    }
+}
+
+/// `lo <= x && x <= hi` for the bounds that are set.
+fn bounds(x: TokenStream, c: &Constraints) -> Option<TokenStream> {
+    let lo = c.min.map(|m| {
+        let m = f64_lit(m);
+        quote!(#x >= #m)
+    });
+    let hi = c.max.map(|m| {
+        let m = f64_lit(m);
+        quote!(#x <= #m)
+    });
+    match (lo, hi) {
+        (Some(lo), Some(hi)) => Some(quote!(#lo && #hi)),
+        (Some(one), None) | (None, Some(one)) => Some(one),
+        (None, None) => None,
+    }
+}
+
+fn f64_lit(n: Number) -> proc_macro2::Literal {
+    proc_macro2::Literal::f64_suffixed(n.as_f64())
+}
+
+fn all(parts: Vec<TokenStream>) -> Check {
+    if parts.is_empty() {
+        Check::Always
+    } else {
+        Check::Expr(conjunction(&parts))
+    }
+}
+
+/// `(a) && (b) && …`, parenthesized as a whole (`true` for none).
+fn conjunction(parts: &[TokenStream]) -> TokenStream {
+    let mut iter = parts.iter();
+    let Some(first) = iter.next() else {
+        return quote!(true);
+    };
+    let joined = iter.fold(quote!((#first)), |acc, p| quote!(#acc && (#p)));
+    quote!((#joined))
+}
+
+/// The type arguments of a path type's last segment.
+fn generic_args(ty: &Type) -> Vec<&Type> {
+    crate::model::last_segment(ty)
+        .map(|(_, args)| args)
+        .unwrap_or_default()
+}
+
+fn is_named(ty: &Type, name: &str) -> bool {
+    crate::model::last_segment(ty).is_some_and(|(ident, _)| ident == name)
+}
+
+/// The identifiers of the path types in `ty` (itself and its type arguments).
+fn struct_names(ty: &Type) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Type::Array(a) = ty {
+        return struct_names(&a.elem);
+    }
+    if let Some((ident, args)) = crate::model::last_segment(ty) {
+        out.push(ident.to_string());
+        for arg in args {
+            out.extend(struct_names(arg));
+        }
+    }
+    out
+}
