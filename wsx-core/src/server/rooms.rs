@@ -109,7 +109,22 @@ impl Peer {
     }
 
     pub(crate) fn enqueue(&self, item: Outbound) -> bool {
-        match self.queue.push(item) {
+        self.enqueue_and(item, true)
+    }
+
+    /// Queues a reply from the connection's own task, which writes it after its read
+    /// burst without being woken.
+    pub(crate) fn enqueue_own(&self, item: Outbound) -> bool {
+        self.enqueue_and(item, false)
+    }
+
+    fn enqueue_and(&self, item: Outbound, wake: bool) -> bool {
+        let pushed = if wake {
+            self.queue.push(item)
+        } else {
+            self.queue.push_quiet(item)
+        };
+        match pushed {
             Ok(()) => true,
             Err(Overflow::Closed) => false,
             Err(Overflow::Full) => {

@@ -224,6 +224,9 @@ where
         tokio::pin!(ready);
         let max_in_flight = self.server.config.max_in_flight.max(1);
         loop {
+            // Whether to write what is queued: after a wake-up from another task, and
+            // after this task queued replies of its own (quietly: no wake-up to itself).
+            let mut write = false;
             tokio::select! {
                 biased;
                 _ = &mut ready => {
@@ -231,45 +234,14 @@ where
                     if peer.killed().is_some() {
                         return self.killed_reason();
                     }
-                    peer.queue.drain_into(&mut batch);
-                    let mut more = false;
-                    // Boxed: the write's state exists only while writing, not in every
-                    // idle connection's task.
-                    let mut write = Box::pin(write_batch(socket, &mut batch));
-                    let wrote = loop {
-                        tokio::select! {
-                            biased;
-                            r = &mut write => break r,
-                            _ = &mut ready => {
-                                ready.set(peer.queue.ready());
-                                if peer.killed().is_some() {
-                                    return self.killed_reason();
-                                }
-                                more = true;
-                            }
-                        }
-                    };
-                    drop(write);
-                    if more {
-                        peer.queue.wake();
-                    }
-                    match wrote {
-                        Ok(Wrote::Flushed) => {}
-                        Ok(Wrote::Closed(code, reason)) => {
-                            return if self.server.is_shutting_down() && code == close_code::GOING_AWAY {
-                                DisconnectReason::ServerShutdown
-                            } else {
-                                DisconnectReason::Closed(code, reason)
-                            };
-                        }
-                        Err(e) => return DisconnectReason::TransportError(e.to_string()),
-                    }
+                    write = true;
                 }
                 Some(reply) = next_reply(&mut self.in_flight), if self.in_flight_len() > 0 => {
                     if let Some(item) = reply {
-                        peer.enqueue(item);
+                        peer.enqueue_own(item);
                     }
                     self.release_in_flight();
+                    write = true;
                 }
                 msg = socket.next(), if self.in_flight_len() < max_in_flight => {
                     if let Some(reason) = self.on_message(msg) {
@@ -292,6 +264,7 @@ where
                         }
                     }
                     self.collect_ready(&peer);
+                    write = true;
                 }
                 _ = &mut timer => {
                     if let Some(reason) = Box::pin(self.on_timer(socket)).await {
@@ -299,6 +272,48 @@ where
                     }
                     timer.as_mut().reset(self.next_deadline());
                 }
+            }
+            if !write {
+                continue;
+            }
+            if peer.killed().is_some() {
+                return self.killed_reason();
+            }
+            peer.queue.drain_into(&mut batch);
+            if batch.is_empty() {
+                continue;
+            }
+            let mut more = false;
+            // Boxed: the write's state exists only while writing, not in every idle
+            // connection's task.
+            let mut writing = Box::pin(write_batch(socket, &mut batch));
+            let wrote = loop {
+                tokio::select! {
+                    biased;
+                    r = &mut writing => break r,
+                    _ = &mut ready => {
+                        ready.set(peer.queue.ready());
+                        if peer.killed().is_some() {
+                            return self.killed_reason();
+                        }
+                        more = true;
+                    }
+                }
+            };
+            drop(writing);
+            if more {
+                peer.queue.wake();
+            }
+            match wrote {
+                Ok(Wrote::Flushed) => {}
+                Ok(Wrote::Closed(code, reason)) => {
+                    return if self.server.is_shutting_down() && code == close_code::GOING_AWAY {
+                        DisconnectReason::ServerShutdown
+                    } else {
+                        DisconnectReason::Closed(code, reason)
+                    };
+                }
+                Err(e) => return DisconnectReason::TransportError(e.to_string()),
             }
         }
     }
@@ -322,7 +337,7 @@ where
             }
             match running.next().now_or_never() {
                 Some(Some(Some(item))) => {
-                    peer.enqueue(item);
+                    peer.enqueue_own(item);
                 }
                 Some(Some(None)) => {}
                 Some(None) | None => break,
@@ -528,7 +543,7 @@ where
         // once, so only the ones that really wait pay for a slot in `in_flight`.
         match (&mut fut).now_or_never() {
             Some(Some(item)) => {
-                self.conn.peer().enqueue(item);
+                self.conn.peer().enqueue_own(item);
             }
             Some(None) => {}
             None => self
@@ -557,7 +572,7 @@ where
         };
         match encoded {
             Ok(item) => {
-                self.conn.peer().enqueue(item);
+                self.conn.peer().enqueue_own(item);
             }
             Err(e) => tracing::error!(%e, "error reply could not be encoded"),
         }
