@@ -51,14 +51,21 @@ pub async fn send_message(
         let stored = message.clone();
         let (c_room, c_app, c_conn) = (room.clone(), app.clone(), conn.clone());
         let on_commit = Box::new(move |result: Result<(), StoreError>| {
-            if result.is_ok() {
-                let mut log = c_room.log();
-                log.record(message.clone());
-                c_room.set_last_seq(message.seq);
-                c_app.count_message();
-                let _ = c_conn.to(&c_room.name).push::<ChatMessage>(message.clone());
+            if let Err(e) = result {
+                let _ = answer.send(Err(e));
+                return;
             }
-            let _ = answer.send(result.map(|()| message));
+            let mut log = c_room.log();
+            log.record(message.clone());
+            c_room.set_last_seq(message.seq);
+            c_app.count_message();
+            // The sender is answered before the members are pushed to: its task is then
+            // woken ahead of theirs, and its next message is not held behind a fan-out
+            // to the whole room (with 1,000 members, that wait alone outlasted the 2 ms
+            // between messages at 500 messages/s).
+            let _ = answer.send(Ok(message.clone()));
+            let _ = c_conn.to(&c_room.name).push::<ChatMessage>(message);
+            drop(log);
         });
         app.store()
             .append_then(stored, on_commit)
