@@ -169,7 +169,7 @@ impl<'m> Checker<'m> {
             Class::Float => match bounds(quote!(__x), c) {
                 Some(_) if is_named(ty, "f32") => Check::Unknown,
                 Some(bounds) => Check::Expr(quote!({
-                    let __x = *#v as f64;
+                    let __x = f64::from(*#v);
                     #bounds
                 })),
                 None => Check::Always,
@@ -279,19 +279,12 @@ pub(crate) fn event_items(checker: &Checker<'_>, payload: &Type) -> TokenStream 
     }
 }
 
-/// `lo <= x && x <= hi` for the bounds that are set.
+/// `(lo..=hi).contains(&x)`, or the one bound that is set.
 fn bounds(x: TokenStream, c: &Constraints) -> Option<TokenStream> {
-    let lo = c.min.map(|m| {
-        let m = f64_lit(m);
-        quote!(#x >= #m)
-    });
-    let hi = c.max.map(|m| {
-        let m = f64_lit(m);
-        quote!(#x <= #m)
-    });
-    match (lo, hi) {
-        (Some(lo), Some(hi)) => Some(quote!(#lo && #hi)),
-        (Some(one), None) | (None, Some(one)) => Some(one),
+    match (c.min.map(f64_lit), c.max.map(f64_lit)) {
+        (Some(lo), Some(hi)) => Some(quote!((#lo..=#hi).contains(&#x))),
+        (Some(lo), None) => Some(quote!(#x >= #lo)),
+        (None, Some(hi)) => Some(quote!(#x <= #hi)),
         (None, None) => None,
     }
 }

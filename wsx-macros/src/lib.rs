@@ -129,6 +129,13 @@ use proc_macro::TokenStream;
 /// on the wrong type, default of the wrong type or outside `.min`/`.max`/`.one_of`,
 /// `min > max`, duplicate constraint, duplicate event or field, request without response,
 /// invalid event name, two generated types with one name.
+///
+/// The macro also checks these constraints on the typed value (`Event::known_valid`): the
+/// server decodes a JSON payload straight into its type and skips the JSON Schema
+/// validator when the check passes. The check only vouches for what it decides exactly
+/// (no external types, no sets, no `f32` with bounds, no integer beyond 2^53); anything
+/// else, and every payload that fails it, goes through the validator, which names each
+/// failing field.
 #[proc_macro]
 pub fn define_events(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as parse::Input);
