@@ -438,3 +438,55 @@ async fn a_connection_gets_pushes_of_all_its_rooms_in_order() {
     assert_eq!(per_room["two"], (1..=10).collect::<Vec<_>>());
     server.stop().await;
 }
+
+/// Requests of one connection are answered concurrently, yet a request that depends on
+/// an earlier one sees its effect: `join` of a new room (which waits for the database)
+/// and a message to it, sent at once, for many rooms; then `setNick` and a message.
+#[tokio::test]
+async fn pipelined_requests_see_the_effects_of_earlier_ones() {
+    let server = TestServer::with(Config {
+        rate_limit: 0,
+        ..Config::default()
+    })
+    .await;
+    let mut c = server.client().await;
+    let mut pending = Vec::new();
+    for r in 0..40 {
+        let room = format!("pipes{r}");
+        let join = c
+            .start_request("join", json!({ "username": "piper", "room": room }))
+            .await;
+        let send = c
+            .start_request(
+                "sendMessage",
+                json!({ "message": format!("m{r}"), "room": room }),
+            )
+            .await;
+        pending.push((room, join, send));
+    }
+    for (room, join, send) in &pending {
+        assert_eq!(c.answer(join).await.expect("join")["room"], room.as_str());
+        let sent = c
+            .answer(send)
+            .await
+            .expect("a message right after its join is accepted");
+        assert_eq!(sent["room"], room.as_str());
+    }
+    let nick = c
+        .start_request("setNick", json!({ "username": "piper2" }))
+        .await;
+    let after_nick = c
+        .start_request("sendMessage", json!({ "message": "renamed" }))
+        .await;
+    c.answer(&nick).await.expect("setNick");
+    c.answer(&after_nick).await.expect("message after setNick");
+    // The sender is a member too: the last message is signed with the new name.
+    loop {
+        let m = c.push("message").await;
+        if m["message"] == "renamed" {
+            assert_eq!(m["username"], "piper2");
+            break;
+        }
+    }
+    server.stop().await;
+}

@@ -15,6 +15,7 @@ pub async fn set_nick(
     State(app): State<App>,
     req: SetNickRequest,
 ) -> Result<SetNickResponse, HandlerError> {
+    let _changing = conn.state().changing().await;
     let old = require_name(&conn)?;
     let new = UserName::parse(&req.username).map_err(|e| {
         HandlerError::new(e.to_string())

@@ -17,6 +17,7 @@ pub async fn join(
     State(app): State<App>,
     req: JoinRequest,
 ) -> Result<JoinResponse, HandlerError> {
+    let _changing = conn.state().changing().await;
     let wanted = UserName::parse(&req.username).map_err(|e| {
         HandlerError::new(e.to_string())
             .with_code(ErrorCode::InvalidPayload)
@@ -82,6 +83,7 @@ pub async fn leave(
     State(app): State<App>,
     req: LeaveRequest,
 ) -> Result<LeaveResponse, HandlerError> {
+    let _changing = conn.state().changing().await;
     let room = conn.state().resolve_room(req.room.as_deref())?;
     let Some(name) = conn.state().name() else {
         return Ok(LeaveResponse {
@@ -132,6 +134,7 @@ pub async fn list_users(
     State(app): State<App>,
     req: ListUsersRequest,
 ) -> Result<ListUsersResponse, HandlerError> {
+    conn.state().settled().await;
     let room = conn.state().resolve_room(req.room.as_deref())?;
     let users = app
         .existing_room(&room)

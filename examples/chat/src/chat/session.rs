@@ -9,6 +9,13 @@ use wsx_core::server::{Conn, HandlerError};
 #[derive(Debug, Default)]
 pub struct Session {
     state: Mutex<SessionState>,
+    /// Orders a connection's requests that depend on each other. The server answers
+    /// several requests of one connection at once, starting them in arrival order; a
+    /// request that changes who or where the session is (`join`, `leave`, `setNick`)
+    /// holds this for its whole run, and every request that reads that takes it in
+    /// passing — so a message sent right after a `join`, without waiting for its answer,
+    /// still goes to the room just joined. (A fair lock: waiters are served in order.)
+    order: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, Default)]
@@ -24,6 +31,17 @@ struct SessionState {
 }
 
 impl Session {
+    /// Held while a request changes the session's name or rooms; later requests of the
+    /// connection wait for it (see [`Session::settled`]).
+    pub async fn changing(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.order.lock().await
+    }
+
+    /// Waits until the changes requested before this request are done.
+    pub async fn settled(&self) {
+        drop(self.order.lock().await);
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut SessionState) -> T) -> Option<T> {
         self.state.lock().ok().map(|mut s| f(&mut s))
     }

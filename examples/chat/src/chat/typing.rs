@@ -9,6 +9,7 @@ use wsx_core::server::{Conn, State};
 /// `typing`: starts (or keeps up) or stops the indicator. Only changes are pushed, as
 /// droppable frames: a slow reader loses indicators, not messages.
 pub async fn typing(conn: Conn<Session>, State(app): State<App>, req: TypingRequest) {
+    conn.state().settled().await;
     let Some(name) = conn.state().name() else {
         return;
     };
