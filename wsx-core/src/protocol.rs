@@ -226,7 +226,7 @@ impl<'a> EnvelopeParts<'a> {
 ///
 /// Strings with escapes cannot be borrowed; such a frame fails here and is decoded
 /// again as a [`WireFrame`], which also gives the precise error of a malformed one.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub(crate) struct JsonFrameRef<'a> {
     #[serde(default, borrow)]
     pub(crate) v: Option<&'a str>,
