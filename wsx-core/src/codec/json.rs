@@ -17,9 +17,18 @@ fn check_depth(bytes: &[u8]) -> Result<(), DecodeError> {
     // Fast path: fewer opening brackets than the limit cannot nest deeper than it. A
     // branch-free count (vectorized by the compiler) instead of a state machine per byte:
     // this check ran on every frame and cost ~5% of a server's time in the echo benchmark.
-    let openers = bytes
-        .iter()
-        .fold(0usize, |n, &b| n + usize::from(b == b'{' || b == b'['));
+    // Counted per 64-byte chunk in `u8` lanes, which vectorizes 16 bytes at a time (a
+    // `usize` per byte went 2 bytes at a time).
+    let openers: usize = bytes
+        .chunks(64)
+        .map(|chunk| {
+            let n: u8 = chunk
+                .iter()
+                .map(|&b| u8::from(b == b'{') + u8::from(b == b'['))
+                .sum();
+            usize::from(n)
+        })
+        .sum();
     if openers <= MAX_DEPTH {
         return Ok(());
     }
