@@ -344,9 +344,67 @@ impl<'a> OutFrame<'a, WireError> {
     }
 }
 
+/// The bytes every JSON `response_ok` of event `x` starts with: what
+/// [`OutFrame::ok`] writes before the `id`. A server builds it once per event.
+pub(crate) fn json_ok_prefix(x: &str) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = format!(r#"{{"v":"{VERSION}","t":"response_ok","x":"#).into_bytes();
+    serde_json::to_writer(&mut out, x)?;
+    Ok(out)
+}
+
+/// Writes a JSON `response_ok` exactly as [`OutFrame::ok`] serializes, from its prefix
+/// ([`json_ok_prefix`]): the event name and the constant keys are not serialized again.
+pub(crate) fn write_json_ok<P: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    prefix: &[u8],
+    id: Option<&str>,
+    w: Option<&Number>,
+    p: &P,
+) -> Result<(), serde_json::Error> {
+    out.extend_from_slice(prefix);
+    if let Some(id) = id {
+        out.extend_from_slice(br#","id":"#);
+        serde_json::to_writer(&mut *out, id)?;
+    }
+    if let Some(w) = w {
+        out.extend_from_slice(br#","w":"#);
+        serde_json::to_writer(&mut *out, w)?;
+    }
+    out.extend_from_slice(br#","p":"#);
+    serde_json::to_writer(&mut *out, p)?;
+    out.push(b'}');
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_prebuilt_response_is_byte_for_byte_the_serialized_one() {
+        let payload = serde_json::json!({ "text": "h\"i é\n", "n": [1, 2.5] });
+        let ws = [
+            None,
+            Some(Number::from(0)),
+            Some(Number::from(1737100000000u64)),
+            Number::from_f64(-1.5),
+        ];
+        for x in ["echo", "sendMessage", "we\"ird"] {
+            let prefix = json_ok_prefix(x).unwrap();
+            for id in [None, Some("1"), Some("a\"b\\c\u{1}")] {
+                for w in &ws {
+                    let mut fast = Vec::new();
+                    write_json_ok(&mut fast, &prefix, id, w.as_ref(), &payload).unwrap();
+                    let slow =
+                        serde_json::to_vec(&OutFrame::ok(x, id, w.as_ref(), &payload)).unwrap();
+                    assert_eq!(
+                        String::from_utf8(fast).unwrap(),
+                        String::from_utf8(slow).unwrap()
+                    );
+                }
+            }
+        }
+    }
 
     fn parse(s: &str) -> Result<Frame, FrameError> {
         Frame::from_wire(serde_json::from_str(s).unwrap())

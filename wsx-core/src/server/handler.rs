@@ -37,8 +37,9 @@
 use super::error::HandlerError;
 use super::extract::{Context, FromContext};
 use crate::event::{RequestEvent, SendEvent};
-use futures::future::BoxFuture;
-use std::future::Future;
+use futures::TryFutureExt;
+use futures::future::{Either, MapErr};
+use std::future::{Future, Ready};
 
 /// An async function that answers request event `E`.
 #[diagnostic::on_unimplemented(
@@ -49,12 +50,11 @@ use std::future::Future;
     note = "the function and its future must be `Send + 'static`"
 )]
 pub trait RequestHandler<E: RequestEvent, S, C, Args>: Clone + Send + Sync + 'static {
+    /// The future of one call: the handler's own future, not boxed again.
+    type Future: Future<Output = Result<E::Response, HandlerError>> + Send + 'static;
+
     /// Runs the handler.
-    fn call(
-        self,
-        ctx: Context<S, C>,
-        payload: E::Payload,
-    ) -> BoxFuture<'static, Result<E::Response, HandlerError>>;
+    fn call(self, ctx: Context<S, C>, payload: E::Payload) -> Self::Future;
 }
 
 /// An async function that handles one-way event `E`.
@@ -65,8 +65,11 @@ pub trait RequestHandler<E: RequestEvent, S, C, Args>: Clone + Send + Sync + 'st
     note = "the function and its future must be `Send + 'static`"
 )]
 pub trait SendHandler<E: SendEvent, S, C, Args>: Clone + Send + Sync + 'static {
+    /// The future of one call.
+    type Future: Future<Output = ()> + Send + 'static;
+
     /// Runs the handler.
-    fn call(self, ctx: Context<S, C>, payload: E::Payload) -> BoxFuture<'static, ()>;
+    fn call(self, ctx: Context<S, C>, payload: E::Payload) -> Self::Future;
 }
 
 macro_rules! impl_handlers {
@@ -76,19 +79,24 @@ macro_rules! impl_handlers {
             E: RequestEvent,
             F: FnOnce($($ty,)* E::Payload) -> Fut + Clone + Send + Sync + 'static,
             Fut: Future<Output = Result<E::Response, Er>> + Send + 'static,
-            Er: Into<HandlerError>,
+            Er: Into<HandlerError> + 'static,
             $($ty: FromContext<S, C> + Send,)*
         {
+            type Future = Either<
+                Ready<Result<E::Response, HandlerError>>,
+                MapErr<Fut, fn(Er) -> HandlerError>,
+            >;
+
             #[allow(non_snake_case, unused_variables)]
-            fn call(self, ctx: Context<S, C>, payload: E::Payload) -> BoxFuture<'static, Result<E::Response, HandlerError>> {
+            fn call(self, ctx: Context<S, C>, payload: E::Payload) -> Self::Future {
                 $(
                     let $ty = match $ty::from_context(&ctx) {
                         Ok(v) => v,
-                        Err(e) => return Box::pin(std::future::ready(Err(e))),
+                        Err(e) => return Either::Left(std::future::ready(Err(e))),
                     };
                 )*
-                let fut = self($($ty,)* payload);
-                Box::pin(async move { fut.await.map_err(Into::into) })
+                let into: fn(Er) -> HandlerError = Into::into;
+                Either::Right(self($($ty,)* payload).map_err(into))
             }
         }
 
@@ -99,18 +107,20 @@ macro_rules! impl_handlers {
             Fut: Future<Output = ()> + Send + 'static,
             $($ty: FromContext<S, C> + Send,)*
         {
+            type Future = Either<Ready<()>, Fut>;
+
             #[allow(non_snake_case, unused_variables)]
-            fn call(self, ctx: Context<S, C>, payload: E::Payload) -> BoxFuture<'static, ()> {
+            fn call(self, ctx: Context<S, C>, payload: E::Payload) -> Self::Future {
                 $(
                     let $ty = match $ty::from_context(&ctx) {
                         Ok(v) => v,
                         Err(e) => {
                             tracing::warn!(event = ctx.event, error = %e, "one-way handler refused by an extractor");
-                            return Box::pin(std::future::ready(()));
+                            return Either::Left(std::future::ready(()));
                         }
                     };
                 )*
-                Box::pin(self($($ty,)* payload))
+                Either::Right(self($($ty,)* payload))
             }
         }
     };

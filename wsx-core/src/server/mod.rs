@@ -222,11 +222,23 @@ where
         let outgoing = outgoing.filter(|_| validate_outgoing);
         let seconds = HandlerSeconds::default();
         let known_valid = E::TYPED_CHECK.then_some(E::known_valid as fn(&E::Payload) -> bool);
+        // The JSON `response_ok` of this event up to its `id`, built once.
+        let ok_prefix: Arc<[u8]> = match crate::protocol::json_ok_prefix(E::NAME) {
+            Ok(prefix) => prefix.into(),
+            Err(e) => {
+                self.errors.push(BuildError::Schema {
+                    event: E::NAME,
+                    message: e.to_string(),
+                });
+                return self;
+            }
+        };
         let erased: ErasedHandler<S, C> = Arc::new(
             move |ctx: Context<S, C>, inbound: Inbound<'_>| {
                 let started = Instant::now();
                 let handler = handler.clone();
                 let seconds = seconds.handle(E::NAME);
+                let ok_prefix = ok_prefix.clone();
                 let codec = ctx.conn.codec();
                 let Inbound { id, w, p, .. } = inbound;
                 let id = id.map(str::to_owned);
@@ -249,9 +261,13 @@ where
                     }),
                 };
                     let encoded = match &result {
-                        Ok(resp) => Outbound::encode(
+                        Ok(resp) => Outbound::encode_ok(
                             codec,
-                            &OutFrame::ok(x, id.as_deref(), w.as_ref(), resp),
+                            &ok_prefix,
+                            x,
+                            id.as_deref(),
+                            w.as_ref(),
+                            resp,
                         ),
                         Err(wire) => Outbound::encode(
                             codec,

@@ -132,6 +132,40 @@ impl Outbound {
         ws_message(encoded).map(|msg| Outbound::Message { msg, droppable })
     }
 
+    /// A `response_ok` of event `x`, from its JSON prefix (see
+    /// [`json_ok_prefix`](crate::protocol::json_ok_prefix)) in the JSON codecs.
+    pub(crate) fn encode_ok<T: Serialize + ?Sized>(
+        codec: Codec,
+        json_prefix: &[u8],
+        x: &str,
+        id: Option<&str>,
+        w: Option<&serde_json::Number>,
+        p: &T,
+    ) -> Result<Outbound, EncodeError> {
+        let json = |out: &mut Vec<u8>| {
+            crate::protocol::write_json_ok(out, json_prefix, id, w, p)
+                .map_err(|e| EncodeError(e.to_string()))
+        };
+        let msg = match codec {
+            Codec::JsonText => {
+                let mut out = Vec::with_capacity(256);
+                json(&mut out)?;
+                let text = String::from_utf8(out).map_err(|e| EncodeError(e.to_string()))?;
+                WsMessage::Text(text.into())
+            }
+            Codec::JsonBinary => {
+                let mut out = Vec::with_capacity(256);
+                json(&mut out)?;
+                WsMessage::Binary(out.into())
+            }
+            other => return Outbound::encode(other, &OutFrame::ok(x, id, w, p)),
+        };
+        Ok(Outbound::Message {
+            msg,
+            droppable: false,
+        })
+    }
+
     /// A reply (never droppable) encoded in `codec`.
     pub(crate) fn encode<T: Serialize + ?Sized>(
         codec: Codec,
