@@ -496,14 +496,27 @@ where
     }
 
     fn dispatch(&mut self, codec: Codec, frame: Inbound<'_>) -> Option<DisconnectReason> {
-        let server = self.server.clone();
-        let route: Option<&Route<S, C>> = server.routes.get(frame.x);
+        // Fields borrowed one by one (no clone of the server's `Arc`, whose count every
+        // connection would otherwise bump on every frame).
+        let route: Option<&Route<S, C>> = self.server.routes.get(frame.x);
         match (frame.t, route) {
             (FrameType::Request, Some(route)) if route.kind == EventKind::Request => {
-                self.start(route, frame);
+                start(
+                    &mut self.in_flight,
+                    &self.conn,
+                    &self.server.state,
+                    route,
+                    frame,
+                );
             }
             (FrameType::Send, Some(route)) if route.kind == EventKind::Send => {
-                self.start(route, frame);
+                start(
+                    &mut self.in_flight,
+                    &self.conn,
+                    &self.server.state,
+                    route,
+                    frame,
+                );
             }
             (FrameType::Request | FrameType::Send, found) => {
                 let message = match found {
@@ -530,29 +543,6 @@ where
         None
     }
 
-    fn start(&mut self, route: &Route<S, C>, frame: Inbound<'_>) {
-        route.frames_in().increment(1);
-        let ctx = super::extract::Context {
-            conn: self.conn.clone(),
-            state: self.server.state.clone(),
-            event: route.name,
-            request_id: frame.id.map(str::to_owned),
-        };
-        let mut fut = (route.handler)(ctx, frame);
-        // Most handlers finish without waiting: poll once here and queue the reply at
-        // once, so only the ones that really wait pay for a slot in `in_flight`.
-        match (&mut fut).now_or_never() {
-            Some(Some(item)) => {
-                self.conn.peer().enqueue_own(item);
-            }
-            Some(None) => {}
-            None => self
-                .in_flight
-                .get_or_insert_with(Default::default)
-                .push(fut),
-        }
-    }
-
     /// Queues an error: a `response_error` when there is a request id, else a `$error`
     /// push.
     fn reply_error(
@@ -576,6 +566,35 @@ where
             }
             Err(e) => tracing::error!(%e, "error reply could not be encoded"),
         }
+    }
+}
+
+/// Starts the handler of a frame. Most handlers finish without waiting: it is polled
+/// once here and its reply queued at once, so only the ones that really wait pay for a
+/// slot in `in_flight`.
+fn start<S, C>(
+    in_flight: &mut Option<Box<InFlight>>,
+    conn: &Conn<C>,
+    state: &S,
+    route: &Route<S, C>,
+    frame: Inbound<'_>,
+) where
+    S: Clone,
+{
+    route.frames_in().increment(1);
+    let ctx = super::extract::Context {
+        conn: conn.clone(),
+        state: state.clone(),
+        event: route.name,
+        request_id: frame.id.map(str::to_owned),
+    };
+    let mut fut = (route.handler)(ctx, frame);
+    match (&mut fut).now_or_never() {
+        Some(Some(item)) => {
+            conn.peer().enqueue_own(item);
+        }
+        Some(None) => {}
+        None => in_flight.get_or_insert_with(Default::default).push(fut),
     }
 }
 
