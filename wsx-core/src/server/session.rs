@@ -500,16 +500,12 @@ where
         // connection would otherwise bump on every frame).
         let route: Option<&Route<S, C>> = self.server.routes.get(frame.x);
         match (frame.t, route) {
-            (FrameType::Request, Some(route)) if route.kind == EventKind::Request => {
-                start(
-                    &mut self.in_flight,
-                    &self.conn,
-                    &self.server.state,
-                    route,
-                    frame,
-                );
-            }
-            (FrameType::Send, Some(route)) if route.kind == EventKind::Send => {
+            (FrameType::Request | FrameType::Send, Some(route))
+                if matches!(
+                    (frame.t, route.kind),
+                    (FrameType::Request, EventKind::Request) | (FrameType::Send, EventKind::Send)
+                ) =>
+            {
                 start(
                     &mut self.in_flight,
                     &self.conn,
