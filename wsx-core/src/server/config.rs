@@ -51,6 +51,13 @@ pub struct ServerConfig {
     /// their order). Raise it when a connection's requests are independent and may
     /// overlap. While the limit is reached the socket is not read, which pushes back on
     /// the peer. Handlers that finish without waiting never count against it.
+    ///
+    /// Handlers always start (run up to their first wait) in arrival order; with more
+    /// than one in flight, a request that depends on an earlier one's effect must wait
+    /// for it, e.g. with a fair lock in the connection state that the earlier handler
+    /// holds (the chat does this, `examples/chat/src/chat/session.rs`). A connection
+    /// that sends faster than one handler's round trip (a chat sender whose message
+    /// waits for a database commit) needs more than one.
     pub max_in_flight: usize,
     /// How often the server pings. `None` disables pings. Default 25 s.
     pub ping_interval: Option<Duration>,
