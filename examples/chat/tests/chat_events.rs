@@ -441,7 +441,8 @@ async fn a_connection_gets_pushes_of_all_its_rooms_in_order() {
 
 /// Requests of one connection are answered concurrently, yet a request that depends on
 /// an earlier one sees its effect: `join` of a new room (which waits for the database)
-/// and a message to it, sent at once, for many rooms; then `setNick` and a message.
+/// and a message to it, sent at once, for many rooms; then `setNick`, a message and a
+/// `leave` that must come after it.
 #[tokio::test]
 async fn pipelined_requests_see_the_effects_of_earlier_ones() {
     let server = TestServer::with(Config {
@@ -476,11 +477,18 @@ async fn pipelined_requests_see_the_effects_of_earlier_ones() {
         .start_request("setNick", json!({ "username": "piper2" }))
         .await;
     let after_nick = c
-        .start_request("sendMessage", json!({ "message": "renamed" }))
+        .start_request(
+            "sendMessage",
+            json!({ "message": "renamed", "room": "pipes0" }),
+        )
         .await;
+    let leave = c.start_request("leave", json!({ "room": "pipes0" })).await;
     c.answer(&nick).await.expect("setNick");
     c.answer(&after_nick).await.expect("message after setNick");
-    // The sender is a member too: the last message is signed with the new name.
+    let left = c.answer(&leave).await.expect("leave");
+    assert_eq!(left["success"], true);
+    // The sender is a member too: the last message, sent before the `leave`, reached
+    // it before it left, signed with the new name.
     loop {
         let m = c.push("message").await;
         if m["message"] == "renamed" {

@@ -17,7 +17,7 @@ pub async fn send_message(
     State(app): State<App>,
     req: SendMessageRequest,
 ) -> Result<SendMessageResponse, HandlerError> {
-    conn.state().settled().await;
+    let _using = conn.state().using().await;
     let name = require_name(&conn)?;
     let room_name = conn.state().member_room(req.room.as_deref())?;
     if req.message.trim().is_empty() {
@@ -106,7 +106,7 @@ pub async fn history(
     State(app): State<App>,
     req: HistoryRequest,
 ) -> Result<HistoryResponse, HandlerError> {
-    conn.state().settled().await;
+    let _using = conn.state().using().await;
     let room = conn.state().resolve_room(req.room.as_deref())?;
     let range = HistoryRange {
         before: req.before,

@@ -40,7 +40,7 @@ pub fn build_server(app: App) -> Result<Server<App, Session>, BuildError> {
         // turn behind a fan-out to the room: with 1,000 members, one at a time capped a
         // sender at ~240 messages/s. Messages stay in order: each takes its `seq` in
         // the order its request arrived, and a request that depends on an earlier one
-        // (a message right after `join`) waits for it (`Session::changing`/`settled`).
+        // (a message right after `join`) waits for it (`Session::changing`/`using`).
         max_in_flight: 8,
         ..ServerConfig::default()
     };

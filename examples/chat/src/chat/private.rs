@@ -14,7 +14,7 @@ pub async fn send_private(
     State(app): State<App>,
     req: SendPrivateRequest,
 ) -> Result<SendPrivateResponse, HandlerError> {
-    conn.state().settled().await;
+    let _using = conn.state().using().await;
     let from = require_name(&conn)?;
     let no_such_user = || HandlerError::new(format!("no user named `{}` is online", req.to.trim()));
     let to = UserName::parse(&req.to).map_err(|_| no_such_user())?;

@@ -134,7 +134,7 @@ pub async fn list_users(
     State(app): State<App>,
     req: ListUsersRequest,
 ) -> Result<ListUsersResponse, HandlerError> {
-    conn.state().settled().await;
+    let _using = conn.state().using().await;
     let room = conn.state().resolve_room(req.room.as_deref())?;
     let users = app
         .existing_room(&room)

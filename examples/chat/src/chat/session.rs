@@ -10,12 +10,14 @@ use wsx_core::server::{Conn, HandlerError};
 pub struct Session {
     state: Mutex<SessionState>,
     /// Orders a connection's requests that depend on each other. The server answers
-    /// several requests of one connection at once, starting them in arrival order; a
+    /// several requests of one connection at once, starting them in arrival order. A
     /// request that changes who or where the session is (`join`, `leave`, `setNick`)
-    /// holds this for its whole run, and every request that reads that takes it in
-    /// passing — so a message sent right after a `join`, without waiting for its answer,
-    /// still goes to the room just joined. (A fair lock: waiters are served in order.)
-    order: tokio::sync::Mutex<()>,
+    /// holds it for writing, every other request of the session for reading, each for
+    /// its whole run: a change waits for the requests sent before it and is waited for
+    /// by the ones sent after it (a message right after a `join` goes to the room just
+    /// joined; a `leave` right after a message comes after it), while requests that
+    /// change nothing still overlap. The lock is fair: it serves in arrival order.
+    order: tokio::sync::RwLock<()>,
 }
 
 #[derive(Debug, Default)]
@@ -31,15 +33,14 @@ struct SessionState {
 }
 
 impl Session {
-    /// Held while a request changes the session's name or rooms; later requests of the
-    /// connection wait for it (see [`Session::settled`]).
-    pub async fn changing(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.order.lock().await
+    /// Held while a request changes the session's name or rooms (see `order`).
+    pub async fn changing(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.order.write().await
     }
 
-    /// Waits until the changes requested before this request are done.
-    pub async fn settled(&self) {
-        drop(self.order.lock().await);
+    /// Held while a request uses the session's name or rooms (see `order`).
+    pub async fn using(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.order.read().await
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut SessionState) -> T) -> Option<T> {

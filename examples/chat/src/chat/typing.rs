@@ -9,7 +9,7 @@ use wsx_core::server::{Conn, State};
 /// `typing`: starts (or keeps up) or stops the indicator. Only changes are pushed, as
 /// droppable frames: a slow reader loses indicators, not messages.
 pub async fn typing(conn: Conn<Session>, State(app): State<App>, req: TypingRequest) {
-    conn.state().settled().await;
+    let using = conn.state().using().await;
     let Some(name) = conn.state().name() else {
         return;
     };
@@ -25,6 +25,7 @@ pub async fn typing(conn: Conn<Session>, State(app): State<App>, req: TypingRequ
         push(&conn, &room, &name.display, true);
     }
     let timeout = app.config().typing_timeout;
+    drop(using);
     tokio::spawn(async move {
         tokio::time::sleep(timeout).await;
         if conn.state().stop_typing(&room, Some(generation)) {
