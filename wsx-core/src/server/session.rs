@@ -568,6 +568,12 @@ where
 /// Starts the handler of a frame. Most handlers finish without waiting: it is polled
 /// once here and its reply queued at once, so only the ones that really wait pay for a
 /// slot in `in_flight`.
+///
+/// That first poll is outside tokio's cooperative budget: a handler always runs up to
+/// its first real wait now, in arrival order. Within a long read burst the budget runs
+/// out, and a handler refused by it would only reach its first lock later, after
+/// handlers of frames that came after it (with several in flight, a sender's messages
+/// then took their numbers out of order).
 fn start<S, C>(
     in_flight: &mut Option<Box<InFlight>>,
     conn: &Conn<C>,
@@ -585,7 +591,7 @@ fn start<S, C>(
         request_id: frame.id.map(str::to_owned),
     };
     let mut fut = (route.handler)(ctx, frame);
-    match (&mut fut).now_or_never() {
+    match tokio::task::unconstrained(&mut fut).now_or_never() {
         Some(Some(item)) => {
             conn.peer().enqueue_own(item);
         }
