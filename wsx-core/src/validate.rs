@@ -203,7 +203,7 @@ type Cache = RwLock<HashMap<TypeId, &'static Result<Validator, String>>>;
 #[doc(hidden)]
 pub struct Pattern {
     source: &'static str,
-    compiled: OnceLock<Option<jsonschema::Validator>>,
+    compiled: OnceLock<Option<Validator>>,
 }
 
 impl std::fmt::Debug for Pattern {
@@ -230,11 +230,11 @@ impl Pattern {
                 "type": "string",
                 "pattern": self.source,
             });
-            jsonschema::validator_for(&schema).ok()
+            Validator::new(&schema).ok()
         });
         compiled
             .as_ref()
-            .is_some_and(|v| v.is_valid(&Value::String(s.to_owned())))
+            .is_some_and(|v| v.inner.is_valid(&Value::String(s.to_owned())))
     }
 }
 

@@ -39,12 +39,13 @@ enum Check {
     Unknown,
 }
 
-/// Decides, once per struct, whether the check can vouch for it.
+/// Decides, once per struct, whether the check can vouch for it, and builds its body.
 pub(crate) struct Checker<'m> {
     model: &'m Model,
     structs: Vec<String>,
     enums: Vec<String>,
-    vouched: HashMap<String, bool>,
+    /// Struct name → the body of its check, or `None` when it gets no check.
+    checks: HashMap<String, Option<TokenStream>>,
 }
 
 impl<'m> Checker<'m> {
@@ -53,43 +54,44 @@ impl<'m> Checker<'m> {
             model,
             structs: model.structs.iter().map(|s| s.name.to_string()).collect(),
             enums: model.enums.iter().map(|e| e.name.to_string()).collect(),
-            vouched: HashMap::new(),
+            checks: HashMap::new(),
         };
         for def in &model.structs {
-            checker.resolve(&def.name.to_string(), 0);
+            checker.resolve(&def.name.to_string());
         }
         checker
     }
 
     /// Whether the struct named `name` gets a check.
     pub(crate) fn vouches_for(&self, name: &str) -> bool {
-        self.vouched.get(name).copied().unwrap_or(false)
+        self.checks.get(name).is_some_and(Option::is_some)
     }
 
-    /// Resolves a struct's status, depth-first; a cycle (which needs a `Box`, a type
-    /// defined elsewhere) or an unknown name resolves to "no check".
-    fn resolve(&mut self, name: &str, depth: usize) -> bool {
-        if let Some(done) = self.vouched.get(name) {
-            return *done;
+    /// Resolves a struct, the structs of its fields first. A struct reached again while
+    /// it is being resolved (a cycle, which needs a `Box`: a type defined elsewhere) or
+    /// an unknown name gets no check.
+    fn resolve(&mut self, name: &str) -> bool {
+        if let Some(done) = self.checks.get(name) {
+            return done.is_some();
         }
         let Some(def) = self.model.structs.iter().find(|s| s.name == name) else {
             return false;
         };
-        if depth > self.model.structs.len() {
-            return false;
-        }
+        self.checks.insert(name.to_owned(), None);
         let nested: Vec<String> = def
             .fields
             .iter()
             .flat_map(|f| struct_names(&f.ty))
             .filter(|n| self.structs.contains(n))
             .collect();
-        let nested_ok = nested
-            .iter()
-            .all(|n| n != name && self.resolve(n, depth + 1));
-        let ok = nested_ok && self.fields(def).is_some();
-        self.vouched.insert(name.to_owned(), ok);
-        ok
+        let body = if nested.iter().all(|n| self.resolve(n)) {
+            self.fields(def).map(|parts| conjunction(&parts))
+        } else {
+            None
+        };
+        let vouched = body.is_some();
+        self.checks.insert(name.to_owned(), body);
+        vouched
     }
 
     /// The check of every field, or `None` when one cannot be decided.
@@ -217,7 +219,7 @@ impl<'m> Checker<'m> {
             Class::Struct => {
                 let known = struct_names(ty)
                     .first()
-                    .is_some_and(|n| self.vouched.get(n).copied().unwrap_or(false));
+                    .is_some_and(|n| self.vouches_for(n));
                 if known {
                     let method = method();
                     Check::Expr(quote!(#v.#method()))
@@ -240,11 +242,7 @@ impl<'m> Checker<'m> {
 pub(crate) fn expand_checks(model: &Model, checker: &Checker<'_>) -> TokenStream {
     let method = method();
     let impls = model.structs.iter().filter_map(|def| {
-        if !checker.vouches_for(&def.name.to_string()) {
-            return None;
-        }
-        let parts = checker.fields(def)?;
-        let body = conjunction(&parts);
+        let body = checker.checks.get(&def.name.to_string())?.as_ref()?;
         let name = &def.name;
         Some(quote! {
             const _: () = {

@@ -110,14 +110,9 @@ impl<C> Conn<C> {
         if self.inner.hub.validate_outgoing {
             validate::check(&payload)?;
         }
-        let encoded = self
-            .codec()
-            .encode(&OutFrame::send(E::NAME, &payload))
+        let item = Outbound::encode(self.codec(), &OutFrame::send(E::NAME, &payload))
             .map_err(|e| PushError::Encode(e.to_string()))?;
         metrics::counter!("wsx_frames_out_total", "event" => E::NAME).increment(1);
-        let Some(item) = Outbound::encoded(&encoded, false) else {
-            return Err(PushError::Encode("a text frame is not UTF-8".into()));
-        };
         if self.inner.peer.enqueue(item) {
             Ok(())
         } else {

@@ -132,8 +132,16 @@ impl Outbound {
         ws_message(encoded).map(|msg| Outbound::Message { msg, droppable })
     }
 
-    /// A `response_ok` of event `x`, from its JSON prefix (see
-    /// [`json_ok_prefix`](crate::protocol::json_ok_prefix)) in the JSON codecs.
+    /// A reply (never droppable) encoded in `codec`.
+    pub(crate) fn encode<T: Serialize + ?Sized>(
+        codec: Codec,
+        value: &T,
+    ) -> Result<Outbound, EncodeError> {
+        Outbound::reply(&codec.encode_value(value)?)
+    }
+
+    /// A `response_ok` of event `x`: in the JSON codecs written from its prefix (see
+    /// [`json_ok_prefix`](crate::protocol::json_ok_prefix)), in the others encoded whole.
     pub(crate) fn encode_ok<T: Serialize + ?Sized>(
         codec: Codec,
         json_prefix: &[u8],
@@ -142,51 +150,24 @@ impl Outbound {
         w: Option<&serde_json::Number>,
         p: &T,
     ) -> Result<Outbound, EncodeError> {
-        let json = |out: &mut Vec<u8>| {
-            crate::protocol::write_json_ok(out, json_prefix, id, w, p)
-                .map_err(|e| EncodeError(e.to_string()))
-        };
-        let msg = match codec {
-            Codec::JsonText => {
-                let mut out = Vec::with_capacity(256);
-                json(&mut out)?;
-                let text = String::from_utf8(out).map_err(|e| EncodeError(e.to_string()))?;
-                WsMessage::Text(text.into())
-            }
-            Codec::JsonBinary => {
-                let mut out = Vec::with_capacity(256);
-                json(&mut out)?;
-                WsMessage::Binary(out.into())
-            }
-            other => return Outbound::encode(other, &OutFrame::ok(x, id, w, p)),
-        };
-        Ok(Outbound::Message {
-            msg,
-            droppable: false,
+        if codec.family() != crate::codec::CodecFamily::Json {
+            return Outbound::encode(codec, &OutFrame::ok(x, id, w, p));
+        }
+        // Room for a typical reply: serde_json's own 128 bytes is too small for an
+        // envelope with a short payload, and regrowing it cost ~4% of an echo server.
+        let mut out = Vec::with_capacity(256);
+        crate::protocol::write_json_ok(&mut out, json_prefix, id, w, p)
+            .map_err(|e| EncodeError(e.to_string()))?;
+        Outbound::reply(&Encoded {
+            text: codec.is_text(),
+            bytes: out.into(),
         })
     }
 
-    /// A reply (never droppable) encoded in `codec`.
-    pub(crate) fn encode<T: Serialize + ?Sized>(
-        codec: Codec,
-        value: &T,
-    ) -> Result<Outbound, EncodeError> {
-        let msg = match codec {
-            Codec::JsonText => {
-                // Room for a typical reply (serde_json's own 128 bytes is just too small
-                // for an envelope with a short payload, and growing it cost ~4% of an
-                // echo server's time).
-                let mut out = Vec::with_capacity(256);
-                serde_json::to_writer(&mut out, value).map_err(|e| EncodeError(e.to_string()))?;
-                let text = String::from_utf8(out).map_err(|e| EncodeError(e.to_string()))?;
-                WsMessage::Text(text.into())
-            }
-            other => WsMessage::Binary(other.encode_value(value)?.bytes),
-        };
-        Ok(Outbound::Message {
-            msg,
-            droppable: false,
-        })
+    /// A reply item for encoded bytes; an error for text that is not UTF-8.
+    fn reply(encoded: &Encoded) -> Result<Outbound, EncodeError> {
+        Outbound::encoded(encoded, false)
+            .ok_or_else(|| EncodeError("a text frame is not UTF-8".into()))
     }
 }
 
@@ -227,17 +208,11 @@ impl OutboundQueue {
 
     /// Queues an item. When full, drops the oldest droppable frame to make room; if
     /// there is none, refuses with [`Overflow::Full`].
-    pub(crate) fn push(&self, item: Outbound) -> Result<(), Overflow> {
-        self.push_and(item, true)
-    }
-
-    /// Queues an item without waking the connection's task: for the task itself, which
-    /// writes what is queued once it is done reading (a wake-up to itself is wasted).
-    pub(crate) fn push_quiet(&self, item: Outbound) -> Result<(), Overflow> {
-        self.push_and(item, false)
-    }
-
-    fn push_and(&self, item: Outbound, wake: bool) -> Result<(), Overflow> {
+    ///
+    /// The first item after a drain wakes the connection's task when `wake` is set; the
+    /// task itself queues without it, as it writes what is queued once it is done reading
+    /// (a wake-up to itself is wasted).
+    pub(crate) fn push(&self, item: Outbound, wake: bool) -> Result<(), Overflow> {
         let mut state = match self.items.lock() {
             Ok(s) => s,
             Err(poisoned) => poisoned.into_inner(),
@@ -364,26 +339,29 @@ mod tests {
     fn the_first_push_after_a_drain_wakes_the_task_and_later_ones_ride_along() {
         let q = OutboundQueue::new(8);
         assert!(!is_ready(&q));
-        q.push(msg(1, false)).unwrap();
-        q.push(msg(2, false)).unwrap();
+        q.push(msg(1, false), true).unwrap();
+        q.push(msg(2, false), true).unwrap();
         assert!(is_ready(&q), "the first push wakes");
         assert!(!is_ready(&q), "one wake-up for both");
         assert_eq!(first_bytes(&q), [1, 2], "the drain takes both");
-        q.push(msg(3, false)).unwrap();
+        q.push(msg(3, false), true).unwrap();
         assert!(is_ready(&q), "a push after the drain wakes again");
         assert_eq!(first_bytes(&q), [3]);
+        q.push(msg(4, false), false).unwrap();
+        assert!(!is_ready(&q), "the task's own push does not wake it");
+        assert_eq!(first_bytes(&q), [4], "but is drained with the rest");
     }
 
     #[test]
     fn full_queue_drops_oldest_droppable_then_refuses() {
         let q = OutboundQueue::new(3);
-        q.push(msg(1, false)).unwrap();
-        q.push(msg(2, true)).unwrap();
-        q.push(msg(3, true)).unwrap();
-        q.push(msg(4, false)).unwrap();
+        q.push(msg(1, false), true).unwrap();
+        q.push(msg(2, true), true).unwrap();
+        q.push(msg(3, true), true).unwrap();
+        q.push(msg(4, false), true).unwrap();
         assert_eq!(q.dropped(), 1);
-        q.push(msg(5, false)).unwrap();
-        assert_eq!(q.push(msg(6, false)), Err(Overflow::Full));
+        q.push(msg(5, false), true).unwrap();
+        assert_eq!(q.push(msg(6, false), true), Err(Overflow::Full));
         assert_eq!(q.len(), 3);
         assert_eq!(first_bytes(&q), vec![1, 4, 5]);
     }
@@ -391,13 +369,16 @@ mod tests {
     #[test]
     fn close_is_always_accepted_and_ends_the_queue() {
         let q = OutboundQueue::new(1);
-        q.push(msg(1, false)).unwrap();
-        q.push(Outbound::Close {
-            code: 1001,
-            reason: "bye".into(),
-        })
+        q.push(msg(1, false), true).unwrap();
+        q.push(
+            Outbound::Close {
+                code: 1001,
+                reason: "bye".into(),
+            },
+            true,
+        )
         .unwrap();
-        assert_eq!(q.push(msg(2, false)), Err(Overflow::Closed));
+        assert_eq!(q.push(msg(2, false), true), Err(Overflow::Closed));
     }
 
     #[test]

@@ -60,9 +60,8 @@ pub struct Peer {
     codec: AtomicU8,
     pub(crate) queue: OutboundQueue,
     rooms: Mutex<Vec<Arc<str>>>,
-    /// Set when the connection must stop at once (slow consumer); the task checks it
-    /// whenever the queue's notification fires.
-    /// Set once (the first reason wins); read without a lock on every wake-up.
+    /// Set when the connection must stop at once (slow consumer), once (the first reason
+    /// wins); the task reads it without a lock whenever the queue's notification fires.
     killed: std::sync::OnceLock<(u16, String)>,
 }
 
@@ -119,12 +118,7 @@ impl Peer {
     }
 
     fn enqueue_and(&self, item: Outbound, wake: bool) -> bool {
-        let pushed = if wake {
-            self.queue.push(item)
-        } else {
-            self.queue.push_quiet(item)
-        };
-        match pushed {
+        match self.queue.push(item, wake) {
             Ok(()) => true,
             Err(Overflow::Closed) => false,
             Err(Overflow::Full) => {
