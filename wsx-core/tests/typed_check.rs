@@ -145,6 +145,16 @@ fn characters_not_bytes_and_integers_beyond_f64_go_to_the_validator() {
         agree::<Everything>(&payload),
         "four characters, eight bytes"
     );
+    payload["name"] = json!("éé");
+    assert!(agree::<Everything>(&payload), "two characters, four bytes");
+    payload["name"] = json!("é");
+    assert!(
+        !agree::<Everything>(&payload),
+        "one character in two bytes is below the minimum of two"
+    );
+    payload["name"] = json!("ééééé");
+    assert!(!agree::<Everything>(&payload), "five characters, ten bytes");
+    payload["name"] = json!("éééé");
     payload["big"] = json!(9007199254740993i64);
     assert!(
         !agree::<Everything>(&payload),

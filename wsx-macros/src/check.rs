@@ -141,10 +141,21 @@ impl<'m> Checker<'m> {
             }
             Class::Str => {
                 let mut parts = Vec::new();
-                if let Some(bounds) = bounds(quote!(__n), c) {
+                if let (Some(exact), Some(most), Some(least)) = (
+                    bounds(quote!(__n), c),
+                    bounds(quote!(__most), c),
+                    bounds(quote!(__least), c),
+                ) {
+                    // A string of `len` bytes has between `len / 4` (rounded up) and
+                    // `len` characters, and the bounds are an interval: when both ends
+                    // pass, the count does too and the characters are not counted.
                     parts.push(quote!({
-                        let __n = #v.chars().count() as f64;
-                        #bounds
+                        let __most = #v.len() as f64;
+                        let __least = #v.len().div_ceil(4) as f64;
+                        (#most && #least) || {
+                            let __n = #v.chars().count() as f64;
+                            #exact
+                        }
                     }));
                 }
                 if let Some(pattern) = &c.pattern {
