@@ -242,6 +242,11 @@ pub(crate) struct JsonFrameRef<'a> {
     pub(crate) p: Option<&'a serde_json::value::RawValue>,
     #[serde(default)]
     pub(crate) e: Option<WireError>,
+    /// Set by the direct scan instead of `p` when the payload is the last member: the
+    /// rest of the text up to the closing brace, not yet known to be one JSON value.
+    /// Whoever decodes it checks that, and sends the frame down the owned path if not.
+    #[serde(skip)]
+    pub(crate) p_tail: Option<&'a str>,
 }
 
 impl<'a> JsonFrameRef<'a> {

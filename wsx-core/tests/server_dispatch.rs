@@ -432,3 +432,50 @@ async fn one_broadcast_reaches_each_member_in_its_own_codec() {
         assert_eq!(frame.p.unwrap()["text"], "to all");
     }
 }
+
+/// The direct scan takes a payload that ends the frame as it is; a frame where it does
+/// not (a member after it, or no JSON at all) must still be read the owned way.
+#[tokio::test]
+async fn payloads_before_other_members_or_not_json_are_read_the_owned_way() {
+    let srv = start(ServerConfig::default()).await;
+    let mut ws = connect(&srv.url("")).await;
+    send_text(
+        &mut ws,
+        r#"{"v":"1.0","t":"request","x":"echo","p":{"text":"first"},"id":"p1","w":5}"#.into(),
+    )
+    .await;
+    let v = next_json(&mut ws).await;
+    assert_eq!(
+        (&v["t"], &v["id"], &v["w"], &v["p"]["text"]),
+        (
+            &json!("response_ok"),
+            &json!("p1"),
+            &json!(5),
+            &json!("first")
+        ),
+        "{v}"
+    );
+    send_text(
+        &mut ws,
+        r#"{"v":"1.0","t":"request","x":"echo","id":"p2","p":{"text":"x"} , }"#.into(),
+    )
+    .await;
+    let v = next_json(&mut ws).await;
+    let code = if v["t"] == "response_error" {
+        &v["e"]["code"]
+    } else {
+        &v["p"]["code"]
+    };
+    assert_eq!(code, "bad_frame", "{v}");
+    send_text(
+        &mut ws,
+        r#"{"v":"1.0","t":"request","x":"echo","id":"p3","p":{"text":"y"}}"#.into(),
+    )
+    .await;
+    let v = next_json(&mut ws).await;
+    assert_eq!(
+        (&v["id"], &v["p"]["text"]),
+        (&json!("p3"), &json!("y")),
+        "{v}"
+    );
+}

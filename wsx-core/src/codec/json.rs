@@ -72,11 +72,13 @@ pub(crate) fn decode_ref_str(text: &str) -> Option<JsonFrameRef<'_>> {
 }
 
 /// The envelope of the common frame, read directly: an object of the known keys whose
-/// strings have no escapes, each key once, and no `e`. The payload's extent is found by
-/// serde_json (which checks it is JSON); everything else is a plain scan, since serde's
-/// struct visitor (a string parse per key, an `Option` per field) was a fifth of an echo
-/// server's time. Anything outside that shape is `None`, and serde_json decodes it:
-/// where both succeed they agree (a property test holds them to it).
+/// strings have no escapes, each key once, and no `e`. A payload that ends the object is
+/// left unchecked in `p_tail` (see [`last_member`]); one followed by other members has its
+/// extent found by serde_json (which checks it is JSON). Everything else is a plain scan,
+/// since serde's struct visitor (a string parse per key, an `Option` per field) was a
+/// fifth of an echo server's time. Anything outside that shape is `None`, and serde_json
+/// decodes it: where both succeed they agree (a property test holds them to it, once
+/// `p_tail` is checked to be one value).
 fn scan_envelope(text: &str) -> Option<JsonFrameRef<'_>> {
     let bytes = text.as_bytes();
     let mut frame = JsonFrameRef::default();
@@ -117,11 +119,19 @@ fn scan_envelope(text: &str) -> Option<JsonFrameRef<'_>> {
                         .iter()
                         .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
                         .map_or(bytes.len(), |n| i + n);
-                    frame.w = Some(serde_json::from_str(text.get(i..end)?).ok()?);
+                    let number = text.get(i..end)?;
+                    frame.w = Some(match plain_u64(number) {
+                        Some(n) => serde_json::Number::from(n),
+                        None => serde_json::from_str(number).ok()?,
+                    });
                     i = end;
                 }
                 "p" if is_null => i += 4,
                 "p" => {
+                    if let Some(tail) = last_member(text, i) {
+                        frame.p_tail = Some(tail);
+                        return Some(frame);
+                    }
                     let rest = text.get(i..)?;
                     let mut de = serde_json::Deserializer::from_str(rest);
                     let raw: &serde_json::value::RawValue =
@@ -158,12 +168,43 @@ fn scan_envelope(text: &str) -> Option<JsonFrameRef<'_>> {
     (skip_ws(bytes, i) == bytes.len()).then_some(frame)
 }
 
+/// The value of a member starting at `i`, if it is the last one: the text from `i` up to
+/// the object's closing brace, trimmed. Whether that is one JSON value is not checked
+/// here: the payload is parsed once, by its decode (see `JsonFrameRef::p_tail`), rather
+/// than once to find its end and again into its type.
+fn last_member(text: &str, i: usize) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let mut end = bytes.len();
+    while end > i && matches!(bytes[end - 1], b' ' | b'\t' | b'\n' | b'\r') {
+        end -= 1;
+    }
+    if end <= i || bytes[end - 1] != b'}' {
+        return None;
+    }
+    end -= 1;
+    while end > i && matches!(bytes[end - 1], b' ' | b'\t' | b'\n' | b'\r') {
+        end -= 1;
+    }
+    text.get(i..end).filter(|tail| !tail.is_empty())
+}
+
 /// The index of the first byte at or after `i` that is not JSON whitespace.
 fn skip_ws(bytes: &[u8], mut i: usize) -> usize {
     while matches!(bytes.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
         i += 1;
     }
     i
+}
+
+/// A JSON integer of digits only (no sign, no leading zero) that fits a `u64`, as
+/// serde_json would read it; anything else is left to serde_json.
+fn plain_u64(number: &str) -> Option<u64> {
+    let bytes = number.as_bytes();
+    let plain = !bytes.is_empty()
+        && bytes.len() <= 19
+        && bytes.iter().all(u8::is_ascii_digit)
+        && (bytes.len() == 1 || bytes[0] != b'0');
+    if plain { number.parse().ok() } else { None }
 }
 
 /// A string starting at `i` with no escape and no control character, and the index
@@ -235,6 +276,9 @@ mod tests {
             Just("-1.5e3".to_owned()),
             Just("1.".to_owned()),
             Just("01".to_owned()),
+            Just("42".to_owned()),
+            Just("9999999999999999999".to_owned()),
+            Just("18446744073709551616".to_owned()),
             Just("{\"text\":\"hi\"}".to_owned()),
             Just("[1, {\"a\": [true, null]}]".to_owned()),
             Just("{\"a\":".to_owned()),
@@ -263,6 +307,21 @@ mod tests {
         })
     }
 
+    #[test]
+    fn a_payload_that_ends_the_frame_is_left_unchecked() {
+        let text = r#"{"v":"1.0","t":"request","x":"echo","id":"1","p": {"text":"hi"} }"#;
+        let frame = scan_envelope(text).unwrap();
+        assert_eq!(
+            (frame.p_tail, frame.p.is_none()),
+            (Some(r#"{"text":"hi"}"#), true)
+        );
+        // A member after the payload: the tail is not one value, which its decode finds.
+        let text = r#"{"v":"1.0","p":{"text":"hi"},"t":"request"}"#;
+        let tail = scan_envelope(text).unwrap().p_tail.unwrap();
+        assert_eq!(tail, r#"{"text":"hi"},"t":"request""#);
+        assert!(serde_json::from_str::<&serde_json::value::RawValue>(tail).is_err());
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4000))]
 
@@ -270,7 +329,13 @@ mod tests {
         #[test]
         fn the_scan_agrees_with_serde(text in envelope(), tail in prop_oneof![Just(""), Just(" "), Just("x")]) {
             let text = format!("{text}{tail}");
-            if let Some(scanned) = scan_envelope(&text) {
+            // A payload left unchecked is used only once it is found to be one value
+            // (else the frame takes the owned path): check it as the decode would.
+            let checked = scan_envelope(&text).and_then(|mut frame| match frame.p_tail.take() {
+                Some(tail) => serde_json::from_str(tail).ok().map(|raw| JsonFrameRef { p: Some(raw), ..frame }),
+                None => Some(frame),
+            });
+            if let Some(scanned) = checked {
                 let serde: JsonFrameRef<'_> = serde_json::from_str(&text)
                     .unwrap_or_else(|e| panic!("scanned, but serde refuses {text}: {e}"));
                 prop_assert_eq!(parts(&scanned), parts(&serde), "{}", text);
@@ -283,7 +348,7 @@ mod tests {
         let text = r#"{"v":"1.0","t":"request","x":"echo","id":"17","w":0,"p":{"text":"hi"}}"#;
         let f = scan_envelope(text).expect("scanned");
         assert_eq!(
-            (f.v, f.t, f.x, f.id, f.p.map(|p| p.get())),
+            (f.v, f.t, f.x, f.id, f.p_tail),
             (
                 Some("1.0"),
                 Some("request"),
@@ -300,9 +365,10 @@ mod tests {
             scan_envelope(r#"{"x":"a","x":"b"}"#).is_none(),
             "duplicates go to serde"
         );
-        assert!(
-            scan_envelope(r#"{"p":{"a":}"#).is_none(),
-            "malformed payload"
+        assert_eq!(
+            scan_envelope(r#"{"p":{"a":}"#).and_then(|f| f.p_tail),
+            Some(r#"{"a":"#),
+            "malformed payload at the end: left to its decode, which refuses it"
         );
     }
 

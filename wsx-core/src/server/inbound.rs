@@ -18,6 +18,9 @@ pub(crate) enum InPayload<'a> {
     Absent,
     /// Raw JSON borrowed from the message.
     Raw(&'a RawValue),
+    /// The end of the message, taken to be the payload by the direct scan but not yet
+    /// known to be one JSON value (`JsonFrameRef::p_tail`).
+    Unchecked(&'a str),
     /// Already a value.
     Value(Value),
 }
@@ -42,7 +45,11 @@ impl<'a> Inbound<'a> {
             x,
             id: frame.id,
             w: frame.w,
-            p: frame.p.map_or(InPayload::Absent, InPayload::Raw),
+            p: match (frame.p_tail, frame.p) {
+                (Some(tail), _) => InPayload::Unchecked(tail),
+                (None, Some(raw)) => InPayload::Raw(raw),
+                (None, None) => InPayload::Absent,
+            },
         })
     }
 
@@ -58,6 +65,17 @@ impl<'a> Inbound<'a> {
     }
 }
 
+/// Why a payload was not decoded.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// It breaks its schema (or cannot be read as JSON): answered with this error.
+    Payload(PayloadError),
+    /// An [`InPayload::Unchecked`] end of a message that is not one JSON value: the
+    /// frame is not what the direct scan took it for, and must be decoded the owned
+    /// way, which names what is wrong with it.
+    NotAPayload,
+}
+
 impl InPayload<'_> {
     /// Validates the payload against its schema and decodes it into its type, applying
     /// the declared defaults.
@@ -67,30 +85,44 @@ impl InPayload<'_> {
     /// for the value, the JSON Schema validator is not run. Anything else — a decode
     /// error, a failed or unknown check — goes through the validator, so a refusal
     /// always lists every failing field, exactly as before.
+    ///
+    /// That first decode also proves an unchecked payload to be one JSON value (serde_json
+    /// reads a whole text or fails); so does the parse into a `Value` after it.
     pub(crate) fn decode<T: Payload>(
         self,
         validator: &Validator,
         known_valid: Option<fn(&T) -> bool>,
-    ) -> Result<T, PayloadError> {
-        let value = match self {
-            InPayload::Raw(raw) => {
-                if let Some(known_valid) = known_valid {
-                    if let Ok(typed) = serde_json::from_str::<T>(raw.get()) {
-                        if known_valid(&typed) {
-                            return Ok(typed);
-                        }
-                    }
+    ) -> Result<T, Refused> {
+        let (text, checked) = match self {
+            InPayload::Raw(raw) => (raw.get(), true),
+            InPayload::Unchecked(text) => (text, false),
+            InPayload::Absent => {
+                return validate::decode_with(validator, Value::Object(Default::default()))
+                    .map_err(Refused::Payload);
+            }
+            InPayload::Value(value) => {
+                return validate::decode_with(validator, value).map_err(Refused::Payload);
+            }
+        };
+        if let Some(known_valid) = known_valid {
+            if let Ok(typed) = serde_json::from_str::<T>(text) {
+                if known_valid(&typed) {
+                    return Ok(typed);
                 }
-                serde_json::from_str::<Value>(raw.get()).map_err(|e| {
-                    PayloadError::Invalid(vec![crate::error::FieldError {
+            }
+        }
+        let value = match serde_json::from_str::<Value>(text) {
+            Ok(value) => value,
+            Err(_) if !checked => return Err(Refused::NotAPayload),
+            Err(e) => {
+                return Err(Refused::Payload(PayloadError::Invalid(vec![
+                    crate::error::FieldError {
                         path: String::new(),
                         message: e.to_string(),
-                    }])
-                })?
+                    },
+                ])));
             }
-            InPayload::Absent => Value::Object(Default::default()),
-            InPayload::Value(value) => value,
         };
-        validate::decode_with(validator, value)
+        validate::decode_with(validator, value).map_err(Refused::Payload)
     }
 }

@@ -17,8 +17,14 @@ pub(crate) type WsMessage = axum::extract::ws::Message;
 /// The WebSocket message for encoded bytes. A text frame's bytes are checked for UTF-8
 /// here, once per encoding (so once per codec for a broadcast, not once per recipient).
 pub(crate) fn ws_message(encoded: &Encoded) -> Option<WsMessage> {
+    into_ws_message(encoded.clone())
+}
+
+/// [`ws_message`] taking the bytes: a reply's buffer becomes the message as it is (a
+/// clone would first make its `Bytes` shared, an allocation per reply).
+fn into_ws_message(encoded: Encoded) -> Option<WsMessage> {
     if encoded.text {
-        match axum::extract::ws::Utf8Bytes::try_from(encoded.bytes.clone()) {
+        match axum::extract::ws::Utf8Bytes::try_from(encoded.bytes) {
             Ok(text) => Some(WsMessage::Text(text)),
             Err(e) => {
                 tracing::error!(%e, "a text frame is not UTF-8; not sent");
@@ -26,7 +32,7 @@ pub(crate) fn ws_message(encoded: &Encoded) -> Option<WsMessage> {
             }
         }
     } else {
-        Some(WsMessage::Binary(encoded.bytes.clone()))
+        Some(WsMessage::Binary(encoded.bytes))
     }
 }
 
@@ -127,17 +133,12 @@ pub(crate) enum Outbound {
 }
 
 impl Outbound {
-    /// A message item for encoded bytes; `None` (logged) for text that is not UTF-8.
-    pub(crate) fn encoded(encoded: &Encoded, droppable: bool) -> Option<Outbound> {
-        ws_message(encoded).map(|msg| Outbound::Message { msg, droppable })
-    }
-
     /// A reply (never droppable) encoded in `codec`.
     pub(crate) fn encode<T: Serialize + ?Sized>(
         codec: Codec,
         value: &T,
     ) -> Result<Outbound, EncodeError> {
-        Outbound::reply(&codec.encode_value(value)?)
+        Outbound::reply(codec.encode_value(value)?)
     }
 
     /// A `response_ok` of event `x`: in the JSON codecs written from its prefix (see
@@ -158,15 +159,19 @@ impl Outbound {
         let mut out = Vec::with_capacity(256);
         crate::protocol::write_json_ok(&mut out, json_prefix, id, w, p)
             .map_err(|e| EncodeError(e.to_string()))?;
-        Outbound::reply(&Encoded {
+        Outbound::reply(Encoded {
             text: codec.is_text(),
             bytes: out.into(),
         })
     }
 
     /// A reply item for encoded bytes; an error for text that is not UTF-8.
-    fn reply(encoded: &Encoded) -> Result<Outbound, EncodeError> {
-        Outbound::encoded(encoded, false)
+    fn reply(encoded: Encoded) -> Result<Outbound, EncodeError> {
+        into_ws_message(encoded)
+            .map(|msg| Outbound::Message {
+                msg,
+                droppable: false,
+            })
             .ok_or_else(|| EncodeError("a text frame is not UTF-8".into()))
     }
 }

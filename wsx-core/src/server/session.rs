@@ -471,31 +471,52 @@ where
                 return None;
             }
         }
-        match decoded {
-            Ok(inbound) => self.dispatch(codec, inbound),
-            Err(e) => {
-                let fe = e.into_frame_error();
-                self.bad_frames += 1;
-                let wire = fe.to_wire();
-                match fe.id.as_deref() {
-                    Some(id) => self.reply_error(
-                        codec,
-                        fe.x.as_deref().unwrap_or(""),
-                        Some(id),
-                        fe.w.as_ref(),
-                        &wire,
-                    ),
-                    None => self.reply_error(codec, "", None, None, &wire),
-                }
-                if self.bad_frames > self.server.config.max_bad_frames {
-                    return Some(DisconnectReason::TooManyBadFrames);
-                }
+        let inbound = match decoded {
+            Ok(inbound) => inbound,
+            Err(e) => return self.refuse_frame(codec, e),
+        };
+        if self.dispatch(codec, inbound) {
+            return None;
+        }
+        // The end of the message the scan took for the payload is not one JSON value: the
+        // owned decode finds what the frame really is, or names what is wrong with it.
+        match sniffed.decode(bytes) {
+            Ok(mut frame) => {
+                self.dispatch(codec, Inbound::from_frame(&mut frame));
                 None
             }
+            Err(e) => self.refuse_frame(codec, e),
         }
     }
 
-    fn dispatch(&mut self, codec: Codec, frame: Inbound<'_>) -> Option<DisconnectReason> {
+    /// Answers a frame that could not be decoded; `Some` when there were too many.
+    fn refuse_frame(
+        &mut self,
+        codec: Codec,
+        e: crate::codec::DecodeError,
+    ) -> Option<DisconnectReason> {
+        let fe = e.into_frame_error();
+        self.bad_frames += 1;
+        let wire = fe.to_wire();
+        match fe.id.as_deref() {
+            Some(id) => self.reply_error(
+                codec,
+                fe.x.as_deref().unwrap_or(""),
+                Some(id),
+                fe.w.as_ref(),
+                &wire,
+            ),
+            None => self.reply_error(codec, "", None, None, &wire),
+        }
+        if self.bad_frames > self.server.config.max_bad_frames {
+            return Some(DisconnectReason::TooManyBadFrames);
+        }
+        None
+    }
+
+    /// Starts the handler of a frame, or answers why there is none. `false` when the
+    /// handler found the frame's unchecked payload not to be JSON ([`start`]).
+    fn dispatch(&mut self, codec: Codec, frame: Inbound<'_>) -> bool {
         // Fields borrowed one by one (no clone of the server's `Arc`, whose count every
         // connection would otherwise bump on every frame).
         let route: Option<&Route<S, C>> = self.server.routes.get(frame.x);
@@ -506,7 +527,7 @@ where
                     (FrameType::Request, EventKind::Request) | (FrameType::Send, EventKind::Send)
                 ) =>
             {
-                start(
+                return start(
                     &mut self.in_flight,
                     &self.conn,
                     &self.server.state,
@@ -536,7 +557,7 @@ where
                 tracing::debug!(conn = self.conn.id(), event = %frame.x, "ignoring a response: the server sends no requests");
             }
         }
-        None
+        true
     }
 
     /// Queues an error: a `response_error` when there is a request id, else a `$error`
@@ -574,23 +595,29 @@ where
 /// out, and a handler refused by it would only reach its first lock later, after
 /// handlers of frames that came after it (with several in flight, a sender's messages
 /// then took their numbers out of order).
+///
+/// `false` when the handler refused the frame's unchecked payload (see
+/// [`Refused::NotAPayload`](super::inbound::Refused)): nothing was started.
 fn start<S, C>(
     in_flight: &mut Option<Box<InFlight>>,
     conn: &Conn<C>,
     state: &S,
     route: &Route<S, C>,
     frame: Inbound<'_>,
-) where
+) -> bool
+where
     S: Clone,
 {
-    route.frames_in().increment(1);
     let ctx = super::extract::Context {
         conn: conn.clone(),
         state: state.clone(),
         event: route.name,
-        request_id: frame.id.map(str::to_owned),
+        request_id: frame.id.map(Arc::from),
     };
-    let mut fut = (route.handler)(ctx, frame);
+    let Some(mut fut) = (route.handler)(ctx, frame) else {
+        return false;
+    };
+    route.frames_in().increment(1);
     match tokio::task::unconstrained(&mut fut).now_or_never() {
         Some(Some(item)) => {
             conn.peer().enqueue_own(item);
@@ -598,6 +625,7 @@ fn start<S, C>(
         Some(None) => {}
         None => in_flight.get_or_insert_with(Default::default).push(fut),
     }
+    true
 }
 
 fn read_error(e: axum::Error) -> DisconnectReason {
