@@ -92,65 +92,58 @@ fn scan_envelope(text: &str) -> Option<JsonFrameRef<'_>> {
         i += 1;
     } else {
         loop {
-            let (key, next) = plain_string(text, i)?;
+            let (key, next) = envelope_key(bytes, i)?;
             i = skip_ws(bytes, next);
             if bytes.get(i) != Some(&b':') {
                 return None;
             }
             i = skip_ws(bytes, i + 1);
-            let bit = match key {
-                "v" => 1,
-                "t" => 2,
-                "x" => 4,
-                "id" => 8,
-                "w" => 16,
-                "p" => 32,
-                _ => return None,
-            };
+            let bit = key as u8;
             if seen & bit != 0 {
                 return None;
             }
             seen |= bit;
-            let is_null = bytes[i..].starts_with(b"null");
-            match key {
-                "w" if is_null => i += 4,
-                "w" => {
-                    let end = bytes[i..]
-                        .iter()
-                        .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
-                        .map_or(bytes.len(), |n| i + n);
-                    let number = text.get(i..end)?;
-                    frame.w = Some(match plain_u64(number) {
-                        Some(n) => serde_json::Number::from(n),
-                        None => serde_json::from_str(number).ok()?,
-                    });
-                    i = end;
-                }
-                "p" if is_null => i += 4,
-                "p" => {
-                    if let Some(tail) = last_member(text, i) {
-                        frame.p_tail = Some(tail);
-                        return Some(frame);
+            if bytes.get(i..i + 4) == Some(b"null") {
+                i += 4;
+            } else {
+                match key {
+                    Key::W => {
+                        let end = bytes[i..]
+                            .iter()
+                            .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                            .map_or(bytes.len(), |n| i + n);
+                        let number = text.get(i..end)?;
+                        frame.w = Some(match plain_u64(number) {
+                            Some(n) => serde_json::Number::from(n),
+                            None => serde_json::from_str(number).ok()?,
+                        });
+                        i = end;
                     }
-                    let rest = text.get(i..)?;
-                    let mut de = serde_json::Deserializer::from_str(rest);
-                    let raw: &serde_json::value::RawValue =
-                        serde::Deserialize::deserialize(&mut de).ok()?;
-                    // The raw value is a slice of `rest`: it ends where the payload ends.
-                    let offset =
-                        (raw.get().as_ptr() as usize).checked_sub(rest.as_ptr() as usize)?;
-                    i += offset + raw.get().len();
-                    frame.p = Some(raw);
-                }
-                _ if is_null => i += 4,
-                _ => {
-                    let (value, next) = plain_string(text, i)?;
-                    i = next;
-                    match key {
-                        "v" => frame.v = Some(value),
-                        "t" => frame.t = Some(value),
-                        "x" => frame.x = Some(value),
-                        _ => frame.id = Some(value),
+                    Key::P => {
+                        if let Some(tail) = last_member(text, i) {
+                            frame.p_tail = Some(tail);
+                            return Some(frame);
+                        }
+                        let rest = text.get(i..)?;
+                        let mut de = serde_json::Deserializer::from_str(rest);
+                        let raw: &serde_json::value::RawValue =
+                            serde::Deserialize::deserialize(&mut de).ok()?;
+                        // The raw value is a slice of `rest`: it ends where the payload ends.
+                        let offset =
+                            (raw.get().as_ptr() as usize).checked_sub(rest.as_ptr() as usize)?;
+                        i += offset + raw.get().len();
+                        frame.p = Some(raw);
+                    }
+                    Key::V | Key::T | Key::X | Key::Id => {
+                        let (value, next) = plain_string(text, i)?;
+                        i = next;
+                        let slot = match key {
+                            Key::V => &mut frame.v,
+                            Key::T => &mut frame.t,
+                            Key::X => &mut frame.x,
+                            _ => &mut frame.id,
+                        };
+                        *slot = Some(value);
                     }
                 }
             }
@@ -188,7 +181,35 @@ fn last_member(text: &str, i: usize) -> Option<&str> {
     text.get(i..end).filter(|tail| !tail.is_empty())
 }
 
+/// A key of the envelope the scan reads, as its bit in the set of keys seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    V = 1,
+    T = 2,
+    X = 4,
+    Id = 8,
+    W = 16,
+    P = 32,
+}
+
+/// One of the envelope's keys but `e` (`"v"`, `"t"`, `"x"`, `"id"`, `"w"`, `"p"`, written
+/// plainly) starting at `i`, and the index after it; `None` for any other key.
+#[inline]
+fn envelope_key(bytes: &[u8], i: usize) -> Option<(Key, usize)> {
+    let key = match bytes.get(i..i + 4)? {
+        [b'"', b'i', b'd', b'"'] => return Some((Key::Id, i + 4)),
+        [b'"', b'v', b'"', _] => Key::V,
+        [b'"', b't', b'"', _] => Key::T,
+        [b'"', b'x', b'"', _] => Key::X,
+        [b'"', b'w', b'"', _] => Key::W,
+        [b'"', b'p', b'"', _] => Key::P,
+        _ => return None,
+    };
+    Some((key, i + 3))
+}
+
 /// The index of the first byte at or after `i` that is not JSON whitespace.
+#[inline]
 fn skip_ws(bytes: &[u8], mut i: usize) -> usize {
     while matches!(bytes.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
         i += 1;
@@ -233,11 +254,8 @@ pub(super) fn decode_value(bytes: &[u8]) -> Result<serde_json::Value, DecodeErro
 }
 
 pub(super) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> {
-    // Room for a typical envelope without growing: a response with a short payload is
-    // already ~130 bytes.
-    let mut out = Vec::with_capacity(256);
-    serde_json::to_writer(&mut out, value).map_err(|e| EncodeError(e.to_string()))?;
-    Ok(out)
+    super::with_scratch(|out| serde_json::to_writer(out, value))
+        .map_err(|e| EncodeError(e.to_string()))
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@ pub struct Context<S, C> {
     pub state: S,
     /// The event's wire name.
     pub event: &'static str,
-    /// The request id (`None` for one-way events), shared with the reply being built.
-    pub request_id: Option<Arc<str>>,
+    /// The request id (`None` for one-way events). Ids up to 23 bytes are held inline.
+    pub request_id: Option<smol_str::SmolStr>,
 }
 
 /// Something a handler takes as an argument, built from the call's [`Context`].

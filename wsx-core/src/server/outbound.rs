@@ -154,14 +154,11 @@ impl Outbound {
         if codec.family() != crate::codec::CodecFamily::Json {
             return Outbound::encode(codec, &OutFrame::ok(x, id, w, p));
         }
-        // Room for a typical reply: serde_json's own 128 bytes is too small for an
-        // envelope with a short payload, and regrowing it cost ~4% of an echo server.
-        let mut out = Vec::with_capacity(256);
-        crate::protocol::write_json_ok(&mut out, json_prefix, id, w, p)
+        let bytes = crate::codec::with_scratch(|out| crate::protocol::write_json_ok(out, json_prefix, id, w, p))
             .map_err(|e| EncodeError(e.to_string()))?;
         Outbound::reply(Encoded {
             text: codec.is_text(),
-            bytes: out.into(),
+            bytes: bytes.into(),
         })
     }
 

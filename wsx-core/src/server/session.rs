@@ -612,7 +612,7 @@ where
         conn: conn.clone(),
         state: state.clone(),
         event: route.name,
-        request_id: frame.id.map(Arc::from),
+        request_id: frame.id.map(smol_str::SmolStr::new),
     };
     let Some(mut fut) = (route.handler)(ctx, frame) else {
         return false;
