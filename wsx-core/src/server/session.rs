@@ -19,12 +19,9 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
-use futures::task::AtomicWaker;
 use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 use tokio::time::{Instant, sleep_until};
 
@@ -226,7 +223,6 @@ where
         let ready = peer.queue.ready();
         tokio::pin!(ready);
         let max_in_flight = self.server.config.max_in_flight.max(1);
-        let reads = SocketReads::new();
         loop {
             // Whether to write what is queued: after a wake-up from another task, and
             // after this task queued replies of its own (quietly: no wake-up to itself).
@@ -247,9 +243,7 @@ where
                     self.release_in_flight();
                     write = true;
                 }
-                msg = std::future::poll_fn(|cx| reads.poll_next(socket, cx)),
-                    if self.in_flight_len() < max_in_flight =>
-                {
+                msg = socket.next(), if self.in_flight_len() < max_in_flight => {
                     if let Some(reason) = self.on_message(msg) {
                         return reason;
                     }
@@ -260,7 +254,7 @@ where
                         if self.in_flight_len() >= max_in_flight {
                             break;
                         }
-                        match reads.try_next(socket) {
+                        match socket.next().now_or_never() {
                             Some(msg) => {
                                 if let Some(reason) = self.on_message(msg) {
                                     return reason;
@@ -632,85 +626,6 @@ where
         None => in_flight.get_or_insert_with(Default::default).push(fut),
     }
     true
-}
-
-/// Reads from the socket only when it signalled something since its last `Pending`.
-///
-/// The socket is polled with a waker of its own, which notes that it fired before waking
-/// the task. A task woken for anything else (a push to send, a handler done) then does
-/// not try a read: each try costs tungstenite a 4 KiB buffer zeroed and the waker
-/// registrations, ~10% of the chat server's time in the fan-out benchmark, where every
-/// member wakes for every message and has nothing to read.
-struct SocketReads {
-    signal: Arc<ReadSignal>,
-    /// `signal` as a waker, made once.
-    waker: Waker,
-}
-
-#[derive(Debug)]
-struct ReadSignal {
-    /// The socket may have something: it was never polled, its last poll was `Ready`,
-    /// or its waker fired since.
-    ready: AtomicBool,
-    /// The task to wake.
-    task: AtomicWaker,
-}
-
-impl Wake for ReadSignal {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.ready.store(true, Ordering::Release);
-        self.task.wake();
-    }
-}
-
-impl SocketReads {
-    fn new() -> SocketReads {
-        let signal = Arc::new(ReadSignal {
-            ready: AtomicBool::new(true),
-            task: AtomicWaker::new(),
-        });
-        SocketReads {
-            waker: Waker::from(signal.clone()),
-            signal,
-        }
-    }
-
-    /// The next message, or `Pending` (the task is woken when the socket signals).
-    fn poll_next<T: Transport>(
-        &self,
-        socket: &mut T,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Message, axum::Error>>> {
-        self.signal.task.register(cx.waker());
-        self.read(socket)
-    }
-
-    /// The next message if one is there already; `None` when there is none now.
-    fn try_next<T: Transport>(
-        &self,
-        socket: &mut T,
-    ) -> Option<Option<Result<Message, axum::Error>>> {
-        match self.read(socket) {
-            Poll::Ready(msg) => Some(msg),
-            Poll::Pending => None,
-        }
-    }
-
-    fn read<T: Transport>(&self, socket: &mut T) -> Poll<Option<Result<Message, axum::Error>>> {
-        if !self.signal.ready.swap(false, Ordering::AcqRel) {
-            return Poll::Pending;
-        }
-        let read = socket.poll_next_unpin(&mut Context::from_waker(&self.waker));
-        if read.is_ready() {
-            // There may be more behind it.
-            self.signal.ready.store(true, Ordering::Release);
-        }
-        read
-    }
 }
 
 fn read_error(e: axum::Error) -> DisconnectReason {
