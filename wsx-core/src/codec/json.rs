@@ -110,7 +110,9 @@ fn scan_envelope(text: &str) -> Option<JsonFrameRef<'_>> {
                     Key::W => {
                         let end = bytes[i..]
                             .iter()
-                            .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                            .position(|b| {
+                                !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                            })
                             .map_or(bytes.len(), |n| i + n);
                         let number = text.get(i..end)?;
                         frame.w = Some(match plain_u64(number) {

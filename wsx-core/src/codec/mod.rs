@@ -203,7 +203,9 @@ impl Codec {
 /// bytes regrew on every echo), and a `Bytes` made of a vector with spare capacity
 /// allocates a shared header: two allocations per reply. Copying the ~100 bytes of a
 /// reply costs less than either.
-pub(crate) fn with_scratch<E>(write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<Vec<u8>, E> {
+pub(crate) fn with_scratch<E>(
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+) -> Result<Vec<u8>, E> {
     /// What the scratch buffer may keep between uses (a larger reply shrinks it back).
     const KEEP: usize = 16 * 1024;
     thread_local! {

@@ -154,8 +154,10 @@ impl Outbound {
         if codec.family() != crate::codec::CodecFamily::Json {
             return Outbound::encode(codec, &OutFrame::ok(x, id, w, p));
         }
-        let bytes = crate::codec::with_scratch(|out| crate::protocol::write_json_ok(out, json_prefix, id, w, p))
-            .map_err(|e| EncodeError(e.to_string()))?;
+        let bytes = crate::codec::with_scratch(|out| {
+            crate::protocol::write_json_ok(out, json_prefix, id, w, p)
+        })
+        .map_err(|e| EncodeError(e.to_string()))?;
         Outbound::reply(Encoded {
             text: codec.is_text(),
             bytes: bytes.into(),
