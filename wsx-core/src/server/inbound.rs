@@ -65,17 +65,6 @@ impl<'a> Inbound<'a> {
     }
 }
 
-/// Why a payload was not decoded.
-#[derive(Debug)]
-pub(crate) enum Refused {
-    /// It breaks its schema (or cannot be read as JSON): answered with this error.
-    Payload(PayloadError),
-    /// An [`InPayload::Unchecked`] end of a message that is not one JSON value: the
-    /// frame is not what the direct scan took it for, and must be decoded the owned
-    /// way, which names what is wrong with it.
-    NotAPayload,
-}
-
 impl InPayload<'_> {
     /// Validates the payload against its schema and decodes it into its type, applying
     /// the declared defaults.
@@ -87,42 +76,43 @@ impl InPayload<'_> {
     /// always lists every failing field, exactly as before.
     ///
     /// That first decode also proves an unchecked payload to be one JSON value (serde_json
-    /// reads a whole text or fails); so does the parse into a `Value` after it.
+    /// reads a whole text or fails); so does the parse into a `Value` after it. `None`
+    /// for an [`InPayload::Unchecked`] end of a message that is not one JSON value: the
+    /// frame is not what the direct scan took it for, and must be decoded the owned way,
+    /// which names what is wrong with it.
     pub(crate) fn decode<T: Payload>(
         self,
         validator: &Validator,
         known_valid: Option<fn(&T) -> bool>,
-    ) -> Result<T, Refused> {
+    ) -> Option<Result<T, PayloadError>> {
         let (text, checked) = match self {
             InPayload::Raw(raw) => (raw.get(), true),
             InPayload::Unchecked(text) => (text, false),
             InPayload::Absent => {
-                return validate::decode_with(validator, Value::Object(Default::default()))
-                    .map_err(Refused::Payload);
+                return Some(validate::decode_with(
+                    validator,
+                    Value::Object(Default::default()),
+                ));
             }
-            InPayload::Value(value) => {
-                return validate::decode_with(validator, value).map_err(Refused::Payload);
-            }
+            InPayload::Value(value) => return Some(validate::decode_with(validator, value)),
         };
         if let Some(known_valid) = known_valid {
             if let Ok(typed) = serde_json::from_str::<T>(text) {
                 if known_valid(&typed) {
-                    return Ok(typed);
+                    return Some(Ok(typed));
                 }
             }
         }
         let value = match serde_json::from_str::<Value>(text) {
             Ok(value) => value,
-            Err(_) if !checked => return Err(Refused::NotAPayload),
+            Err(_) if !checked => return None,
             Err(e) => {
-                return Err(Refused::Payload(PayloadError::Invalid(vec![
-                    crate::error::FieldError {
-                        path: String::new(),
-                        message: e.to_string(),
-                    },
-                ])));
+                return Some(Err(PayloadError::Invalid(vec![crate::error::FieldError {
+                    path: String::new(),
+                    message: e.to_string(),
+                }])));
             }
         };
-        validate::decode_with(validator, value).map_err(Refused::Payload)
+        Some(validate::decode_with(validator, value))
     }
 }

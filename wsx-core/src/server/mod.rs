@@ -62,7 +62,7 @@ use axum::response::{IntoResponse, Response};
 use conn::Hub;
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use inbound::{Inbound, Refused};
+use inbound::Inbound;
 use outbound::Outbound;
 use std::collections::HashMap;
 use std::future::Future;
@@ -79,7 +79,7 @@ pub const SUBPROTOCOL_CBOR: &str = "wsx.v1.cbor";
 
 /// An event's handler, type-erased: it decodes the payload and returns the future of
 /// the call, which yields the reply to queue. `None` when the payload turned out not to
-/// be one JSON value ([`Refused::NotAPayload`]): the caller decodes the frame the owned
+/// be one JSON value (see `InPayload::decode`): the caller decodes the frame the owned
 /// way and calls again.
 type ErasedHandler<S, C> = Arc<
     dyn Fn(Context<S, C>, Inbound<'_>) -> Option<BoxFuture<'static, Option<Outbound>>>
@@ -252,11 +252,7 @@ where
                 let Inbound { w, p, .. } = inbound;
                 let id = ctx.request_id.clone();
                 // Decoded here, while the payload is borrowed from the message.
-                let payload = match p.decode::<E::Payload>(incoming, known_valid) {
-                    Ok(payload) => Ok(payload),
-                    Err(Refused::Payload(e)) => Err(e),
-                    Err(Refused::NotAPayload) => return None,
-                };
+                let payload = p.decode::<E::Payload>(incoming, known_valid)?;
                 let fut = async move {
                     let x = E::NAME;
                     let result = match payload {
@@ -334,11 +330,7 @@ where
                 let timer = seconds.start(E::NAME);
                 let handler = handler.clone();
                 let codec = ctx.conn.codec();
-                let payload = match inbound.p.decode::<E::Payload>(incoming, known_valid) {
-                    Ok(payload) => Ok(payload),
-                    Err(Refused::Payload(e)) => Err(e),
-                    Err(Refused::NotAPayload) => return None,
-                };
+                let payload = inbound.p.decode::<E::Payload>(incoming, known_valid)?;
                 let fut = async move {
                     let failure = match payload {
                         Err(e) => {

@@ -596,8 +596,8 @@ where
 /// handlers of frames that came after it (with several in flight, a sender's messages
 /// then took their numbers out of order).
 ///
-/// `false` when the handler refused the frame's unchecked payload (see
-/// [`Refused::NotAPayload`](super::inbound::Refused)): nothing was started.
+/// `false` when the handler found the frame's unchecked payload not to be one JSON value
+/// (see `InPayload::decode`): nothing was started.
 fn start<S, C>(
     in_flight: &mut Option<Box<InFlight>>,
     conn: &Conn<C>,
