@@ -478,4 +478,29 @@ async fn payloads_before_other_members_or_not_json_are_read_the_owned_way() {
         (&json!("p3"), &json!("y")),
         "{v}"
     );
+    // No handler decodes an unknown event's payload: a frame that is not JSON is still
+    // refused as such, and one that is gets `unknown_event` on its id.
+    send_text(
+        &mut ws,
+        r#"{"v":"1.0","t":"request","x":"nosuch","id":"p4","p":{"a":}}"#.into(),
+    )
+    .await;
+    let v = next_json(&mut ws).await;
+    let code = if v["t"] == "response_error" {
+        &v["e"]["code"]
+    } else {
+        &v["p"]["code"]
+    };
+    assert_eq!(code, "bad_frame", "{v}");
+    send_text(
+        &mut ws,
+        r#"{"v":"1.0","t":"request","x":"nosuch","p":{"a":1},"id":"p5"}"#.into(),
+    )
+    .await;
+    let v = next_json(&mut ws).await;
+    assert_eq!(
+        (&v["id"], &v["e"]["code"]),
+        (&json!("p5"), &json!("unknown_event")),
+        "{v}"
+    );
 }

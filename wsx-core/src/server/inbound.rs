@@ -66,6 +66,15 @@ impl<'a> Inbound<'a> {
 }
 
 impl InPayload<'_> {
+    /// Whether the payload is one JSON value (only an [`InPayload::Unchecked`] one may
+    /// not be). For frames whose payload no handler decodes.
+    pub(crate) fn is_json(&self) -> bool {
+        match self {
+            InPayload::Unchecked(text) => serde_json::from_str::<&RawValue>(text).is_ok(),
+            InPayload::Absent | InPayload::Raw(_) | InPayload::Value(_) => true,
+        }
+    }
+
     /// Validates the payload against its schema and decodes it into its type, applying
     /// the declared defaults.
     ///

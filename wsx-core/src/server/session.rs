@@ -515,7 +515,7 @@ where
     }
 
     /// Starts the handler of a frame, or answers why there is none. `false` when the
-    /// handler found the frame's unchecked payload not to be JSON ([`start`]).
+    /// frame's unchecked payload is not one JSON value ([`start`]): nothing was done.
     fn dispatch(&mut self, codec: Codec, frame: Inbound<'_>) -> bool {
         // Fields borrowed one by one (no clone of the server's `Arc`, whose count every
         // connection would otherwise bump on every frame).
@@ -535,6 +535,9 @@ where
                     frame,
                 );
             }
+            // No handler decodes this payload: check it here, so that a frame that is not
+            // JSON is refused as such rather than for its event.
+            _ if !frame.p.is_json() => return false,
             (FrameType::Request | FrameType::Send, found) => {
                 let message = match found {
                     Some(route) => format!(
