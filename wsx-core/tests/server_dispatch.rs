@@ -455,18 +455,8 @@ async fn payloads_before_other_members_or_not_json_are_read_the_owned_way() {
         ),
         "{v}"
     );
-    send_text(
-        &mut ws,
-        r#"{"v":"1.0","t":"request","x":"echo","id":"p2","p":{"text":"x"} , }"#.into(),
-    )
-    .await;
-    let v = next_json(&mut ws).await;
-    let code = if v["t"] == "response_error" {
-        &v["e"]["code"]
-    } else {
-        &v["p"]["code"]
-    };
-    assert_eq!(code, "bad_frame", "{v}");
+    let tail_not_json = r#"{"v":"1.0","t":"request","x":"echo","id":"p2","p":{"text":"x"} , }"#;
+    assert_eq!(refusal_code(&mut ws, tail_not_json).await, "bad_frame");
     send_text(
         &mut ws,
         r#"{"v":"1.0","t":"request","x":"echo","id":"p3","p":{"text":"y"}}"#.into(),
@@ -480,18 +470,8 @@ async fn payloads_before_other_members_or_not_json_are_read_the_owned_way() {
     );
     // No handler decodes an unknown event's payload: a frame that is not JSON is still
     // refused as such, and one that is gets `unknown_event` on its id.
-    send_text(
-        &mut ws,
-        r#"{"v":"1.0","t":"request","x":"nosuch","id":"p4","p":{"a":}}"#.into(),
-    )
-    .await;
-    let v = next_json(&mut ws).await;
-    let code = if v["t"] == "response_error" {
-        &v["e"]["code"]
-    } else {
-        &v["p"]["code"]
-    };
-    assert_eq!(code, "bad_frame", "{v}");
+    let unknown_not_json = r#"{"v":"1.0","t":"request","x":"nosuch","id":"p4","p":{"a":}}"#;
+    assert_eq!(refusal_code(&mut ws, unknown_not_json).await, "bad_frame");
     send_text(
         &mut ws,
         r#"{"v":"1.0","t":"request","x":"nosuch","p":{"a":1},"id":"p5"}"#.into(),
@@ -503,4 +483,19 @@ async fn payloads_before_other_members_or_not_json_are_read_the_owned_way() {
         (&json!("p5"), &json!("unknown_event")),
         "{v}"
     );
+}
+
+/// Sends `text` and returns the code of the refusal that answers it: a `response_error`
+/// on its id, or a `$error` push when the server could not read one.
+async fn refusal_code(ws: &mut Ws, text: &str) -> String {
+    send_text(ws, text.to_owned()).await;
+    let v = next_json(ws).await;
+    let code = if v["t"] == "response_error" {
+        &v["e"]["code"]
+    } else {
+        &v["p"]["code"]
+    };
+    code.as_str()
+        .unwrap_or_else(|| panic!("no error code in {v}"))
+        .to_owned()
 }
