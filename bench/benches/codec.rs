@@ -4,6 +4,10 @@
 //!   decode the envelope, validate and decode the payload, encode the response.
 //! - `broadcast/<codec>`: one `message` push to 1,000 recipients through
 //!   [`SharedFrame`]: encoded once, then one cheap clone of the bytes per recipient.
+//! - `payload/<path>`: the `sendMessage` payload's decode and check, from its JSON text,
+//!   the server's way (decoded straight into its type, checked by the typed check
+//!   `define_events!` generates) and the JSON Schema validator's way (which a payload
+//!   the typed check does not vouch for still takes, to name every failing field).
 //!
 //! ```sh
 //! cargo bench -p wsx-bench --bench codec
@@ -13,6 +17,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use std::hint::black_box;
 use wsx_core::Codec;
+use wsx_core::event::Event;
 use wsx_core::protocol::OutFrame;
 use wsx_core::server::SharedFrame;
 use wsx_core::validate;
@@ -133,5 +138,27 @@ fn codecs(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, codecs);
+/// The payload's decode and check, both ways, from its JSON text.
+fn payload(c: &mut Criterion) {
+    let text = json!({ "message": TEXT }).to_string();
+    let typed = |text: &str| {
+        let req: SendMessageRequest = serde_json::from_str(text).ok()?;
+        SendMessage::known_valid(&req).then_some(req)
+    };
+    let validated = |text: &str| {
+        let value: serde_json::Value = serde_json::from_str(text).ok()?;
+        validate::decode::<SendMessageRequest>(value).ok()
+    };
+    assert!(SendMessage::TYPED_CHECK, "the benchmark's payload has a typed check");
+    assert_eq!(typed(&text), validated(&text), "both ways agree");
+    assert!(typed(&text).is_some());
+    let mut group = c.benchmark_group("payload");
+    group.bench_function("typed_check", |b| b.iter(|| typed(black_box(&text))));
+    group.bench_function("json_schema_validator", |b| {
+        b.iter(|| validated(black_box(&text)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, codecs, payload);
 criterion_main!(benches);
