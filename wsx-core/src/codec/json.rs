@@ -169,17 +169,11 @@ fn scan_envelope(text: &str) -> Option<JsonFrameRef<'_>> {
 /// than once to find its end and again into its type.
 fn last_member(text: &str, i: usize) -> Option<&str> {
     let bytes = text.as_bytes();
-    let mut end = bytes.len();
-    while end > i && matches!(bytes[end - 1], b' ' | b'\t' | b'\n' | b'\r') {
-        end -= 1;
-    }
-    if end <= i || bytes[end - 1] != b'}' {
+    let close = skip_ws_back(bytes, i, bytes.len()).checked_sub(1)?;
+    if close < i || bytes[close] != b'}' {
         return None;
     }
-    end -= 1;
-    while end > i && matches!(bytes[end - 1], b' ' | b'\t' | b'\n' | b'\r') {
-        end -= 1;
-    }
+    let end = skip_ws_back(bytes, i, close);
     text.get(i..end).filter(|tail| !tail.is_empty())
 }
 
@@ -217,6 +211,15 @@ fn skip_ws(bytes: &[u8], mut i: usize) -> usize {
         i += 1;
     }
     i
+}
+
+/// [`skip_ws`] backwards: the end of `bytes[from..end]` without its trailing JSON
+/// whitespace.
+fn skip_ws_back(bytes: &[u8], from: usize, mut end: usize) -> usize {
+    while end > from && matches!(bytes[end - 1], b' ' | b'\t' | b'\n' | b'\r') {
+        end -= 1;
+    }
+    end
 }
 
 /// A JSON integer of digits only (no sign, no leading zero) that fits a `u64`, as
