@@ -6,6 +6,7 @@
 //! by the process that sent it. Against the chat app the users first `join` the room;
 //! against the bare server connecting to `/room` is joining.
 
+use crate::StringField;
 use crate::stats::{Latencies, Summary};
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
@@ -52,6 +53,11 @@ pub struct FanoutResult {
     pub send_errors: u64,
     /// Users that could not connect or join.
     pub connect_errors: u64,
+    /// The server's CPU time (user + system) from the first send to the last delivery,
+    /// per delivery.
+    pub server_cpu_us_per_delivery: f64,
+    /// The load generator's own CPU time over the same span, per delivery.
+    pub client_cpu_us_per_delivery: f64,
 }
 
 struct Shared {
@@ -61,9 +67,10 @@ struct Shared {
     send_errors: AtomicU64,
 }
 
-/// Runs the scenario. Bounded: joining takes at most 60 s, the sending `count / rate`
-/// seconds, and the wait for the last deliveries at most 5 s.
-pub async fn run(load: &FanoutLoad) -> FanoutResult {
+/// Runs the scenario; `server_cpu` reads the server's CPU time so far. Bounded: joining
+/// takes at most 60 s, the sending `count / rate` seconds, and the wait for the last
+/// deliveries at most 5 s.
+pub async fn run(load: &FanoutLoad, server_cpu: impl Fn() -> Option<Duration>) -> FanoutResult {
     let shared = Arc::new(Shared {
         epoch: Instant::now(),
         frames: AtomicU64::new(0),
@@ -89,6 +96,8 @@ pub async fn run(load: &FanoutLoad) -> FanoutResult {
         }));
     }
     let mut result = FanoutResult::default();
+    let mut cpu_to = None;
+    let mut own_to = None;
     let join_deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     for joined in joined_rx {
         match tokio::time::timeout_at(join_deadline, joined).await {
@@ -110,6 +119,8 @@ pub async fn run(load: &FanoutLoad) -> FanoutResult {
     let receivers = (load.users as u64).saturating_sub(1 + result.connect_errors);
     result.expected = receivers * load.count;
     let first_send = shared.epoch.elapsed();
+    let cpu_from = server_cpu();
+    let own_from = crate::server::process_cpu_time(std::process::id());
     if let Ok(Ok(mut sink)) = tokio::time::timeout(Duration::from_secs(1), sink_rx).await {
         let mut tick =
             tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(load.rate.max(1))));
@@ -131,6 +142,8 @@ pub async fn run(load: &FanoutLoad) -> FanoutResult {
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        cpu_to = server_cpu();
+        own_to = crate::server::process_cpu_time(std::process::id());
         let _ = tokio::time::timeout(Duration::from_millis(500), sink.close()).await;
     } else {
         result.send_errors += load.count;
@@ -154,6 +167,14 @@ pub async fn run(load: &FanoutLoad) -> FanoutResult {
         0.0
     };
     result.latency_us = latencies.summary();
+    if let (Some(from), Some(to), true) = (cpu_from, cpu_to, result.delivered > 0) {
+        result.server_cpu_us_per_delivery =
+            to.saturating_sub(from).as_secs_f64() * 1e6 / result.delivered as f64;
+    }
+    if let (Some(from), Some(to), true) = (own_from, own_to, result.delivered > 0) {
+        result.client_cpu_us_per_delivery =
+            to.saturating_sub(from).as_secs_f64() * 1e6 / result.delivered as f64;
+    }
     result
 }
 
@@ -222,10 +243,17 @@ async fn user_task(
         None => drop(sink),
     }
     let is_receiver = user != 0;
+    let (t_field, message_field) = (StringField::new("t"), StringField::new("message"));
+    let epoch = shared.epoch;
+    // One wait for the stop signal for the whole loop: a fresh `changed()` per frame
+    // would register and unregister with the watch channel every time.
+    let stopped = stop.changed();
+    tokio::pin!(stopped);
     loop {
         let frame = tokio::select! {
+            biased;
             frame = stream.next() => frame,
-            _ = stop.changed() => break,
+            _ = &mut stopped => break,
         };
         let Some(Ok(Message::Text(body))) = frame else {
             if matches!(frame, Some(Ok(_))) {
@@ -235,12 +263,12 @@ async fn user_task(
         };
         shared.frames.fetch_add(1, Ordering::Relaxed);
         if !is_receiver {
-            if crate::string_field(&body, "t") == Some("response_error") {
+            if t_field.find(&body) == Some("response_error") {
                 shared.send_errors.fetch_add(1, Ordering::Relaxed);
             }
             continue;
         }
-        let Some(text) = crate::string_field(&body, "message") else {
+        let Some(text) = message_field.find(&body) else {
             continue;
         };
         let Some(sent) = text
@@ -249,7 +277,7 @@ async fn user_task(
         else {
             continue;
         };
-        let now = shared.epoch.elapsed();
+        let now = epoch.elapsed();
         outcome
             .latencies
             .record((now.as_micros() as u64).saturating_sub(sent));

@@ -35,26 +35,35 @@ pub fn client_config() -> WebSocketConfig {
 /// The value of the string field `"key":"…"` in a JSON text, found without parsing the
 /// whole message (the load generator must stay cheap: it shares the cores with the
 /// server). Good enough for the frames the benchmarks build themselves.
+///
+/// For a key looked up in every frame, make a [`StringField`] once instead.
 pub fn string_field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
-    let needle_at = find_key(json, key)?;
-    let rest = &json[needle_at..];
-    let end = rest.find('"')?;
-    Some(&rest[..end])
+    StringField::new(key).find(json)
 }
 
-fn find_key(json: &str, key: &str) -> Option<usize> {
-    let bytes = json.as_bytes();
-    let mut from = 0;
-    while let Some(at) = json[from..].find(key) {
-        let start = from + at;
-        let end = start + key.len();
-        let quoted_before = start > 0 && bytes[start - 1] == b'"';
-        if quoted_before && json[end..].starts_with("\":\"") {
-            return Some(end + 3);
+/// A prepared [`string_field`] lookup: the searcher for `"key":"` is built once, and a
+/// frame is scanned once, whatever other fields contain the key's name (the chat's
+/// `message` push has `"x":"message"` and `"messageId"` before its `"message"`).
+#[derive(Debug, Clone)]
+pub struct StringField {
+    needle: memchr::memmem::Finder<'static>,
+}
+
+impl StringField {
+    /// A lookup of `key`'s string value.
+    pub fn new(key: &str) -> Self {
+        StringField {
+            needle: memchr::memmem::Finder::new(format!("\"{key}\":\"").as_bytes()).into_owned(),
         }
-        from = end;
     }
-    None
+
+    /// The value in `json`, if it has the key with a string value.
+    pub fn find<'a>(&self, json: &'a str) -> Option<&'a str> {
+        let start = self.needle.find(json.as_bytes())? + self.needle.needle().len();
+        // `start` follows an ASCII quote, so it is a character boundary; so is `len`.
+        let len = memchr::memchr(b'"', json.as_bytes().get(start..)?)?;
+        json.get(start..start + len)
+    }
 }
 
 #[cfg(test)]
@@ -68,5 +77,10 @@ mod tests {
         assert_eq!(string_field(frame, "message"), Some("bench 3 42"));
         assert_eq!(string_field(frame, "t"), Some("send"));
         assert_eq!(string_field(frame, "id"), None);
+        assert_eq!(string_field(frame, "v"), Some("1.0"));
+        assert_eq!(StringField::new("x").find(frame), Some("message"));
+        assert_eq!(StringField::new("p").find(frame), None, "not a string");
+        assert_eq!(string_field(r#"{"a":"unterminated"#, "a"), None);
+        assert_eq!(string_field(r#"{"message":"é ü"}"#, "message"), Some("é ü"));
     }
 }

@@ -268,9 +268,9 @@ async fn run_fanout(args: &Args, report: &mut Report) -> std::io::Result<()> {
                 count: args.messages,
                 join,
             };
-            let result = fanout::run(&load).await;
+            let result = fanout::run(&load, || server.cpu_time()).await;
             eprintln!(
-                "fanout run {}/{} {name}: {:.0} deliveries/s, p50 {} µs, p99 {} µs, lost {} of {}, send errors {}, connect errors {}",
+                "fanout run {}/{} {name}: {:.0} deliveries/s, p50 {} µs, p99 {} µs, lost {} of {}, send errors {}, connect errors {}, server cpu {:.2} µs/delivery, load generator cpu {:.2} µs/delivery",
                 run + 1,
                 args.runs,
                 result.deliveries_per_s,
@@ -279,7 +279,9 @@ async fn run_fanout(args: &Args, report: &mut Report) -> std::io::Result<()> {
                 result.lost,
                 result.expected,
                 result.send_errors,
-                result.connect_errors
+                result.connect_errors,
+                result.server_cpu_us_per_delivery,
+                result.client_cpu_us_per_delivery
             );
             drop(server);
             if let Some(db) = db {
@@ -305,6 +307,20 @@ async fn run_fanout(args: &Args, report: &mut Report) -> std::io::Result<()> {
         report.add("fanout", "latency_p50", name, "µs", f(|r| r.latency_us.p50));
         report.add("fanout", "latency_p99", name, "µs", f(|r| r.latency_us.p99));
         report.add("fanout", "lost", name, "count", f(|r| r.lost as f64));
+        report.add(
+            "fanout",
+            "server_cpu_per_delivery",
+            name,
+            "µs",
+            f(|r| r.server_cpu_us_per_delivery),
+        );
+        report.add(
+            "fanout",
+            "loadgen_cpu_per_delivery",
+            name,
+            "µs",
+            f(|r| r.client_cpu_us_per_delivery),
+        );
         report.add(
             "fanout",
             "errors",
