@@ -9,6 +9,7 @@ use axum::routing::get;
 use std::future::Future;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
+use axum::serve::ListenerExt;
 use wsx_core::server::Server;
 
 /// A chat server, built and ready to serve.
@@ -53,6 +54,13 @@ impl Chat {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
+        // Pushes are small writes: without TCP_NODELAY, Nagle's algorithm holds each one
+        // back until the previous one is acknowledged.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         let served = axum::serve(listener, service)
             .with_graceful_shutdown(self.server.shutdown_on(signal))
             .await;
