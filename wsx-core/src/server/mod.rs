@@ -10,6 +10,7 @@
 //! - [`TestClient`] drives a server without a socket.
 //!
 //! ```no_run
+//! use axum::serve::ListenerExt;
 //! use wsx_core::server::{Conn, HandlerError, ServerBuilder, State};
 //! # wsx_core::define_events! {
 //! #     pub events EchoEvents;
@@ -23,7 +24,10 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let server = ServerBuilder::<(), ()>::new(()).on_request::<Echo, _, _>(echo).build()?;
 //! let app = axum::Router::new().route("/ws", server.route());
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3001").await?;
+//! // Pushes are small writes: turn Nagle's algorithm off, or each waits for the ACK of
+//! // the one before.
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3001").await?
+//!     .tap_io(|tcp| { let _ = tcp.set_nodelay(true); });
 //! axum::serve(listener, app).with_graceful_shutdown(server.shutdown_on(tokio::signal::ctrl_c())).await?;
 //! # Ok(()) }
 //! ```
