@@ -118,6 +118,7 @@ async fn connection(
     let mut next_id = 0u64;
     let mut in_flight = 0usize;
     let hard_stop = measure_to + Duration::from_secs(5);
+    let (id_field, t_field) = (crate::StringField::new("id"), crate::StringField::new("t"));
     loop {
         let now = Instant::now();
         if now < measure_to {
@@ -143,13 +144,12 @@ async fn connection(
                 return Ok(ConnOutcome { latencies, errors });
             };
             if let Message::Text(body) = frame {
-                let answered =
-                    crate::string_field(&body, "id").and_then(|id| id.parse::<u64>().ok());
+                let answered = id_field.find(&body).and_then(|id| id.parse::<u64>().ok());
                 match answered.and_then(|id| sent_at[id as usize % RING].take()) {
                     Some(sent) => {
                         in_flight -= 1;
                         let got = Instant::now();
-                        if body.contains(r#""t":"response_error""#) {
+                        if t_field.find(&body) == Some("response_error") {
                             errors += 1;
                         } else if got >= measure_from && got < measure_to {
                             latencies.record(got.duration_since(sent).as_micros() as u64);
