@@ -366,17 +366,18 @@ pub(crate) fn write_json_ok<P: Serialize + ?Sized>(
     w: Option<&Number>,
     p: &P,
 ) -> Result<(), serde_json::Error> {
+    use crate::codec::json_write;
     out.extend_from_slice(prefix);
     if let Some(id) = id {
         out.extend_from_slice(br#","id":"#);
-        serde_json::to_writer(&mut *out, id)?;
+        json_write::write_str(out, id);
     }
     if let Some(w) = w {
         out.extend_from_slice(br#","w":"#);
-        serde_json::to_writer(&mut *out, w)?;
+        json_write::write(out, w)?;
     }
     out.extend_from_slice(br#","p":"#);
-    serde_json::to_writer(&mut *out, p)?;
+    json_write::write(out, p)?;
     out.push(b'}');
     Ok(())
 }

@@ -259,7 +259,7 @@ pub(super) fn decode_value(bytes: &[u8]) -> Result<serde_json::Value, DecodeErro
 }
 
 pub(super) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> {
-    super::with_scratch(|out| serde_json::to_writer(out, value))
+    super::with_scratch(|out| super::json_write::write(out, value))
         .map_err(|e| EncodeError(e.to_string()))
 }
 

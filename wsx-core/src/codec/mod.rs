@@ -12,6 +12,7 @@
 
 mod cbor;
 mod json;
+pub(crate) mod json_write;
 mod records;
 
 pub(crate) use json::{decode_ref_slice, decode_ref_str};

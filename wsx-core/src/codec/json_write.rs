@@ -1,0 +1,744 @@
+//! Compact JSON for serde, written straight into a byte buffer: byte for byte what
+//! `serde_json::to_writer` writes, with a string escape that skips plain text eight bytes
+//! at a time (serde_json looks up every byte; escaping was the largest single cost of an
+//! echoed reply).
+//!
+//! What it does not write the way serde_json does, it refuses: serde_json's private
+//! types (`RawValue`, arbitrary-precision numbers), map keys that are not strings or
+//! characters, and any error a `Serialize` impl raises. [`write`] then starts over with
+//! serde_json, so the output, and the error if there is one, are always serde_json's.
+
+use serde::Serialize;
+use serde::ser::{self, Impossible};
+use std::fmt::Display;
+
+/// Writes `value` as compact JSON at the end of `out`.
+pub(crate) fn write<T: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    value: &T,
+) -> Result<(), serde_json::Error> {
+    let start = out.len();
+    if value.serialize(Writer { out: &mut *out }).is_ok() {
+        return Ok(());
+    }
+    out.truncate(start);
+    serde_json::to_writer(&mut *out, value).inspect_err(|_| out.truncate(start))
+}
+
+/// Why the fast writer gave up; [`write`] hands the value to serde_json.
+#[derive(Debug)]
+pub(crate) struct Refused;
+
+impl Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("left to serde_json")
+    }
+}
+
+impl std::error::Error for Refused {}
+
+impl ser::Error for Refused {
+    fn custom<T: Display>(_: T) -> Self {
+        Refused
+    }
+}
+
+/// serde_json's private types (`RawValue`, arbitrary-precision `Number`) are structs
+/// whose names start with this.
+const SERDE_JSON_PRIVATE: &str = "$serde_json::private::";
+
+/// serde_json's escape of each byte: 0 for none, `u` for `\u00XX`, else the letter
+/// after the backslash.
+const ESCAPE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = b'u';
+        b += 1;
+    }
+    table[0x08] = b'b';
+    table[0x09] = b't';
+    table[0x0A] = b'n';
+    table[0x0C] = b'f';
+    table[0x0D] = b'r';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table
+};
+
+/// Whether any of the eight bytes of `word` needs an escape: a control byte (< 0x20), a
+/// quote or a backslash. Exact as a yes/no (the classic "has byte less than" and "has
+/// zero byte" tests; bytes ≥ 0x80 never match).
+#[inline]
+fn needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH != 0;
+    control
+        || has_zero(word ^ (ONES * u64::from(b'"')))
+        || has_zero(word ^ (ONES * u64::from(b'\\')))
+}
+
+/// Where the first byte that needs an escape is (a quote, a backslash or a control
+/// byte): plain text is skipped eight bytes at a time, the word that has one (and the
+/// last few bytes) one byte at a time.
+#[inline]
+fn first_escape(bytes: &[u8]) -> Option<usize> {
+    let mut plain = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        if needs_escape(u64::from_le_bytes(word)) {
+            break;
+        }
+        plain += 8;
+    }
+    bytes
+        .get(plain..)?
+        .iter()
+        .position(|&b| ESCAPE[usize::from(b)] != 0)
+        .map(|at| plain + at)
+}
+
+/// `s` as a JSON string, quotes included.
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+    let mut rest = s.as_bytes();
+    out.reserve(rest.len() + 2);
+    out.push(b'"');
+    while let Some(at) = first_escape(rest) {
+        let (plain, escaped) = rest.split_at(at);
+        out.extend_from_slice(plain);
+        let Some((&byte, after)) = escaped.split_first() else {
+            break;
+        };
+        match ESCAPE[usize::from(byte)] {
+            b'u' => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(byte >> 4)]);
+                out.push(HEX[usize::from(byte & 0xF)]);
+            }
+            letter => out.extend_from_slice(&[b'\\', letter]),
+        }
+        rest = after;
+    }
+    out.extend_from_slice(rest);
+    out.push(b'"');
+}
+
+struct Writer<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl Writer<'_> {
+    fn integer(self, n: impl itoa::Integer) -> Result<(), Refused> {
+        self.out
+            .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        Ok(())
+    }
+}
+
+/// An array or object being written: whether a comma comes before the next element.
+struct Compound<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+    /// What closes it: `]`, `}`, or `}}` for a variant wrapped in an object.
+    close: &'static [u8],
+}
+
+impl<'a> Compound<'a> {
+    fn open(out: &'a mut Vec<u8>, open: &[u8], close: &'static [u8]) -> Self {
+        out.extend_from_slice(open);
+        Compound {
+            out,
+            first: true,
+            close,
+        }
+    }
+
+    fn comma(&mut self) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+    }
+
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Refused> {
+        self.comma();
+        value.serialize(Writer {
+            out: &mut *self.out,
+        })
+    }
+
+    fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), Refused> {
+        self.comma();
+        write_str(self.out, key);
+        self.out.push(b':');
+        value.serialize(Writer {
+            out: &mut *self.out,
+        })
+    }
+
+    fn close(self) -> Result<(), Refused> {
+        self.out.extend_from_slice(self.close);
+        Ok(())
+    }
+}
+
+/// `{"variant":` before a variant's content.
+fn variant_open(out: &mut Vec<u8>, variant: &str) {
+    out.push(b'{');
+    write_str(out, variant);
+    out.push(b':');
+}
+
+impl<'a> ser::Serializer for Writer<'a> {
+    type Ok = ();
+    type Error = Refused;
+    type SerializeSeq = Compound<'a>;
+    type SerializeTuple = Compound<'a>;
+    type SerializeTupleStruct = Compound<'a>;
+    type SerializeTupleVariant = Compound<'a>;
+    type SerializeMap = Compound<'a>;
+    type SerializeStruct = Compound<'a>;
+    type SerializeStructVariant = Compound<'a>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), Refused> {
+        self.out
+            .extend_from_slice(if v { b"true" } else { b"false" });
+        Ok(())
+    }
+    fn serialize_i8(self, v: i8) -> Result<(), Refused> {
+        self.integer(v)
+    }
+    fn serialize_i16(self, v: i16) -> Result<(), Refused> {
+        self.integer(v)
+    }
+    fn serialize_i32(self, v: i32) -> Result<(), Refused> {
+        self.integer(v)
+    }
+    fn serialize_i64(self, v: i64) -> Result<(), Refused> {
+        self.integer(v)
+    }
+    fn serialize_i128(self, v: i128) -> Result<(), Refused> {
+        self.integer(v)
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), Refused> {
+        self.integer(v)
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), Refused> {
+        self.integer(v)
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), Refused> {
+        self.integer(v)
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), Refused> {
+        self.integer(v)
+    }
+    fn serialize_u128(self, v: u128) -> Result<(), Refused> {
+        self.integer(v)
+    }
+    // Floats are formatted by serde_json itself: its float formatter is its own choice
+    // (it has changed between versions), and a float has no escape to speed up.
+    fn serialize_f32(self, v: f32) -> Result<(), Refused> {
+        serde_json::to_writer(self.out, &v).map_err(|_| Refused)
+    }
+    fn serialize_f64(self, v: f64) -> Result<(), Refused> {
+        serde_json::to_writer(self.out, &v).map_err(|_| Refused)
+    }
+    fn serialize_char(self, v: char) -> Result<(), Refused> {
+        write_str(self.out, v.encode_utf8(&mut [0u8; 4]));
+        Ok(())
+    }
+    fn serialize_str(self, v: &str) -> Result<(), Refused> {
+        write_str(self.out, v);
+        Ok(())
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), Refused> {
+        let mut seq = Compound::open(self.out, b"[", b"]");
+        for byte in v {
+            seq.element(byte)?;
+        }
+        seq.close()
+    }
+    fn serialize_none(self) -> Result<(), Refused> {
+        self.serialize_unit()
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Refused> {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<(), Refused> {
+        self.out.extend_from_slice(b"null");
+        Ok(())
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Refused> {
+        self.serialize_unit()
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), Refused> {
+        self.serialize_str(variant)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), Refused> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<(), Refused> {
+        variant_open(self.out, variant);
+        value.serialize(Writer {
+            out: &mut *self.out,
+        })?;
+        self.out.push(b'}');
+        Ok(())
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'a>, Refused> {
+        Ok(Compound::open(self.out, b"[", b"]"))
+    }
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'a>, Refused> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        len: usize,
+    ) -> Result<Compound<'a>, Refused> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'a>, Refused> {
+        variant_open(self.out, variant);
+        Ok(Compound::open(self.out, b"[", b"]}"))
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'a>, Refused> {
+        Ok(Compound::open(self.out, b"{", b"}"))
+    }
+    fn serialize_struct(self, name: &'static str, _len: usize) -> Result<Compound<'a>, Refused> {
+        if name.starts_with(SERDE_JSON_PRIVATE) {
+            return Err(Refused);
+        }
+        Ok(Compound::open(self.out, b"{", b"}"))
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'a>, Refused> {
+        variant_open(self.out, variant);
+        Ok(Compound::open(self.out, b"{", b"}}"))
+    }
+}
+
+impl ser::SerializeSeq for Compound<'_> {
+    type Ok = ();
+    type Error = Refused;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Refused> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), Refused> {
+        self.close()
+    }
+}
+
+impl ser::SerializeTuple for Compound<'_> {
+    type Ok = ();
+    type Error = Refused;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Refused> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), Refused> {
+        self.close()
+    }
+}
+
+impl ser::SerializeTupleStruct for Compound<'_> {
+    type Ok = ();
+    type Error = Refused;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Refused> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), Refused> {
+        self.close()
+    }
+}
+
+impl ser::SerializeTupleVariant for Compound<'_> {
+    type Ok = ();
+    type Error = Refused;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Refused> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), Refused> {
+        self.close()
+    }
+}
+
+impl ser::SerializeMap for Compound<'_> {
+    type Ok = ();
+    type Error = Refused;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Refused> {
+        self.comma();
+        key.serialize(KeyWriter {
+            out: &mut *self.out,
+        })?;
+        self.out.push(b':');
+        Ok(())
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Refused> {
+        value.serialize(Writer {
+            out: &mut *self.out,
+        })
+    }
+    fn end(self) -> Result<(), Refused> {
+        self.close()
+    }
+}
+
+impl ser::SerializeStruct for Compound<'_> {
+    type Ok = ();
+    type Error = Refused;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Refused> {
+        self.field(key, value)
+    }
+    fn end(self) -> Result<(), Refused> {
+        self.close()
+    }
+}
+
+impl ser::SerializeStructVariant for Compound<'_> {
+    type Ok = ();
+    type Error = Refused;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Refused> {
+        self.field(key, value)
+    }
+    fn end(self) -> Result<(), Refused> {
+        self.close()
+    }
+}
+
+/// A map key: strings and characters (and unit variants, which are strings) are written;
+/// every other key is left to serde_json, which quotes numbers and refuses the rest.
+struct KeyWriter<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl ser::Serializer for KeyWriter<'_> {
+    type Ok = ();
+    type Error = Refused;
+    type SerializeSeq = Impossible<(), Refused>;
+    type SerializeTuple = Impossible<(), Refused>;
+    type SerializeTupleStruct = Impossible<(), Refused>;
+    type SerializeTupleVariant = Impossible<(), Refused>;
+    type SerializeMap = Impossible<(), Refused>;
+    type SerializeStruct = Impossible<(), Refused>;
+    type SerializeStructVariant = Impossible<(), Refused>;
+
+    fn serialize_str(self, v: &str) -> Result<(), Refused> {
+        write_str(self.out, v);
+        Ok(())
+    }
+    fn serialize_char(self, v: char) -> Result<(), Refused> {
+        write_str(self.out, v.encode_utf8(&mut [0u8; 4]));
+        Ok(())
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), Refused> {
+        self.serialize_str(variant)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), Refused> {
+        value.serialize(self)
+    }
+    fn serialize_bool(self, _: bool) -> Result<(), Refused> {
+        Err(Refused)
+    }
+    fn serialize_i8(self, _: i8) -> Result<(), Refused> {
+        Err(Refused)
+    }
+    fn serialize_i16(self, _: i16) -> Result<(), Refused> {
+        Err(Refused)
+    }
+    fn serialize_i32(self, _: i32) -> Result<(), Refused> {
+        Err(Refused)
+    }
+    fn serialize_i64(self, _: i64) -> Result<(), Refused> {
+        Err(Refused)
+    }
+    fn serialize_u8(self, _: u8) -> Result<(), Refused> {
+        Err(Refused)
+    }
+    fn serialize_u16(self, _: u16) -> Result<(), Refused> {
+        Err(Refused)
+    }
+    fn serialize_u32(self, _: u32) -> Result<(), Refused> {
+        Err(Refused)
+    }
+    fn serialize_u64(self, _: u64) -> Result<(), Refused> {
+        Err(Refused)
+    }
+    fn serialize_f32(self, _: f32) -> Result<(), Refused> {
+        Err(Refused)
+    }
+    fn serialize_f64(self, _: f64) -> Result<(), Refused> {
+        Err(Refused)
+    }
+    fn serialize_bytes(self, _: &[u8]) -> Result<(), Refused> {
+        Err(Refused)
+    }
+    fn serialize_none(self) -> Result<(), Refused> {
+        Err(Refused)
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), Refused> {
+        Err(Refused)
+    }
+    fn serialize_unit(self) -> Result<(), Refused> {
+        Err(Refused)
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Refused> {
+        Err(Refused)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), Refused> {
+        Err(Refused)
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Refused> {
+        Err(Refused)
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Refused> {
+        Err(Refused)
+    }
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, Refused> {
+        Err(Refused)
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, Refused> {
+        Err(Refused)
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Refused> {
+        Err(Refused)
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, Refused> {
+        Err(Refused)
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, Refused> {
+        Err(Refused)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+    use std::collections::{BTreeMap, HashMap};
+
+    fn ours<T: Serialize + ?Sized>(value: &T) -> String {
+        let mut out = b"prefix ".to_vec();
+        write(&mut out, value).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn theirs<T: Serialize + ?Sized>(value: &T) -> String {
+        format!("prefix {}", serde_json::to_string(value).unwrap())
+    }
+
+    /// Written by the fast path (not by the fallback).
+    fn fast<T: Serialize + ?Sized>(value: &T) -> bool {
+        value
+            .serialize(Writer {
+                out: &mut Vec::new(),
+            })
+            .is_ok()
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let mut every_byte = String::new();
+        for c in (0u8..=0x7F).map(char::from) {
+            every_byte.push(c);
+        }
+        for s in [
+            "",
+            "plain text, longer than one eight-byte word",
+            "quote \" backslash \\ slash / del \u{7f}",
+            "\u{0}\u{1}\u{8}\t\n\u{b}\u{c}\r\u{1f} ",
+            "é ü 漢字 🎉 and \"quotes\" after multi-byte text",
+            "1234567\"",
+            "12345678\\",
+            &every_byte,
+        ] {
+            assert_eq!(ours(s), theirs(s), "{s:?}");
+            assert!(fast(s));
+        }
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Message<'a> {
+        message_id: &'a str,
+        seq: u64,
+        at: Option<f64>,
+        kind: Kind,
+        tags: Vec<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        absent: Option<u8>,
+        #[serde(flatten)]
+        extra: BTreeMap<String, i32>,
+        unit: (),
+        pair: (i8, char),
+        bytes: &'a [u8],
+        shapes: [Shape; 4],
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Kind {
+        Action,
+    }
+
+    #[derive(Serialize)]
+    enum Shape {
+        Dot,
+        Circle(f32),
+        Line(i32, i32),
+        Rect { w: u32, h: u32 },
+    }
+
+    #[test]
+    fn typed_values_are_written_as_serde_json_writes_them() {
+        let message = Message {
+            message_id: "0193a0b1-\"id\"",
+            seq: u64::MAX,
+            at: Some(-1.5e-7),
+            kind: Kind::Action,
+            tags: vec!["a", "b\n"],
+            absent: None,
+            extra: BTreeMap::from([("x".to_owned(), -3)]),
+            unit: (),
+            pair: (-128, '\u{1}'),
+            bytes: &[0, 255],
+            shapes: [
+                Shape::Dot,
+                Shape::Circle(0.1),
+                Shape::Line(1, -1),
+                Shape::Rect { w: 2, h: 3 },
+            ],
+        };
+        assert_eq!(ours(&message), theirs(&message));
+        assert!(fast(&message));
+        for f in [f64::NAN, f64::INFINITY, 0.0, -0.0, 1e300, 0.1 + 0.2] {
+            assert_eq!(ours(&f), theirs(&f));
+        }
+        assert_eq!(
+            ours(&(u128::MAX, i128::MIN)),
+            theirs(&(u128::MAX, i128::MIN))
+        );
+    }
+
+    #[test]
+    fn what_it_does_not_write_is_left_to_serde_json() {
+        let numeric_keys = HashMap::from([(1u8, "one")]);
+        assert!(!fast(&numeric_keys));
+        assert_eq!(
+            ours(&numeric_keys),
+            theirs(&numeric_keys),
+            "quoted by serde_json"
+        );
+        let raw = serde_json::value::RawValue::from_string("[1, 2]".to_owned()).unwrap();
+        assert!(!fast(&raw));
+        assert_eq!(ours(&raw), theirs(&raw), "raw JSON as it came");
+        let bad_keys = BTreeMap::from([(vec![1], 2)]);
+        let mut out = b"kept".to_vec();
+        assert!(write(&mut out, &bad_keys).is_err(), "serde_json's error");
+        assert_eq!(out, b"kept", "nothing half-written");
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<u64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|f| json!(f)),
+            any::<String>().prop_map(Value::String),
+            "[\\x00-\\x7f]{0,40}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                prop::collection::btree_map(any::<String>(), inner, 0..8)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn any_json_value_is_written_byte_for_byte_as_serde_json_writes_it(value in json_value()) {
+            prop_assert!(fast(&value));
+            prop_assert_eq!(ours(&value), theirs(&value));
+        }
+
+        #[test]
+        fn any_string_is_escaped_as_serde_json_escapes_it(s in any::<String>(), ascii in "[\\x00-\\x7f]{0,64}") {
+            prop_assert_eq!(ours(&s), theirs(&s));
+            prop_assert_eq!(ours(&ascii), theirs(&ascii));
+        }
+    }
+}
