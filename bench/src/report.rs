@@ -27,8 +27,15 @@ pub struct Figure {
 pub struct Ratio {
     /// What is compared.
     pub name: &'static str,
-    /// The ratio of the medians (or the absolute figure for the targets that have one).
+    /// The median of the same-run ratios (or the absolute figure for the targets that
+    /// have one).
     pub value: f64,
+    /// Each run's ratio: wsx and bare measured back to back, under the same conditions on
+    /// this noisy host. Empty for an absolute figure.
+    pub runs: Vec<f64>,
+    /// The median of wsx's runs over the median of bare's, for comparison: it pairs
+    /// figures of different runs.
+    pub of_medians: Option<f64>,
     /// `>=` or `<=`.
     pub op: &'static str,
     /// The target.
@@ -38,26 +45,46 @@ pub struct Ratio {
 }
 
 impl Ratio {
-    /// A ratio that must be at least `target`.
+    /// An absolute figure that must be at least `target`.
     pub fn at_least(name: &'static str, value: f64, target: f64) -> Ratio {
         Ratio {
             name,
             value,
+            runs: Vec::new(),
+            of_medians: None,
             op: ">=",
             target,
             met: value >= target,
         }
     }
 
-    /// A ratio that must be at most `target`.
+    /// An absolute figure that must be at most `target`.
     pub fn at_most(name: &'static str, value: f64, target: f64) -> Ratio {
         Ratio {
-            name,
-            value,
-            op: "<=",
-            target,
             met: value <= target,
+            op: "<=",
+            ..Ratio::at_least(name, value, target)
         }
+    }
+
+    /// `ours / bare` run by run (the targets are "same run" ratios); the value
+    /// is the median of those ratios. Runs missing on either side are left out.
+    pub fn same_run(mut self, ours: &[f64], bare: &[f64]) -> Ratio {
+        self.runs = ours
+            .iter()
+            .zip(bare)
+            .filter(|&(_, &b)| b > 0.0)
+            .map(|(a, b)| a / b)
+            .collect();
+        if !self.runs.is_empty() {
+            self.of_medians = Some(median(ours) / median(bare));
+            self.value = median(&self.runs);
+            self.met = match self.op {
+                ">=" => self.value >= self.target,
+                _ => self.value <= self.target,
+            };
+        }
+        self
     }
 }
 
@@ -105,6 +132,15 @@ impl Report {
             runs,
             median,
         });
+    }
+
+    /// A figure's values, one per run (none if it was not measured).
+    pub fn runs(&self, scenario: &str, metric: &str, server: &str) -> Vec<f64> {
+        self.figures
+            .iter()
+            .find(|f| f.scenario == scenario && f.metric == metric && f.server == server)
+            .map(|f| f.runs.clone())
+            .unwrap_or_default()
     }
 
     /// The median of a figure, if measured.
@@ -157,18 +193,24 @@ impl Report {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "{:<44} {:>10} {:>10}  result",
+            "{:<44} {:>10} {:>10}  result  (same-run ratios; ratio of the medians)",
             "target", "value", "target"
         );
         for r in &self.ratios {
+            let runs: Vec<String> = r.runs.iter().map(|v| format!("{v:.3}")).collect();
+            let detail = match r.of_medians {
+                Some(m) => format!("  ([{}]; {m:.3})", runs.join(", ")),
+                None => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "{:<44} {:>10.3} {:>3} {:<6}  {}",
+                "{:<44} {:>10.3} {:>3} {:<6}  {}{}",
                 r.name,
                 r.value,
                 r.op,
                 short(r.target),
-                if r.met { "met" } else { "MISSED" }
+                if r.met { "met" } else { "MISSED" },
+                detail
             );
         }
         out
@@ -181,7 +223,7 @@ impl Report {
             lines.push(serde_json::json!({ "kind": "figure", "scenario": f.scenario, "metric": f.metric, "server": f.server, "median": f.median, "unit": f.unit, "runs": f.runs }).to_string());
         }
         for r in &self.ratios {
-            lines.push(serde_json::json!({ "kind": "target", "name": r.name, "value": r.value, "op": r.op, "target": r.target, "met": r.met }).to_string());
+            lines.push(serde_json::json!({ "kind": "target", "name": r.name, "value": r.value, "runs": r.runs, "of_medians": r.of_medians, "op": r.op, "target": r.target, "met": r.met }).to_string());
         }
         lines
     }
@@ -363,5 +405,29 @@ pub fn short(v: f64) -> String {
         format!("{v:.0}")
     } else {
         format!("{v:.3}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_run_ratios_pair_each_run_with_its_own_baseline() {
+        // Run 2 is slow for both servers; paired with its own baseline it still gives
+        // 0.8, where the ratio of the medians is 0.75.
+        let r = Ratio::at_least("x / bare", f64::NAN, 0.75)
+            .same_run(&[3.0, 2.0, 4.0], &[4.0, 2.5, 5.0]);
+        assert_eq!(r.runs, [0.75, 0.8, 0.8]);
+        assert_eq!(r.value, 0.8);
+        assert_eq!(r.of_medians, Some(3.0 / 4.0));
+        assert!(r.met);
+
+        let r = Ratio::at_most("p99 / bare", f64::NAN, 1.5).same_run(&[4.0, 9.0], &[2.0, 0.0]);
+        assert_eq!(r.runs, [2.0], "a run without a baseline is left out");
+        assert!(!r.met);
+
+        let none = Ratio::at_least("nothing / bare", f64::NAN, 0.9).same_run(&[], &[]);
+        assert!(none.value.is_nan() && !none.met, "no runs: not met");
     }
 }

@@ -200,18 +200,16 @@ async fn run_rpc(args: &Args, report: &mut Report) -> std::io::Result<()> {
             &runs.iter().map(|r| r.latency_us).collect::<Vec<_>>(),
         );
     }
-    let get = |m, s| report.get("rpc", m, s).unwrap_or(0.0);
-    let rps = ratio(
-        get("round_trips_per_s", "wsx"),
-        get("round_trips_per_s", "bare"),
-    );
-    let p99 = ratio(get("latency_p99", "wsx"), get("latency_p99", "bare"));
-    report
-        .ratios
-        .push(Ratio::at_least("rpc round trips/s, wsx / bare", rps, 0.75));
-    report
-        .ratios
-        .push(Ratio::at_most("rpc p99 latency, wsx / bare", p99, 1.5));
+    let runs = |m: &str, s: &str| report.runs("rpc", m, s);
+    let targets = [
+        Ratio::at_least("rpc round trips/s, wsx / bare", f64::NAN, 0.75).same_run(
+            &runs("round_trips_per_s", "wsx"),
+            &runs("round_trips_per_s", "bare"),
+        ),
+        Ratio::at_most("rpc p99 latency, wsx / bare", f64::NAN, 1.5)
+            .same_run(&runs("latency_p99", "wsx"), &runs("latency_p99", "bare")),
+    ];
+    report.ratios.extend(targets);
     Ok(())
 }
 
@@ -335,30 +333,22 @@ async fn run_fanout(args: &Args, report: &mut Report) -> std::io::Result<()> {
         );
     }
     if report.get("fanout", "deliveries_per_s", "chat").is_some() {
-        let get = |m, s| report.get("fanout", m, s).unwrap_or(0.0);
-        let rate = ratio(
-            get("deliveries_per_s", "chat"),
-            get("deliveries_per_s", "bare"),
-        );
-        let p99 = ratio(get("latency_p99", "chat"), get("latency_p99", "bare"));
+        let runs = |m: &str, s: &str| report.runs("fanout", m, s);
         let lost: u64 = results
             .iter()
             .filter(|(n, _)| *n == "chat")
             .flat_map(|(_, r)| r.iter().map(|r| r.lost))
             .sum();
-        report.ratios.push(Ratio::at_least(
-            "fanout deliveries/s, chat / bare",
-            rate,
-            0.9,
-        ));
-        report.ratios.push(Ratio::at_most(
-            "fanout lost messages, chat (all runs)",
-            lost as f64,
-            0.0,
-        ));
-        report
-            .ratios
-            .push(Ratio::at_most("fanout p99 latency, chat / bare", p99, 2.0));
+        let targets = [
+            Ratio::at_least("fanout deliveries/s, chat / bare", f64::NAN, 0.9).same_run(
+                &runs("deliveries_per_s", "chat"),
+                &runs("deliveries_per_s", "bare"),
+            ),
+            Ratio::at_most("fanout lost messages, chat (all runs)", lost as f64, 0.0),
+            Ratio::at_most("fanout p99 latency, chat / bare", f64::NAN, 2.0)
+                .same_run(&runs("latency_p99", "chat"), &runs("latency_p99", "bare")),
+        ];
+        report.ratios.extend(targets);
     }
     Ok(())
 }
@@ -434,8 +424,4 @@ async fn run_idle(args: &Args, report: &mut Report) -> std::io::Result<()> {
         0.0,
     ));
     Ok(())
-}
-
-fn ratio(a: f64, b: f64) -> f64 {
-    if b > 0.0 { a / b } else { f64::NAN }
 }
