@@ -351,34 +351,35 @@ impl<'a> OutFrame<'a, WireError> {
 
 /// The bytes every JSON `response_ok` of event `x` starts with: what
 /// [`OutFrame::ok`] writes before the `id`. A server builds it once per event.
-pub(crate) fn json_ok_prefix(x: &str) -> Result<Vec<u8>, serde_json::Error> {
-    let mut out = format!(r#"{{"v":"{VERSION}","t":"response_ok","x":"#).into_bytes();
-    serde_json::to_writer(&mut out, x)?;
-    Ok(out)
+pub(crate) fn json_ok_prefix(x: &str) -> Result<String, serde_json::Error> {
+    Ok(format!(
+        r#"{{"v":"{VERSION}","t":"response_ok","x":{}"#,
+        serde_json::to_string(x)?
+    ))
 }
 
 /// Writes a JSON `response_ok` exactly as [`OutFrame::ok`] serializes, from its prefix
 /// ([`json_ok_prefix`]): the event name and the constant keys are not serialized again.
 pub(crate) fn write_json_ok<P: Serialize + ?Sized>(
-    out: &mut Vec<u8>,
-    prefix: &[u8],
+    out: &mut String,
+    prefix: &str,
     id: Option<&str>,
     w: Option<&Number>,
     p: &P,
 ) -> Result<(), serde_json::Error> {
     use crate::codec::json_write;
-    out.extend_from_slice(prefix);
+    out.push_str(prefix);
     if let Some(id) = id {
-        out.extend_from_slice(br#","id":"#);
+        out.push_str(r#","id":"#);
         json_write::write_str(out, id);
     }
     if let Some(w) = w {
-        out.extend_from_slice(br#","w":"#);
+        out.push_str(r#","w":"#);
         json_write::write(out, w)?;
     }
-    out.extend_from_slice(br#","p":"#);
+    out.push_str(r#","p":"#);
     json_write::write(out, p)?;
-    out.push(b'}');
+    out.push('}');
     Ok(())
 }
 
@@ -399,14 +400,11 @@ mod tests {
             let prefix = json_ok_prefix(x).unwrap();
             for id in [None, Some("1"), Some("a\"b\\c\u{1}")] {
                 for w in &ws {
-                    let mut fast = Vec::new();
+                    let mut fast = String::new();
                     write_json_ok(&mut fast, &prefix, id, w.as_ref(), &payload).unwrap();
                     let slow =
-                        serde_json::to_vec(&OutFrame::ok(x, id, w.as_ref(), &payload)).unwrap();
-                    assert_eq!(
-                        String::from_utf8(fast).unwrap(),
-                        String::from_utf8(slow).unwrap()
-                    );
+                        serde_json::to_string(&OutFrame::ok(x, id, w.as_ref(), &payload)).unwrap();
+                    assert_eq!(fast, slow);
                 }
             }
         }

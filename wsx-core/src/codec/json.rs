@@ -260,6 +260,7 @@ pub(super) fn decode_value(bytes: &[u8]) -> Result<serde_json::Value, DecodeErro
 
 pub(super) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> {
     super::with_scratch(|out| super::json_write::write(out, value))
+        .map(String::into_bytes)
         .map_err(|e| EncodeError(e.to_string()))
 }
 

@@ -1,7 +1,8 @@
-//! Compact JSON for serde, written straight into a byte buffer: byte for byte what
+//! Compact JSON for serde, written straight into a `String`: byte for byte what
 //! `serde_json::to_writer` writes, with a string escape that skips plain text eight bytes
 //! at a time (serde_json looks up every byte; escaping was the largest single cost of an
-//! echoed reply).
+//! echoed reply). Being a `String`, a reply becomes a text message without its UTF-8
+//! being checked again.
 //!
 //! What it does not write the way serde_json does, it refuses: serde_json's private
 //! types (`RawValue`, arbitrary-precision numbers), map keys that are not strings or
@@ -14,7 +15,7 @@ use std::fmt::Display;
 
 /// Writes `value` as compact JSON at the end of `out`.
 pub(crate) fn write<T: Serialize + ?Sized>(
-    out: &mut Vec<u8>,
+    out: &mut String,
     value: &T,
 ) -> Result<(), serde_json::Error> {
     let start = out.len();
@@ -22,7 +23,8 @@ pub(crate) fn write<T: Serialize + ?Sized>(
         return Ok(());
     }
     out.truncate(start);
-    serde_json::to_writer(&mut *out, value).inspect_err(|_| out.truncate(start))
+    out.push_str(&serde_json::to_string(value)?);
+    Ok(())
 }
 
 /// Why the fast writer gave up; [`write`] hands the value to serde_json.
@@ -103,54 +105,71 @@ fn first_escape(bytes: &[u8]) -> Option<usize> {
 }
 
 /// `s` as a JSON string, quotes included.
-pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
-    let mut rest = s.as_bytes();
+pub(crate) fn write_str(out: &mut String, s: &str) {
+    let mut rest = s;
     out.reserve(rest.len() + 2);
-    out.push(b'"');
-    while let Some(at) = first_escape(rest) {
-        let (plain, escaped) = rest.split_at(at);
-        out.extend_from_slice(plain);
-        let Some((&byte, after)) = escaped.split_first() else {
+    out.push('"');
+    while let Some(at) = first_escape(rest.as_bytes()) {
+        // `at` is an ASCII byte's index: a character boundary, as is the index after it.
+        let (Some(plain), Some(after), Some(&byte)) =
+            (rest.get(..at), rest.get(at + 1..), rest.as_bytes().get(at))
+        else {
             break;
         };
+        out.push_str(plain);
         match ESCAPE[usize::from(byte)] {
             b'u' => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[usize::from(byte >> 4)]);
-                out.push(HEX[usize::from(byte & 0xF)]);
+                out.push_str("\\u00");
+                out.push(char::from(HEX[usize::from(byte >> 4)]));
+                out.push(char::from(HEX[usize::from(byte & 0xF)]));
             }
-            letter => out.extend_from_slice(&[b'\\', letter]),
+            letter => {
+                out.push('\\');
+                out.push(char::from(letter));
+            }
         }
         rest = after;
     }
-    out.extend_from_slice(rest);
-    out.push(b'"');
+    out.push_str(rest);
+    out.push('"');
 }
 
 struct Writer<'a> {
-    out: &'a mut Vec<u8>,
+    out: &'a mut String,
 }
 
 impl Writer<'_> {
     fn integer(self, n: impl itoa::Integer) -> Result<(), Refused> {
+        self.out.push_str(itoa::Buffer::new().format(n));
+        Ok(())
+    }
+
+    /// Floats are formatted by serde_json itself: its float formatter is its own choice
+    /// (it has changed between versions), and a float has no escape to speed up.
+    fn float(self, v: impl Serialize) -> Result<(), Refused> {
+        let mut buf = [0u8; 32];
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        serde_json::to_writer(&mut cursor, &v).map_err(|_| Refused)?;
+        let len = usize::try_from(cursor.position()).map_err(|_| Refused)?;
+        let text = buf.get(..len).ok_or(Refused)?;
         self.out
-            .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+            .push_str(std::str::from_utf8(text).map_err(|_| Refused)?);
         Ok(())
     }
 }
 
 /// An array or object being written: whether a comma comes before the next element.
 struct Compound<'a> {
-    out: &'a mut Vec<u8>,
+    out: &'a mut String,
     first: bool,
     /// What closes it: `]`, `}`, or `}}` for a variant wrapped in an object.
-    close: &'static [u8],
+    close: &'static str,
 }
 
 impl<'a> Compound<'a> {
-    fn open(out: &'a mut Vec<u8>, open: &[u8], close: &'static [u8]) -> Self {
-        out.extend_from_slice(open);
+    fn open(out: &'a mut String, open: char, close: &'static str) -> Self {
+        out.push(open);
         Compound {
             out,
             first: true,
@@ -160,7 +179,7 @@ impl<'a> Compound<'a> {
 
     fn comma(&mut self) {
         if !self.first {
-            self.out.push(b',');
+            self.out.push(',');
         }
         self.first = false;
     }
@@ -175,23 +194,23 @@ impl<'a> Compound<'a> {
     fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), Refused> {
         self.comma();
         write_str(self.out, key);
-        self.out.push(b':');
+        self.out.push(':');
         value.serialize(Writer {
             out: &mut *self.out,
         })
     }
 
     fn close(self) -> Result<(), Refused> {
-        self.out.extend_from_slice(self.close);
+        self.out.push_str(self.close);
         Ok(())
     }
 }
 
 /// `{"variant":` before a variant's content.
-fn variant_open(out: &mut Vec<u8>, variant: &str) {
-    out.push(b'{');
+fn variant_open(out: &mut String, variant: &str) {
+    out.push('{');
     write_str(out, variant);
-    out.push(b':');
+    out.push(':');
 }
 
 impl<'a> ser::Serializer for Writer<'a> {
@@ -206,8 +225,7 @@ impl<'a> ser::Serializer for Writer<'a> {
     type SerializeStructVariant = Compound<'a>;
 
     fn serialize_bool(self, v: bool) -> Result<(), Refused> {
-        self.out
-            .extend_from_slice(if v { b"true" } else { b"false" });
+        self.out.push_str(if v { "true" } else { "false" });
         Ok(())
     }
     fn serialize_i8(self, v: i8) -> Result<(), Refused> {
@@ -240,13 +258,11 @@ impl<'a> ser::Serializer for Writer<'a> {
     fn serialize_u128(self, v: u128) -> Result<(), Refused> {
         self.integer(v)
     }
-    // Floats are formatted by serde_json itself: its float formatter is its own choice
-    // (it has changed between versions), and a float has no escape to speed up.
     fn serialize_f32(self, v: f32) -> Result<(), Refused> {
-        serde_json::to_writer(self.out, &v).map_err(|_| Refused)
+        self.float(v)
     }
     fn serialize_f64(self, v: f64) -> Result<(), Refused> {
-        serde_json::to_writer(self.out, &v).map_err(|_| Refused)
+        self.float(v)
     }
     fn serialize_char(self, v: char) -> Result<(), Refused> {
         write_str(self.out, v.encode_utf8(&mut [0u8; 4]));
@@ -257,7 +273,7 @@ impl<'a> ser::Serializer for Writer<'a> {
         Ok(())
     }
     fn serialize_bytes(self, v: &[u8]) -> Result<(), Refused> {
-        let mut seq = Compound::open(self.out, b"[", b"]");
+        let mut seq = Compound::open(self.out, '[', "]");
         for byte in v {
             seq.element(byte)?;
         }
@@ -270,7 +286,7 @@ impl<'a> ser::Serializer for Writer<'a> {
         value.serialize(self)
     }
     fn serialize_unit(self) -> Result<(), Refused> {
-        self.out.extend_from_slice(b"null");
+        self.out.push_str("null");
         Ok(())
     }
     fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Refused> {
@@ -302,11 +318,11 @@ impl<'a> ser::Serializer for Writer<'a> {
         value.serialize(Writer {
             out: &mut *self.out,
         })?;
-        self.out.push(b'}');
+        self.out.push('}');
         Ok(())
     }
     fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'a>, Refused> {
-        Ok(Compound::open(self.out, b"[", b"]"))
+        Ok(Compound::open(self.out, '[', "]"))
     }
     fn serialize_tuple(self, len: usize) -> Result<Compound<'a>, Refused> {
         self.serialize_seq(Some(len))
@@ -326,16 +342,16 @@ impl<'a> ser::Serializer for Writer<'a> {
         _len: usize,
     ) -> Result<Compound<'a>, Refused> {
         variant_open(self.out, variant);
-        Ok(Compound::open(self.out, b"[", b"]}"))
+        Ok(Compound::open(self.out, '[', "]}"))
     }
     fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'a>, Refused> {
-        Ok(Compound::open(self.out, b"{", b"}"))
+        Ok(Compound::open(self.out, '{', "}"))
     }
     fn serialize_struct(self, name: &'static str, _len: usize) -> Result<Compound<'a>, Refused> {
         if name.starts_with(SERDE_JSON_PRIVATE) {
             return Err(Refused);
         }
-        Ok(Compound::open(self.out, b"{", b"}"))
+        Ok(Compound::open(self.out, '{', "}"))
     }
     fn serialize_struct_variant(
         self,
@@ -345,7 +361,7 @@ impl<'a> ser::Serializer for Writer<'a> {
         _len: usize,
     ) -> Result<Compound<'a>, Refused> {
         variant_open(self.out, variant);
-        Ok(Compound::open(self.out, b"{", b"}}"))
+        Ok(Compound::open(self.out, '{', "}}"))
     }
 }
 
@@ -401,7 +417,7 @@ impl ser::SerializeMap for Compound<'_> {
         key.serialize(KeyWriter {
             out: &mut *self.out,
         })?;
-        self.out.push(b':');
+        self.out.push(':');
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Refused> {
@@ -447,7 +463,7 @@ impl ser::SerializeStructVariant for Compound<'_> {
 /// A map key: strings and characters (and unit variants, which are strings) are written;
 /// every other key is left to serde_json, which quotes numbers and refuses the rest.
 struct KeyWriter<'a> {
-    out: &'a mut Vec<u8>,
+    out: &'a mut String,
 }
 
 impl ser::Serializer for KeyWriter<'_> {
@@ -588,9 +604,9 @@ mod tests {
     use std::collections::{BTreeMap, HashMap};
 
     fn ours<T: Serialize + ?Sized>(value: &T) -> String {
-        let mut out = b"prefix ".to_vec();
+        let mut out = "prefix ".to_owned();
         write(&mut out, value).unwrap();
-        String::from_utf8(out).unwrap()
+        out
     }
 
     fn theirs<T: Serialize + ?Sized>(value: &T) -> String {
@@ -601,7 +617,7 @@ mod tests {
     fn fast<T: Serialize + ?Sized>(value: &T) -> bool {
         value
             .serialize(Writer {
-                out: &mut Vec::new(),
+                out: &mut String::new(),
             })
             .is_ok()
     }
@@ -703,9 +719,9 @@ mod tests {
         assert!(!fast(&raw));
         assert_eq!(ours(&raw), theirs(&raw), "raw JSON as it came");
         let bad_keys = BTreeMap::from([(vec![1], 2)]);
-        let mut out = b"kept".to_vec();
+        let mut out = "kept".to_owned();
         assert!(write(&mut out, &bad_keys).is_err(), "serde_json's error");
-        assert_eq!(out, b"kept", "nothing half-written");
+        assert_eq!(out, "kept", "nothing half-written");
     }
 
     fn json_value() -> impl Strategy<Value = Value> {

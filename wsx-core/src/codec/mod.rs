@@ -198,24 +198,24 @@ impl Codec {
 }
 
 /// Runs `write` on this thread's scratch buffer and returns what it wrote, copied into
-/// a buffer of exactly that size.
+/// a string of exactly that size (JSON is written as text: see `json_write`).
 ///
 /// A reply written straight into its own buffer needs room to grow (serde_json's 128
 /// bytes regrew on every echo), and a `Bytes` made of a vector with spare capacity
 /// allocates a shared header: two allocations per reply. Copying the ~100 bytes of a
 /// reply costs less than either.
 pub(crate) fn with_scratch<E>(
-    write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
-) -> Result<Vec<u8>, E> {
+    write: impl FnOnce(&mut String) -> Result<(), E>,
+) -> Result<String, E> {
     /// What the scratch buffer may keep between uses (a larger reply shrinks it back).
     const KEEP: usize = 16 * 1024;
     thread_local! {
-        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     }
     SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
         Ok(mut buf) => {
             buf.clear();
-            let written = write(&mut buf).map(|()| buf.as_slice().to_vec());
+            let written = write(&mut buf).map(|()| buf.as_str().to_owned());
             if buf.capacity() > KEEP {
                 buf.clear();
                 buf.shrink_to(KEEP);
@@ -224,7 +224,7 @@ pub(crate) fn with_scratch<E>(
         }
         // Only if `write` itself encoded a reply: no scratch, a buffer of its own.
         Err(_) => {
-            let mut buf = Vec::new();
+            let mut buf = String::new();
             write(&mut buf).map(|()| buf)
         }
     })

@@ -237,7 +237,7 @@ where
         let seconds = HandlerSeconds::default();
         let known_valid = E::TYPED_CHECK.then_some(E::known_valid as fn(&E::Payload) -> bool);
         // The JSON `response_ok` of this event up to its `id`, built once.
-        let ok_prefix: Arc<[u8]> = match crate::protocol::json_ok_prefix(E::NAME) {
+        let ok_prefix: Arc<str> = match crate::protocol::json_ok_prefix(E::NAME) {
             Ok(prefix) => prefix.into(),
             Err(e) => {
                 self.errors.push(BuildError::Schema {

@@ -142,10 +142,11 @@ impl Outbound {
     }
 
     /// A `response_ok` of event `x`: in the JSON codecs written from its prefix (see
-    /// [`json_ok_prefix`](crate::protocol::json_ok_prefix)), in the others encoded whole.
+    /// [`json_ok_prefix`](crate::protocol::json_ok_prefix)) as a `String`, which a text
+    /// message takes as it is (no UTF-8 check); in the others encoded whole.
     pub(crate) fn encode_ok<T: Serialize + ?Sized>(
         codec: Codec,
-        json_prefix: &[u8],
+        json_prefix: &str,
         x: &str,
         id: Option<&str>,
         w: Option<&serde_json::Number>,
@@ -154,13 +155,18 @@ impl Outbound {
         if codec.family() != crate::codec::CodecFamily::Json {
             return Outbound::encode(codec, &OutFrame::ok(x, id, w, p));
         }
-        let bytes = crate::codec::with_scratch(|out| {
+        let text = crate::codec::with_scratch(|out| {
             crate::protocol::write_json_ok(out, json_prefix, id, w, p)
         })
         .map_err(|e| EncodeError(e.to_string()))?;
-        Outbound::reply(Encoded {
-            text: codec.is_text(),
-            bytes: bytes.into(),
+        let msg = if codec.is_text() {
+            WsMessage::Text(text.into())
+        } else {
+            WsMessage::Binary(text.into_bytes().into())
+        };
+        Ok(Outbound::Message {
+            msg,
+            droppable: false,
         })
     }
 
