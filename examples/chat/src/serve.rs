@@ -6,10 +6,10 @@ use crate::chat::{Session, build_server};
 use crate::config::Config;
 use axum::Router;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use std::future::Future;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
-use axum::serve::ListenerExt;
 use wsx_core::server::Server;
 
 /// A chat server, built and ready to serve.
