@@ -365,49 +365,28 @@ impl<'a> ser::Serializer for Writer<'a> {
     }
 }
 
-impl ser::SerializeSeq for Compound<'_> {
-    type Ok = ();
-    type Error = Refused;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Refused> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Refused> {
-        self.close()
-    }
+/// The four array-like compounds of serde: each element after a comma.
+macro_rules! array_like {
+    ($($trait:ident :: $method:ident),*) => {$(
+        impl ser::$trait for Compound<'_> {
+            type Ok = ();
+            type Error = Refused;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Refused> {
+                self.element(value)
+            }
+            fn end(self) -> Result<(), Refused> {
+                self.close()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Compound<'_> {
-    type Ok = ();
-    type Error = Refused;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Refused> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Refused> {
-        self.close()
-    }
-}
-
-impl ser::SerializeTupleStruct for Compound<'_> {
-    type Ok = ();
-    type Error = Refused;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Refused> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Refused> {
-        self.close()
-    }
-}
-
-impl ser::SerializeTupleVariant for Compound<'_> {
-    type Ok = ();
-    type Error = Refused;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Refused> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Refused> {
-        self.close()
-    }
-}
+array_like!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 impl ser::SerializeMap for Compound<'_> {
     type Ok = ();
@@ -430,34 +409,35 @@ impl ser::SerializeMap for Compound<'_> {
     }
 }
 
-impl ser::SerializeStruct for Compound<'_> {
-    type Ok = ();
-    type Error = Refused;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Refused> {
-        self.field(key, value)
-    }
-    fn end(self) -> Result<(), Refused> {
-        self.close()
-    }
+/// The two struct-like compounds of serde: `"key":value` after a comma.
+macro_rules! struct_like {
+    ($($trait:ident),*) => {$(
+        impl ser::$trait for Compound<'_> {
+            type Ok = ();
+            type Error = Refused;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), Refused> {
+                self.field(key, value)
+            }
+            fn end(self) -> Result<(), Refused> {
+                self.close()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeStructVariant for Compound<'_> {
-    type Ok = ();
-    type Error = Refused;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Refused> {
-        self.field(key, value)
-    }
-    fn end(self) -> Result<(), Refused> {
-        self.close()
-    }
+struct_like!(SerializeStruct, SerializeStructVariant);
+
+/// Key serializer methods that leave the key to serde_json.
+macro_rules! refuse_keys {
+    ($($method:ident: $ty:ty),*) => {$(
+        fn $method(self, _: $ty) -> Result<(), Refused> {
+            Err(Refused)
+        }
+    )*};
 }
 
 /// A map key: strings and characters (and unit variants, which are strings) are written;
@@ -500,42 +480,20 @@ impl ser::Serializer for KeyWriter<'_> {
     ) -> Result<(), Refused> {
         value.serialize(self)
     }
-    fn serialize_bool(self, _: bool) -> Result<(), Refused> {
-        Err(Refused)
-    }
-    fn serialize_i8(self, _: i8) -> Result<(), Refused> {
-        Err(Refused)
-    }
-    fn serialize_i16(self, _: i16) -> Result<(), Refused> {
-        Err(Refused)
-    }
-    fn serialize_i32(self, _: i32) -> Result<(), Refused> {
-        Err(Refused)
-    }
-    fn serialize_i64(self, _: i64) -> Result<(), Refused> {
-        Err(Refused)
-    }
-    fn serialize_u8(self, _: u8) -> Result<(), Refused> {
-        Err(Refused)
-    }
-    fn serialize_u16(self, _: u16) -> Result<(), Refused> {
-        Err(Refused)
-    }
-    fn serialize_u32(self, _: u32) -> Result<(), Refused> {
-        Err(Refused)
-    }
-    fn serialize_u64(self, _: u64) -> Result<(), Refused> {
-        Err(Refused)
-    }
-    fn serialize_f32(self, _: f32) -> Result<(), Refused> {
-        Err(Refused)
-    }
-    fn serialize_f64(self, _: f64) -> Result<(), Refused> {
-        Err(Refused)
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<(), Refused> {
-        Err(Refused)
-    }
+    refuse_keys!(
+        serialize_bool: bool,
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_f32: f32,
+        serialize_f64: f64,
+        serialize_bytes: &[u8]
+    );
     fn serialize_none(self) -> Result<(), Refused> {
         Err(Refused)
     }
