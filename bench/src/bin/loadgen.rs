@@ -135,10 +135,19 @@ fn bare_server() -> std::io::Result<ServerProcess> {
     ServerProcess::spawn_announced("bare", &sibling("bare"), &["--addr", "127.0.0.1:0"])
 }
 
+/// Which of the two servers of a scenario goes first in run `run`: wsx on even runs, bare
+/// on odd ones, so that a host getting faster or slower within a run favours neither.
+fn run_order(run: usize) -> [usize; 2] {
+    if run % 2 == 0 { [0, 1] } else { [1, 0] }
+}
+
 async fn run_rpc(args: &Args, report: &mut Report) -> std::io::Result<()> {
     let mut results: Vec<(&str, Vec<RpcResult>)> = vec![("wsx", Vec::new()), ("bare", Vec::new())];
     for run in 0..args.runs {
-        for (name, runs) in results.iter_mut() {
+        for k in run_order(run) {
+            let Some((name, runs)) = results.get_mut(k) else {
+                continue;
+            };
             let server = if *name == "wsx" {
                 echo_server(args)?
             } else {
@@ -244,7 +253,10 @@ async fn run_fanout(args: &Args, report: &mut Report) -> std::io::Result<()> {
     let mut results: Vec<(&str, Vec<FanoutResult>)> =
         vec![("chat", Vec::new()), ("bare", Vec::new())];
     for run in 0..args.runs {
-        for (name, runs) in results.iter_mut() {
+        for k in run_order(run) {
+            let Some((name, runs)) = results.get_mut(k) else {
+                continue;
+            };
             let (server, url, join, db) = if *name == "chat" {
                 let Some((server, db)) = chat_server(run)? else {
                     eprintln!(
@@ -356,7 +368,10 @@ async fn run_fanout(args: &Args, report: &mut Report) -> std::io::Result<()> {
 async fn run_idle(args: &Args, report: &mut Report) -> std::io::Result<()> {
     let mut results: Vec<(&str, Vec<IdleResult>)> = vec![("wsx", Vec::new()), ("bare", Vec::new())];
     for run in 0..args.runs {
-        for (name, runs) in results.iter_mut() {
+        for k in run_order(run) {
+            let Some((name, runs)) = results.get_mut(k) else {
+                continue;
+            };
             let server = if *name == "wsx" {
                 echo_server(args)?
             } else {
