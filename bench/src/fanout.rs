@@ -7,6 +7,7 @@
 //! against the bare server connecting to `/room` is joining.
 
 use crate::StringField;
+use crate::server::{cpu_us_per, process_cpu_time};
 use crate::stats::{Latencies, Summary};
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
@@ -120,7 +121,7 @@ pub async fn run(load: &FanoutLoad, server_cpu: impl Fn() -> Option<Duration>) -
     result.expected = receivers * load.count;
     let first_send = shared.epoch.elapsed();
     let cpu_from = server_cpu();
-    let own_from = crate::server::process_cpu_time(std::process::id());
+    let own_from = process_cpu_time(std::process::id());
     if let Ok(Ok(mut sink)) = tokio::time::timeout(Duration::from_secs(1), sink_rx).await {
         let mut tick =
             tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(load.rate.max(1))));
@@ -143,7 +144,7 @@ pub async fn run(load: &FanoutLoad, server_cpu: impl Fn() -> Option<Duration>) -
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         cpu_to = server_cpu();
-        own_to = crate::server::process_cpu_time(std::process::id());
+        own_to = process_cpu_time(std::process::id());
         let _ = tokio::time::timeout(Duration::from_millis(500), sink.close()).await;
     } else {
         result.send_errors += load.count;
@@ -167,14 +168,8 @@ pub async fn run(load: &FanoutLoad, server_cpu: impl Fn() -> Option<Duration>) -
         0.0
     };
     result.latency_us = latencies.summary();
-    if let (Some(from), Some(to), true) = (cpu_from, cpu_to, result.delivered > 0) {
-        result.server_cpu_us_per_delivery =
-            to.saturating_sub(from).as_secs_f64() * 1e6 / result.delivered as f64;
-    }
-    if let (Some(from), Some(to), true) = (own_from, own_to, result.delivered > 0) {
-        result.client_cpu_us_per_delivery =
-            to.saturating_sub(from).as_secs_f64() * 1e6 / result.delivered as f64;
-    }
+    result.server_cpu_us_per_delivery = cpu_us_per(cpu_from, cpu_to, result.delivered);
+    result.client_cpu_us_per_delivery = cpu_us_per(own_from, own_to, result.delivered);
     result
 }
 

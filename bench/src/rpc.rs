@@ -83,10 +83,7 @@ pub async fn run(load: &RpcLoad, server_cpu: impl Fn() -> Option<Duration>) -> R
         }
     }
     result.round_trips_per_s = all.len() as f64 / load.duration.as_secs_f64();
-    if let (Some(from), Some(to), false) = (cpu_from, cpu_to, all.is_empty()) {
-        result.server_cpu_us_per_rt =
-            to.saturating_sub(from).as_secs_f64() * 1e6 / all.len() as f64;
-    }
+    result.server_cpu_us_per_rt = crate::server::cpu_us_per(cpu_from, cpu_to, all.len() as u64);
     result.latency_us = all.summary();
     result
 }

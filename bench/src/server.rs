@@ -130,6 +130,17 @@ impl ServerProcess {
     }
 }
 
+/// CPU time between two readings of [`process_cpu_time`], in microseconds per unit of
+/// work done meanwhile; 0 when either reading is missing or nothing was done.
+pub fn cpu_us_per(from: Option<Duration>, to: Option<Duration>, units: u64) -> f64 {
+    match (from, to) {
+        (Some(from), Some(to)) if units > 0 => {
+            to.saturating_sub(from).as_secs_f64() * 1e6 / units as f64
+        }
+        _ => 0.0,
+    }
+}
+
 /// A process's CPU time so far (user + system), from `/proc/PID/stat`; `None` where
 /// there is no `/proc`.
 pub fn process_cpu_time(pid: u32) -> Option<Duration> {
@@ -152,4 +163,22 @@ impl Drop for ServerProcess {
 pub fn free_port() -> std::io::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_per_unit_needs_both_readings_and_some_work() {
+        let (from, to) = (Some(Duration::from_secs(1)), Some(Duration::from_secs(3)));
+        assert_eq!(cpu_us_per(from, to, 4), 500_000.0);
+        assert_eq!(cpu_us_per(from, None, 4), 0.0);
+        assert_eq!(cpu_us_per(from, to, 0), 0.0);
+        assert_eq!(
+            cpu_us_per(to, from, 4),
+            0.0,
+            "a clock going back is no time"
+        );
+    }
 }
