@@ -180,7 +180,8 @@ pub(crate) struct EnvelopeParts<'a> {
 impl<'a> EnvelopeParts<'a> {
     /// The frame type and event name, or why the envelope is refused.
     pub(crate) fn check(&self) -> Result<(FrameType, &'a str), (ErrorCode, String)> {
-        if let Some(v) = self.v {
+        // What every client sends passes without splitting it.
+        if let Some(v) = self.v.filter(|v| *v != VERSION) {
             let major = v.split('.').next().unwrap_or_default();
             if major != "1" {
                 return Err((
@@ -375,7 +376,11 @@ pub(crate) fn write_json_ok<P: Serialize + ?Sized>(
     }
     if let Some(w) = w {
         out.push_str(r#","w":"#);
-        json_write::write(out, w)?;
+        // A client's clock in ms, as serde_json writes a `u64`.
+        match w.as_u64() {
+            Some(ms) => out.push_str(itoa::Buffer::new().format(ms)),
+            None => json_write::write(out, w)?,
+        }
     }
     out.push_str(r#","p":"#);
     json_write::write(out, p)?;

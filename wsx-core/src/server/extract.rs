@@ -6,16 +6,19 @@ use super::handshake::Handshake;
 use std::sync::Arc;
 
 /// Everything a handler call can draw from: the connection, the app state, the request.
+///
+/// Borrowed for the call: extractors copy out what they keep, so a handler that takes
+/// none costs no reference count.
 #[derive(Debug)]
-pub struct Context<S, C> {
+pub struct Context<'a, S, C> {
     /// The connection the event came from.
-    pub conn: Conn<C>,
+    pub conn: &'a Conn<C>,
     /// The app state.
-    pub state: S,
+    pub state: &'a S,
     /// The event's wire name.
     pub event: &'static str,
-    /// The request id (`None` for one-way events). Ids up to 23 bytes are held inline.
-    pub request_id: Option<smol_str::SmolStr>,
+    /// The request id (`None` for one-way events).
+    pub request_id: Option<&'a str>,
 }
 
 /// Something a handler takes as an argument, built from the call's [`Context`].
@@ -26,7 +29,7 @@ pub struct Context<S, C> {
 )]
 pub trait FromContext<S, C>: Sized {
     /// Builds the value, or refuses the call with an error sent to the peer.
-    fn from_context(ctx: &Context<S, C>) -> Result<Self, HandlerError>;
+    fn from_context(ctx: &Context<'_, S, C>) -> Result<Self, HandlerError>;
 }
 
 /// The app state given to [`ServerBuilder::new`](super::ServerBuilder::new).
@@ -34,19 +37,19 @@ pub trait FromContext<S, C>: Sized {
 pub struct State<S>(pub S);
 
 impl<S: Clone, C> FromContext<S, C> for State<S> {
-    fn from_context(ctx: &Context<S, C>) -> Result<Self, HandlerError> {
+    fn from_context(ctx: &Context<'_, S, C>) -> Result<Self, HandlerError> {
         Ok(State(ctx.state.clone()))
     }
 }
 
 impl<S, C> FromContext<S, C> for Conn<C> {
-    fn from_context(ctx: &Context<S, C>) -> Result<Self, HandlerError> {
+    fn from_context(ctx: &Context<'_, S, C>) -> Result<Self, HandlerError> {
         Ok(ctx.conn.clone())
     }
 }
 
 impl<S, C> FromContext<S, C> for Arc<Handshake> {
-    fn from_context(ctx: &Context<S, C>) -> Result<Self, HandlerError> {
+    fn from_context(ctx: &Context<'_, S, C>) -> Result<Self, HandlerError> {
         Ok(ctx.conn.handshake().clone())
     }
 }
@@ -56,7 +59,7 @@ impl<S, C> FromContext<S, C> for Arc<Handshake> {
 pub struct EventName(pub &'static str);
 
 impl<S, C> FromContext<S, C> for EventName {
-    fn from_context(ctx: &Context<S, C>) -> Result<Self, HandlerError> {
+    fn from_context(ctx: &Context<'_, S, C>) -> Result<Self, HandlerError> {
         Ok(EventName(ctx.event))
     }
 }

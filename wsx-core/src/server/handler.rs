@@ -54,7 +54,7 @@ pub trait RequestHandler<E: RequestEvent, S, C, Args>: Clone + Send + Sync + 'st
     type Future: Future<Output = Result<E::Response, HandlerError>> + Send + 'static;
 
     /// Runs the handler.
-    fn call(self, ctx: Context<S, C>, payload: E::Payload) -> Self::Future;
+    fn call(self, ctx: &Context<'_, S, C>, payload: E::Payload) -> Self::Future;
 }
 
 /// An async function that handles one-way event `E`.
@@ -69,7 +69,7 @@ pub trait SendHandler<E: SendEvent, S, C, Args>: Clone + Send + Sync + 'static {
     type Future: Future<Output = ()> + Send + 'static;
 
     /// Runs the handler.
-    fn call(self, ctx: Context<S, C>, payload: E::Payload) -> Self::Future;
+    fn call(self, ctx: &Context<'_, S, C>, payload: E::Payload) -> Self::Future;
 }
 
 macro_rules! impl_handlers {
@@ -88,9 +88,9 @@ macro_rules! impl_handlers {
             >;
 
             #[allow(non_snake_case, unused_variables)]
-            fn call(self, ctx: Context<S, C>, payload: E::Payload) -> Self::Future {
+            fn call(self, ctx: &Context<'_, S, C>, payload: E::Payload) -> Self::Future {
                 $(
-                    let $ty = match $ty::from_context(&ctx) {
+                    let $ty = match $ty::from_context(ctx) {
                         Ok(v) => v,
                         Err(e) => return Either::Left(std::future::ready(Err(e))),
                     };
@@ -110,9 +110,9 @@ macro_rules! impl_handlers {
             type Future = Either<Ready<()>, Fut>;
 
             #[allow(non_snake_case, unused_variables)]
-            fn call(self, ctx: Context<S, C>, payload: E::Payload) -> Self::Future {
+            fn call(self, ctx: &Context<'_, S, C>, payload: E::Payload) -> Self::Future {
                 $(
-                    let $ty = match $ty::from_context(&ctx) {
+                    let $ty = match $ty::from_context(ctx) {
                         Ok(v) => v,
                         Err(e) => {
                             tracing::warn!(event = ctx.event, error = %e, "one-way handler refused by an extractor");

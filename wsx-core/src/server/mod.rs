@@ -86,7 +86,7 @@ pub const SUBPROTOCOL_CBOR: &str = "wsx.v1.cbor";
 /// be one JSON value (see `InPayload::decode`): the caller decodes the frame the owned
 /// way and calls again.
 type ErasedHandler<S, C> = Arc<
-    dyn Fn(Context<S, C>, Inbound<'_>) -> Option<BoxFuture<'static, Option<Outbound>>>
+    dyn Fn(&Context<'_, S, C>, Inbound<'_>) -> Option<BoxFuture<'static, Option<Outbound>>>
         + Send
         + Sync,
 >;
@@ -237,8 +237,8 @@ where
         let seconds = HandlerSeconds::default();
         let known_valid = E::TYPED_CHECK.then_some(E::known_valid as fn(&E::Payload) -> bool);
         // The JSON `response_ok` of this event up to its `id`, built once.
-        let ok_prefix: Arc<str> = match crate::protocol::json_ok_prefix(E::NAME) {
-            Ok(prefix) => prefix.into(),
+        let ok_prefix = match ok_prefix_of(E::NAME) {
+            Ok(prefix) => prefix,
             Err(e) => {
                 self.errors.push(BuildError::Schema {
                     event: E::NAME,
@@ -248,35 +248,38 @@ where
             }
         };
         let erased: ErasedHandler<S, C> = Arc::new(
-            move |ctx: Context<S, C>, inbound: Inbound<'_>| {
+            move |ctx: &Context<'_, S, C>, inbound: Inbound<'_>| {
                 let timer = seconds.start(E::NAME);
-                let handler = handler.clone();
-                let ok_prefix = ok_prefix.clone();
                 let codec = ctx.conn.codec();
                 let Inbound { w, p, .. } = inbound;
-                let id = ctx.request_id.clone();
-                // Decoded here, while the payload is borrowed from the message.
-                let payload = p.decode::<E::Payload>(incoming, known_valid)?;
+                let id = ctx.request_id.map(smol_str::SmolStr::new);
+                // Decoded here, while the payload is borrowed from the message, and the
+                // handler called here, while the context is borrowed from the session:
+                // its future holds only what the handler took.
+                let called = match p.decode::<E::Payload>(incoming, known_valid)? {
+                    Err(e) => Err(e.to_wire()),
+                    Ok(payload) => guard_call(|| handler.clone().call(ctx, payload)),
+                };
                 let fut = async move {
                     let x = E::NAME;
-                    let result = match payload {
-                    Err(e) => Err(e.to_wire()),
-                    Ok(payload) => run_guarded(move || handler.call(ctx, payload)).await.and_then(|r| {
-                        r.map_err(|e| e.to_wire()).and_then(|resp| {
-                            if let Some(outgoing) = outgoing {
-                                if let Err(e) = validate::check_with(outgoing, &resp) {
-                                    tracing::error!(event = E::NAME, error = %e, "response breaks its own schema");
-                                    return Err(WireError::new(ErrorCode::Internal, "response breaks its schema"));
+                    let result = match called {
+                        Err(wire) => Err(wire),
+                        Ok(fut) => guarded(fut).await.and_then(|r| {
+                            r.map_err(|e| e.to_wire()).and_then(|resp| {
+                                if let Some(outgoing) = outgoing {
+                                    if let Err(e) = validate::check_with(outgoing, &resp) {
+                                        tracing::error!(event = E::NAME, error = %e, "response breaks its own schema");
+                                        return Err(WireError::new(ErrorCode::Internal, "response breaks its schema"));
+                                    }
                                 }
-                            }
-                            Ok(resp)
-                        })
-                    }),
-                };
+                                Ok(resp)
+                            })
+                        }),
+                    };
                     let encoded = match &result {
                         Ok(resp) => Outbound::encode_ok(
                             codec,
-                            &ok_prefix,
+                            ok_prefix,
                             x,
                             id.as_deref(),
                             w.as_ref(),
@@ -330,19 +333,21 @@ where
         let seconds = HandlerSeconds::default();
         let known_valid = E::TYPED_CHECK.then_some(E::known_valid as fn(&E::Payload) -> bool);
         let erased: ErasedHandler<S, C> =
-            Arc::new(move |ctx: Context<S, C>, inbound: Inbound<'_>| {
+            Arc::new(move |ctx: &Context<'_, S, C>, inbound: Inbound<'_>| {
                 let timer = seconds.start(E::NAME);
-                let handler = handler.clone();
                 let codec = ctx.conn.codec();
-                let payload = inbound.p.decode::<E::Payload>(incoming, known_valid)?;
+                let called = match inbound.p.decode::<E::Payload>(incoming, known_valid)? {
+                    Err(e) => {
+                        let mut wire = e.to_wire();
+                        wire.message = format!("event `{}`: {}", E::NAME, wire.message);
+                        Err(wire)
+                    }
+                    Ok(payload) => guard_call(|| handler.clone().call(ctx, payload)),
+                };
                 let fut = async move {
-                    let failure = match payload {
-                        Err(e) => {
-                            let mut wire = e.to_wire();
-                            wire.message = format!("event `{}`: {}", E::NAME, wire.message);
-                            Some(wire)
-                        }
-                        Ok(payload) => run_guarded(move || handler.call(ctx, payload)).await.err(),
+                    let failure = match called {
+                        Err(wire) => Some(wire),
+                        Ok(fut) => guarded(fut).await.err(),
                     };
                     timer.stop();
                     let wire = failure?;
@@ -514,28 +519,43 @@ fn handler_clock() -> &'static quanta::Clock {
     CLOCK.get_or_init(quanta::Clock::new)
 }
 
-/// Runs a handler, turning a panic (while building or polling its future) into an
-/// `internal` error.
-async fn run_guarded<T, F, Fut>(make: F) -> Result<T, WireError>
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = T>,
-{
-    let internal = || WireError::new(ErrorCode::Internal, "internal error: the handler failed");
-    let fut = match std::panic::catch_unwind(AssertUnwindSafe(make)) {
-        Ok(fut) => fut,
-        Err(_) => {
-            tracing::error!("handler panicked");
-            return Err(internal());
-        }
-    };
-    match AssertUnwindSafe(fut).catch_unwind().await {
-        Ok(v) => Ok(v),
-        Err(_) => {
-            tracing::error!("handler panicked");
-            Err(internal())
-        }
+/// What a handler's panic is answered with.
+fn handler_failed() -> WireError {
+    tracing::error!("handler panicked");
+    WireError::new(ErrorCode::Internal, "internal error: the handler failed")
+}
+
+/// Calls a handler (its extractors and whatever it does before returning its future),
+/// turning a panic into an internal error.
+fn guard_call<Fut>(call: impl FnOnce() -> Fut) -> Result<Fut, WireError> {
+    std::panic::catch_unwind(AssertUnwindSafe(call)).map_err(|_| handler_failed())
+}
+
+/// Runs a handler's future, turning a panic while polling it into an internal error.
+async fn guarded<Fut: Future>(fut: Fut) -> Result<Fut::Output, WireError> {
+    AssertUnwindSafe(fut)
+        .catch_unwind()
+        .await
+        .map_err(|_| handler_failed())
+}
+
+/// The JSON `response_ok` prefix of an event (see
+/// [`json_ok_prefix`](crate::protocol::json_ok_prefix)), made once per event name in a
+/// process and kept for its life, so a reply borrows it instead of counting references
+/// to it: the names are `'static` and few, so is the memory.
+fn ok_prefix_of(name: &'static str) -> Result<&'static str, serde_json::Error> {
+    static PREFIXES: std::sync::LazyLock<
+        std::sync::Mutex<HashMap<&'static str, &'static str, foldhash::fast::RandomState>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let mut prefixes = PREFIXES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(prefix) = prefixes.get(name) {
+        return Ok(prefix);
     }
+    let prefix: &'static str = Box::leak(crate::protocol::json_ok_prefix(name)?.into_boxed_str());
+    prefixes.insert(name, prefix);
+    Ok(prefix)
 }
 
 pub(crate) struct ServerInner<S, C> {
