@@ -41,6 +41,9 @@ pub struct RpcResult {
     /// Server CPU time (user + system) per round trip during the measured window, in
     /// microseconds: less noisy than throughput on a shared machine.
     pub server_cpu_us_per_rt: f64,
+    /// The load generator's own CPU time per round trip: with both on two cores, the
+    /// rate is about the cores' time divided by the two figures' sum.
+    pub client_cpu_us_per_rt: f64,
 }
 
 /// Ids are slots in a ring of this size; `depth` must not exceed it.
@@ -69,8 +72,10 @@ pub async fn run(load: &RpcLoad, server_cpu: impl Fn() -> Option<Duration>) -> R
     }
     tokio::time::sleep_until(measure_from.into()).await;
     let cpu_from = server_cpu();
+    let own_from = crate::server::process_cpu_time(std::process::id());
     tokio::time::sleep_until(measure_to.into()).await;
     let cpu_to = server_cpu();
+    let own_to = crate::server::process_cpu_time(std::process::id());
     let mut all = Latencies::default();
     let mut result = RpcResult::default();
     for task in tasks {
@@ -84,6 +89,7 @@ pub async fn run(load: &RpcLoad, server_cpu: impl Fn() -> Option<Duration>) -> R
     }
     result.round_trips_per_s = all.len() as f64 / load.duration.as_secs_f64();
     result.server_cpu_us_per_rt = crate::server::cpu_us_per(cpu_from, cpu_to, all.len() as u64);
+    result.client_cpu_us_per_rt = crate::server::cpu_us_per(own_from, own_to, all.len() as u64);
     result.latency_us = all.summary();
     result
 }

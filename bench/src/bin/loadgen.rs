@@ -164,7 +164,7 @@ async fn run_rpc(args: &Args, report: &mut Report) -> std::io::Result<()> {
             };
             let result = rpc::run(&load, || server.cpu_time()).await;
             eprintln!(
-                "rpc run {}/{} {name}: {:.0} round trips/s, p50 {} µs, p99 {} µs, max {} µs, errors {}, server cpu {:.2} µs/round trip",
+                "rpc run {}/{} {name}: {:.0} round trips/s, p50 {} µs, p99 {} µs, max {} µs, errors {}, server cpu {:.2} µs/round trip, load generator cpu {:.2} µs/round trip",
                 run + 1,
                 args.runs,
                 result.round_trips_per_s,
@@ -172,7 +172,8 @@ async fn run_rpc(args: &Args, report: &mut Report) -> std::io::Result<()> {
                 result.latency_us.p99,
                 result.latency_us.max,
                 result.errors + result.connect_errors,
-                result.server_cpu_us_per_rt
+                result.server_cpu_us_per_rt,
+                result.client_cpu_us_per_rt
             );
             runs.push(result);
         }
@@ -202,6 +203,13 @@ async fn run_rpc(args: &Args, report: &mut Report) -> std::io::Result<()> {
             name,
             "µs",
             f(|r| r.server_cpu_us_per_rt),
+        );
+        report.add(
+            "rpc",
+            "loadgen_cpu_per_rt",
+            name,
+            "µs",
+            f(|r| r.client_cpu_us_per_rt),
         );
         report.add_distribution(
             "rpc",
