@@ -241,8 +241,10 @@ pub(crate) struct JsonFrameRef<'a> {
     pub(crate) w: Option<Number>,
     #[serde(default, borrow)]
     pub(crate) p: Option<&'a serde_json::value::RawValue>,
+    /// Boxed: only a client's `response_error` has one, and the envelope is moved
+    /// through the decode of every frame.
     #[serde(default)]
-    pub(crate) e: Option<WireError>,
+    pub(crate) e: Option<Box<WireError>>,
     /// Set by the direct scan instead of `p` when the payload is the last member: the
     /// rest of the text up to the closing brace, not yet known to be one JSON value.
     /// Whoever decodes it checks that, and sends the frame down the owned path if not.
