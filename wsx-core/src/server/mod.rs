@@ -85,11 +85,17 @@ pub const SUBPROTOCOL_CBOR: &str = "wsx.v1.cbor";
 /// the call, which yields the reply to queue. `None` when the payload turned out not to
 /// be one JSON value (see `InPayload::decode`): the caller decodes the frame the owned
 /// way and calls again.
-type ErasedHandler<S, C> = Arc<
-    dyn Fn(&Context<'_, S, C>, Inbound<'_>) -> Option<BoxFuture<'static, Option<Outbound>>>
-        + Send
-        + Sync,
->;
+type ErasedHandler<S, C> =
+    Arc<dyn Fn(&Context<'_, S, C>, Inbound<'_>) -> Option<Started> + Send + Sync>;
+
+/// A handler, once started: what it queues (a reply, an error, or nothing) if it
+/// finished on its first poll, as most do, else the rest of its work.
+pub(crate) enum Started {
+    /// Finished on the first poll.
+    Done(Option<Outbound>),
+    /// Waiting: the session polls it again when it wakes.
+    Waiting(BoxFuture<'static, Option<Outbound>>),
+}
 type ConnectHook<S, C> =
     Arc<dyn Fn(Arc<Handshake>, S) -> BoxFuture<'static, Result<C, Reject>> + Send + Sync>;
 type OpenHook<S, C> = Arc<dyn Fn(Conn<C>, S) -> BoxFuture<'static, ()> + Send + Sync>;
@@ -260,22 +266,18 @@ where
                     Err(e) => Err(e.to_wire()),
                     Ok(payload) => guard_call(|| handler.clone().call(ctx, payload)),
                 };
-                let fut = async move {
+                let reply = move |result: Result<Result<E::Response, HandlerError>, WireError>| {
                     let x = E::NAME;
-                    let result = match called {
-                        Err(wire) => Err(wire),
-                        Ok(fut) => guarded(fut).await.and_then(|r| {
-                            r.map_err(|e| e.to_wire()).and_then(|resp| {
-                                if let Some(outgoing) = outgoing {
-                                    if let Err(e) = validate::check_with(outgoing, &resp) {
-                                        tracing::error!(event = E::NAME, error = %e, "response breaks its own schema");
-                                        return Err(WireError::new(ErrorCode::Internal, "response breaks its schema"));
-                                    }
-                                }
-                                Ok(resp)
-                            })
-                        }),
-                    };
+                    let result = result.and_then(|r| {
+                        let resp = r.map_err(|e| e.to_wire())?;
+                        if let Some(outgoing) = outgoing {
+                            if let Err(e) = validate::check_with(outgoing, &resp) {
+                                tracing::error!(event = E::NAME, error = %e, "response breaks its own schema");
+                                return Err(WireError::new(ErrorCode::Internal, "response breaks its schema"));
+                            }
+                        }
+                        Ok(resp)
+                    });
                     let encoded = match &result {
                         Ok(resp) => Outbound::encode_ok(
                             codec,
@@ -312,7 +314,7 @@ where
                         }
                     }
                 };
-                Some(traced(fut, || {
+                Some(start_handler(called, reply, || {
                     tracing::debug_span!("request", event = E::NAME)
                 }))
             },
@@ -344,19 +346,15 @@ where
                     }
                     Ok(payload) => guard_call(|| handler.clone().call(ctx, payload)),
                 };
-                let fut = async move {
-                    let failure = match called {
-                        Err(wire) => Some(wire),
-                        Ok(fut) => guarded(fut).await.err(),
-                    };
+                let report = move |result: Result<(), WireError>| {
                     timer.stop();
-                    let wire = failure?;
+                    let wire = result.err()?;
                     if let Some(code) = wire.code {
                         metrics::counter!("wsx_errors_total", "code" => code.as_str()).increment(1);
                     }
                     Outbound::encode(codec, &OutFrame::error_push(&wire)).ok()
                 };
-                Some(traced(fut, || {
+                Some(start_handler(called, report, || {
                     tracing::debug_span!("send", event = E::NAME)
                 }))
             });
@@ -462,17 +460,41 @@ where
     }
 }
 
-/// Boxes a handler future, inside a span only when the span is enabled: a disabled span
-/// still costs an enter and an exit on every poll.
-fn traced<F>(fut: F, span: impl FnOnce() -> tracing::Span) -> BoxFuture<'static, F::Output>
+/// Polls a handler's future once and, if it finished, hands its result to `finish` (which
+/// encodes the reply) at once: no box, no future around it. A handler that waits is
+/// boxed with `finish` behind it, inside its span only when the span is enabled (a
+/// disabled span still costs an enter and an exit on every poll).
+///
+/// That first poll is outside tokio's cooperative budget: a handler always runs up to
+/// its first real wait now, in arrival order. Within a long read burst the budget runs
+/// out, and a handler refused by it would only reach its first lock later, after
+/// handlers of frames that came after it (with several in flight, a sender's messages
+/// then took their numbers out of order). A waiting handler is polled again by the
+/// session's set of running handlers, which registers the real waker.
+fn start_handler<F>(
+    called: Result<F, WireError>,
+    finish: impl FnOnce(Result<F::Output, WireError>) -> Option<Outbound> + Send + 'static,
+    span: impl FnOnce() -> tracing::Span,
+) -> Started
 where
     F: Future + Send + 'static,
 {
+    let mut fut = match called {
+        Ok(fut) => Box::pin(fut),
+        Err(wire) => return Started::Done(finish(Err(wire))),
+    };
     let span = span();
-    if span.is_disabled() {
-        Box::pin(fut)
-    } else {
-        Box::pin(fut.instrument(span))
+    let first = span.in_scope(|| tokio::task::unconstrained(guarded(fut.as_mut())).now_or_never());
+    match first {
+        Some(result) => Started::Done(finish(result)),
+        None => {
+            let rest = async move { finish(guarded(fut).await) };
+            Started::Waiting(if span.is_disabled() {
+                Box::pin(rest)
+            } else {
+                Box::pin(rest.instrument(span))
+            })
+        }
     }
 }
 

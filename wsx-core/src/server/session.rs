@@ -10,7 +10,7 @@ use super::error::{DisconnectReason, close_code};
 use super::inbound::Inbound;
 use super::limits::TokenBucket;
 use super::outbound::Outbound;
-use super::{Route, ServerInner};
+use super::{Route, ServerInner, Started};
 use crate::codec::{Codec, CodecFamily};
 use crate::error::{ErrorCode, WireError};
 use crate::event::EventKind;
@@ -601,15 +601,9 @@ where
     }
 }
 
-/// Starts the handler of a frame. Most handlers finish without waiting: it is polled
-/// once here and its reply queued at once, so only the ones that really wait pay for a
-/// slot in `in_flight`.
-///
-/// That first poll is outside tokio's cooperative budget: a handler always runs up to
-/// its first real wait now, in arrival order. Within a long read burst the budget runs
-/// out, and a handler refused by it would only reach its first lock later, after
-/// handlers of frames that came after it (with several in flight, a sender's messages
-/// then took their numbers out of order).
+/// Starts the handler of a frame. Most handlers finish without waiting: the route polls
+/// it once (see `start_handler`) and its reply is queued at once, so only the ones that
+/// really wait pay for a slot in `in_flight`.
 ///
 /// `false` when the handler found the frame's unchecked payload not to be one JSON value
 /// (see `InPayload::decode`): nothing was started.
@@ -626,16 +620,16 @@ fn start<S, C>(
         event: route.name,
         request_id: frame.id,
     };
-    let Some(mut fut) = (route.handler)(&ctx, frame) else {
+    let Some(started) = (route.handler)(&ctx, frame) else {
         return false;
     };
     route.frames_in().increment(1);
-    match tokio::task::unconstrained(&mut fut).now_or_never() {
-        Some(Some(item)) => {
+    match started {
+        Started::Done(Some(item)) => {
             conn.peer().enqueue_own(item);
         }
-        Some(None) => {}
-        None => in_flight.get_or_insert_with(Default::default).push(fut),
+        Started::Done(None) => {}
+        Started::Waiting(fut) => in_flight.get_or_insert_with(Default::default).push(fut),
     }
     true
 }
