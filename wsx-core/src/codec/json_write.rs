@@ -82,13 +82,32 @@ fn needs_escape(word: u64) -> bool {
         || has_zero(word ^ (ONES * u64::from(b'\\')))
 }
 
+/// How many bytes a block of [`first_escape`] tests at once.
+const BLOCK: usize = 32;
+
+/// Whether any byte of `block` needs an escape. Written without an early exit, so that
+/// the compiler tests the whole block with vector compares (16 bytes at a time on any
+/// x86-64); a word at a time, this was ~2.5 instructions per byte of echoed text.
+#[inline]
+fn block_needs_escape(block: &[u8]) -> bool {
+    block.iter().fold(0u8, |hit, &b| {
+        hit | u8::from(b < 0x20) | u8::from(b == b'"') | u8::from(b == b'\\')
+    }) != 0
+}
+
 /// Where the first byte that needs an escape is (a quote, a backslash or a control
-/// byte): plain text is skipped eight bytes at a time, the word that has one (and the
-/// last few bytes) one byte at a time.
+/// byte): plain text is skipped a block and then eight bytes at a time, the word that
+/// has one (and the last few bytes) one byte at a time.
 #[inline]
 fn first_escape(bytes: &[u8]) -> Option<usize> {
     let mut plain = 0;
-    for chunk in bytes.chunks_exact(8) {
+    for block in bytes.chunks_exact(BLOCK) {
+        if block_needs_escape(block) {
+            break;
+        }
+        plain += BLOCK;
+    }
+    for chunk in bytes.get(plain..)?.chunks_exact(8) {
         let Ok(word) = <[u8; 8]>::try_from(chunk) else {
             break;
         };
@@ -713,6 +732,23 @@ mod tests {
         fn any_string_is_escaped_as_serde_json_escapes_it(s in any::<String>(), ascii in "[\\x00-\\x7f]{0,64}") {
             prop_assert_eq!(ours(&s), theirs(&s));
             prop_assert_eq!(ours(&ascii), theirs(&ascii));
+        }
+
+        /// Long plain text with one byte to escape anywhere: in a block, in a word, in
+        /// the tail, or none at all.
+        #[test]
+        fn one_escape_anywhere_in_long_text_is_found(
+            text in "[a-zA-Z0-9 é~]{0,120}",
+            at in any::<prop::sample::Index>(),
+            byte in prop::sample::select(vec!['"', '\\', '\n', '\u{0}', '\u{1f}', 'a']),
+        ) {
+            let mut s = text;
+            let mut i = at.index(s.len() + 1);
+            while !s.is_char_boundary(i) {
+                i -= 1;
+            }
+            s.insert(i, byte);
+            prop_assert_eq!(ours(&s), theirs(&s));
         }
     }
 }
