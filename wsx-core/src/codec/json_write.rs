@@ -82,6 +82,9 @@ fn needs_escape(word: u64) -> bool {
         || has_zero(word ^ (ONES * u64::from(b'\\')))
 }
 
+/// Up to how many bytes [`write_str`] scans a string byte by byte.
+const SHORT: usize = 16;
+
 /// How many bytes a block of [`first_escape`] tests at once.
 const BLOCK: usize = 32;
 
@@ -125,6 +128,15 @@ fn first_escape(bytes: &[u8]) -> Option<usize> {
 
 /// `s` as a JSON string, quotes included.
 pub(crate) fn write_str(out: &mut String, s: &str) {
+    // Keys, ids and event names are short and plain: one look at each byte, one copy
+    // (the block and word loops cost more to set up than such a string takes to scan).
+    if s.len() <= SHORT && !s.bytes().any(|b| ESCAPE[usize::from(b)] != 0) {
+        out.reserve(s.len() + 2);
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     let mut rest = s;
     out.reserve(rest.len() + 2);
     out.push('"');
