@@ -81,10 +81,9 @@ pub const SUBPROTOCOL_JSON: &str = "wsx.v1.json";
 /// The subprotocol a CBOR client offers.
 pub const SUBPROTOCOL_CBOR: &str = "wsx.v1.cbor";
 
-/// An event's handler, type-erased: it decodes the payload and returns the future of
-/// the call, which yields the reply to queue. `None` when the payload turned out not to
-/// be one JSON value (see `InPayload::decode`): the caller decodes the frame the owned
-/// way and calls again.
+/// An event's handler, type-erased: it decodes the payload, calls the handler and polls
+/// it once ([`Started`]). `None` when the payload turned out not to be one JSON value
+/// (see `InPayload::decode`): the caller decodes the frame the owned way and calls again.
 type ErasedHandler<S, C> =
     Arc<dyn Fn(&Context<'_, S, C>, Inbound<'_>) -> Option<Started> + Send + Sync>;
 
@@ -479,23 +478,23 @@ fn start_handler<F>(
 where
     F: Future + Send + 'static,
 {
+    let span = span();
+    // The reply of a handler that finished is encoded in its span too.
+    let entered = span.enter();
     let mut fut = match called {
         Ok(fut) => Box::pin(fut),
         Err(wire) => return Started::Done(finish(Err(wire))),
     };
-    let span = span();
-    let first = span.in_scope(|| tokio::task::unconstrained(guarded(fut.as_mut())).now_or_never());
-    match first {
-        Some(result) => Started::Done(finish(result)),
-        None => {
-            let rest = async move { finish(guarded(fut).await) };
-            Started::Waiting(if span.is_disabled() {
-                Box::pin(rest)
-            } else {
-                Box::pin(rest.instrument(span))
-            })
-        }
+    if let Some(result) = tokio::task::unconstrained(guarded(fut.as_mut())).now_or_never() {
+        return Started::Done(finish(result));
     }
+    drop(entered);
+    let rest = async move { finish(guarded(fut).await) };
+    Started::Waiting(if span.is_disabled() {
+        Box::pin(rest)
+    } else {
+        Box::pin(rest.instrument(span))
+    })
 }
 
 /// The `wsx_handler_seconds` histogram of one event, looked up once (on first use, after
