@@ -257,7 +257,6 @@ where
                 let timer = seconds.start(E::NAME);
                 let codec = ctx.conn.codec();
                 let Inbound { w, p, .. } = inbound;
-                let id = ctx.request_id.map(smol_str::SmolStr::new);
                 // Decoded here, while the payload is borrowed from the message, and the
                 // handler called here, while the context is borrowed from the session:
                 // its future holds only what the handler took.
@@ -265,7 +264,8 @@ where
                     Err(e) => Err(e.to_wire()),
                     Ok(payload) => guard_call(|| handler.clone().call(ctx, payload)),
                 };
-                let reply = move |result: Result<Result<E::Response, HandlerError>, WireError>| {
+                let reply = move |result: Result<Result<E::Response, HandlerError>, WireError>,
+                                  id: Option<&str>| {
                     let x = E::NAME;
                     let result = result.and_then(|r| {
                         let resp = r.map_err(|e| e.to_wire())?;
@@ -278,18 +278,10 @@ where
                         Ok(resp)
                     });
                     let encoded = match &result {
-                        Ok(resp) => Outbound::encode_ok(
-                            codec,
-                            ok_prefix,
-                            x,
-                            id.as_deref(),
-                            w.as_ref(),
-                            resp,
-                        ),
-                        Err(wire) => Outbound::encode(
-                            codec,
-                            &OutFrame::error(x, id.as_deref(), w.as_ref(), wire),
-                        ),
+                        Ok(resp) => Outbound::encode_ok(codec, ok_prefix, x, id, w.as_ref(), resp),
+                        Err(wire) => {
+                            Outbound::encode(codec, &OutFrame::error(x, id, w.as_ref(), wire))
+                        }
                     };
                     if let Err(wire) = &result {
                         let code = wire.code.map(|c| c.as_str()).unwrap_or("error");
@@ -305,15 +297,11 @@ where
                                 ErrorCode::Internal,
                                 "response could not be encoded",
                             );
-                            Outbound::encode(
-                                codec,
-                                &OutFrame::error(x, id.as_deref(), w.as_ref(), &wire),
-                            )
-                            .ok()
+                            Outbound::encode(codec, &OutFrame::error(x, id, w.as_ref(), &wire)).ok()
                         }
                     }
                 };
-                Some(start_handler(called, reply, || {
+                Some(start_handler(called, ctx.request_id, reply, || {
                     tracing::debug_span!("request", event = E::NAME)
                 }))
             },
@@ -345,7 +333,7 @@ where
                     }
                     Ok(payload) => guard_call(|| handler.clone().call(ctx, payload)),
                 };
-                let report = move |result: Result<(), WireError>| {
+                let report = move |result: Result<(), WireError>, _: Option<&str>| {
                     timer.stop();
                     let wire = result.err()?;
                     if let Some(code) = wire.code {
@@ -353,7 +341,7 @@ where
                     }
                     Outbound::encode(codec, &OutFrame::error_push(&wire)).ok()
                 };
-                Some(start_handler(called, report, || {
+                Some(start_handler(called, None, report, || {
                     tracing::debug_span!("send", event = E::NAME)
                 }))
             });
@@ -472,7 +460,8 @@ where
 /// session's set of running handlers, which registers the real waker.
 fn start_handler<F>(
     called: Result<F, WireError>,
-    finish: impl FnOnce(Result<F::Output, WireError>) -> Option<Outbound> + Send + 'static,
+    id: Option<&str>,
+    finish: impl FnOnce(Result<F::Output, WireError>, Option<&str>) -> Option<Outbound> + Send + 'static,
     span: impl FnOnce() -> tracing::Span,
 ) -> Started
 where
@@ -483,13 +472,16 @@ where
     let entered = span.enter();
     let mut fut = match called {
         Ok(fut) => Box::pin(fut),
-        Err(wire) => return Started::Done(finish(Err(wire))),
+        Err(wire) => return Started::Done(finish(Err(wire), id)),
     };
     if let Some(result) = tokio::task::unconstrained(guarded(fut.as_mut())).now_or_never() {
-        return Started::Done(finish(result));
+        return Started::Done(finish(result, id));
     }
     drop(entered);
-    let rest = async move { finish(guarded(fut).await) };
+    // Only a handler that waits needs its own copy of the request id (inline up to 23
+    // bytes).
+    let id = id.map(smol_str::SmolStr::new);
+    let rest = async move { finish(guarded(fut).await, id.as_deref()) };
     Started::Waiting(if span.is_disabled() {
         Box::pin(rest)
     } else {
