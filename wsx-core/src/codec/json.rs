@@ -94,9 +94,13 @@ fn scan_canonical(text: &str) -> Option<JsonFrameRef<'_>> {
         v: Some("1.0"),
         ..JsonFrameRef::default()
     };
-    let (t, i) = plain_rest(text, HEAD.len())?;
+    // The frame type is one of four words: matched whole, not scanned for its end.
+    let (t, i) = FRAME_TYPES.iter().find_map(|t| {
+        let end = HEAD.len() + t.len();
+        (bytes.get(HEAD.len()..end) == Some(t.as_bytes())).then_some((*t, end))
+    })?;
     frame.t = Some(t);
-    let i = after(bytes, i, br#","x":""#)?;
+    let i = after(bytes, i, br#"","x":""#)?;
     let (x, mut i) = plain_rest(text, i)?;
     frame.x = Some(x);
     if let Some(at) = after(bytes, i, br#","id":""#) {
@@ -122,6 +126,9 @@ fn scan_canonical(text: &str) -> Option<JsonFrameRef<'_>> {
     (bytes.get(i..) == Some(b"}".as_slice())).then_some(frame)
 }
 
+/// The frame types, the commonest first (see [`FrameType`](crate::protocol::FrameType)).
+const FRAME_TYPES: [&str; 4] = ["request", "send", "response_ok", "response_error"];
+
 /// The index after `literal` if the bytes at `i` are it.
 #[inline]
 fn after(bytes: &[u8], i: usize, literal: &[u8]) -> Option<usize> {
@@ -137,7 +144,7 @@ fn plain_rest(text: &str, i: usize) -> Option<(&str, usize)> {
     let len = bytes
         .get(i..)?
         .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        .position(|&b| super::json_write::ESCAPE[usize::from(b)] != 0)?;
     let end = i + len;
     (bytes[end] == b'"').then(|| (&text[i..end], end + 1))
 }

@@ -51,7 +51,7 @@ const SERDE_JSON_PRIVATE: &str = "$serde_json::private::";
 
 /// serde_json's escape of each byte: 0 for none, `u` for `\u00XX`, else the letter
 /// after the backslash.
-const ESCAPE: [u8; 256] = {
+pub(super) const ESCAPE: [u8; 256] = {
     let mut table = [0u8; 256];
     let mut b = 0;
     while b < 0x20 {
