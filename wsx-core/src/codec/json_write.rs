@@ -82,7 +82,7 @@ fn needs_escape(word: u64) -> bool {
         || has_zero(word ^ (ONES * u64::from(b'\\')))
 }
 
-/// Up to how many bytes [`write_str`] scans a string byte by byte.
+/// Up to how many bytes [`first_escape`] scans a string byte by byte.
 const SHORT: usize = 16;
 
 /// How many bytes a block of [`first_escape`] tests at once.
@@ -103,6 +103,11 @@ fn block_needs_escape(block: &[u8]) -> bool {
 /// has one (and the last few bytes) one byte at a time.
 #[inline]
 fn first_escape(bytes: &[u8]) -> Option<usize> {
+    // Keys, ids and event names are short: the block and word loops cost more to set up
+    // than such a string takes to scan byte by byte.
+    if bytes.len() <= SHORT {
+        return bytes.iter().position(|&b| ESCAPE[usize::from(b)] != 0);
+    }
     let mut plain = 0;
     for block in bytes.chunks_exact(BLOCK) {
         if block_needs_escape(block) {
@@ -128,15 +133,6 @@ fn first_escape(bytes: &[u8]) -> Option<usize> {
 
 /// `s` as a JSON string, quotes included.
 pub(crate) fn write_str(out: &mut String, s: &str) {
-    // Keys, ids and event names are short and plain: one look at each byte, one copy
-    // (the block and word loops cost more to set up than such a string takes to scan).
-    if s.len() <= SHORT && !s.bytes().any(|b| ESCAPE[usize::from(b)] != 0) {
-        out.reserve(s.len() + 2);
-        out.push('"');
-        out.push_str(s);
-        out.push('"');
-        return;
-    }
     let mut rest = s;
     out.reserve(rest.len() + 2);
     out.push('"');
