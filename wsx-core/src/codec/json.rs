@@ -2,7 +2,7 @@
 //! check [`MAX_DEPTH`](super::MAX_DEPTH) before parsing so both codecs agree.
 
 use super::{DecodeError, EncodeError, MAX_DEPTH};
-use crate::protocol::{JsonFrameRef, WireFrame};
+use crate::protocol::{FrameType, JsonFrameRef, WireFrame};
 use serde::Serialize;
 
 fn malformed(e: serde_json::Error) -> DecodeError {
@@ -126,8 +126,13 @@ fn scan_canonical(text: &str) -> Option<JsonFrameRef<'_>> {
     (bytes.get(i..) == Some(b"}".as_slice())).then_some(frame)
 }
 
-/// The frame types, the commonest first (see [`FrameType`](crate::protocol::FrameType)).
-const FRAME_TYPES: [&str; 4] = ["request", "send", "response_ok", "response_error"];
+/// The frame types' wire words, the commonest first.
+const FRAME_TYPES: [&str; 4] = [
+    FrameType::Request.as_str(),
+    FrameType::Send.as_str(),
+    FrameType::ResponseOk.as_str(),
+    FrameType::ResponseError.as_str(),
+];
 
 /// The index after `literal` if the bytes at `i` are it.
 #[inline]
