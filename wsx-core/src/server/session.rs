@@ -329,6 +329,16 @@ where
         *self.burst_time.get_or_insert_with(Instant::now)
     }
 
+    /// Takes a message's token from the rate limit, if there is one; `false` when the
+    /// bucket is empty.
+    fn take_token(&mut self) -> bool {
+        if self.bucket.is_none() {
+            return true;
+        }
+        let now = self.now();
+        self.bucket.as_mut().is_none_or(|bucket| bucket.take(now))
+    }
+
     fn in_flight_len(&self) -> usize {
         self.in_flight.as_ref().map_or(0, |f| f.len())
     }
@@ -467,21 +477,18 @@ where
                 Err(e) => Err(e),
             },
         };
-        if let Some(bucket) = &mut self.bucket {
-            let now = *self.burst_time.get_or_insert_with(Instant::now);
-            if !bucket.take(now) {
-                self.strikes += 1;
-                let wire = WireError::new(ErrorCode::RateLimited, "rate limit exceeded: slow down");
-                let (x, id, w) = match &decoded {
-                    Ok(f) if f.t == FrameType::Request => (f.x, f.id, f.w.as_ref()),
-                    _ => ("", None, None),
-                };
-                self.reply_error(codec, x, id, w, &wire);
-                if self.strikes > self.server.config.rate_limit_strikes {
-                    return Some(DisconnectReason::RateLimited);
-                }
-                return None;
+        if !self.take_token() {
+            self.strikes += 1;
+            let wire = WireError::new(ErrorCode::RateLimited, "rate limit exceeded: slow down");
+            let (x, id, w) = match &decoded {
+                Ok(f) if f.t == FrameType::Request => (f.x, f.id, f.w.as_ref()),
+                _ => ("", None, None),
+            };
+            self.reply_error(codec, x, id, w, &wire);
+            if self.strikes > self.server.config.rate_limit_strikes {
+                return Some(DisconnectReason::RateLimited);
             }
+            return None;
         }
         let inbound = match decoded {
             Ok(inbound) => inbound,
