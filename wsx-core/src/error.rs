@@ -1,7 +1,43 @@
 //! Errors: the wire error (what a peer reads) and the codes of `PROTOCOL.md`.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
+
+/// The longest `message` an error carries on the wire, in bytes. Longer text (a handler's,
+/// a decoder's) is cut at a character boundary and ends with `…`: an error reply never
+/// grows with the input that caused it.
+pub const MAX_ERROR_MESSAGE: usize = 512;
+
+/// The most failing fields an `invalid_payload` error lists in `cause`.
+pub const MAX_FIELD_ERRORS: usize = 16;
+
+/// The longest field path or field message in an `invalid_payload` cause, in bytes.
+pub const MAX_FIELD_TEXT: usize = 160;
+
+/// `text` cut to at most `max` bytes at a character boundary, with `…` when cut: how
+/// anything a peer sent (a key, an event name, a value) appears in an error.
+pub fn excerpt(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
+    let ellipsis = '…';
+    let mut end = max.saturating_sub(ellipsis.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut cut = String::with_capacity(end + ellipsis.len_utf8());
+    cut.push_str(&text[..end]);
+    cut.push(ellipsis);
+    Cow::Owned(cut)
+}
+
+/// [`excerpt`] in place.
+fn truncate(text: &mut String, max: usize) {
+    if let Cow::Owned(cut) = excerpt(text, max) {
+        *text = cut;
+    }
+}
 
 /// The error codes of the protocol (`e.code` on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -117,17 +153,30 @@ mod code_opt {
 }
 
 impl WireError {
-    /// An error with a code and a message, no details.
+    /// An error with a code and a message, no details. The message is cut to
+    /// [`MAX_ERROR_MESSAGE`] bytes.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        let mut message = message.into();
+        truncate(&mut message, MAX_ERROR_MESSAGE);
         WireError {
-            message: message.into(),
+            message,
             code: Some(code),
             cause: None,
         }
     }
 
-    /// The `invalid_payload` error listing every failing field.
+    /// The `invalid_payload` error listing the failing fields: at most
+    /// [`MAX_FIELD_ERRORS`] of them, each path and message cut to [`MAX_FIELD_TEXT`]
+    /// bytes, so the reply stays small whatever the payload was.
     pub fn invalid_payload(fields: &[FieldError]) -> Self {
+        let fields: Vec<FieldError> = fields
+            .iter()
+            .take(MAX_FIELD_ERRORS)
+            .map(|f| FieldError {
+                path: excerpt(&f.path, MAX_FIELD_TEXT).into_owned(),
+                message: excerpt(&f.message, MAX_FIELD_TEXT).into_owned(),
+            })
+            .collect();
         let first = fields
             .first()
             .map(|f| {
@@ -141,7 +190,7 @@ impl WireError {
         WireError {
             message: first,
             code: Some(ErrorCode::InvalidPayload),
-            cause: serde_json::to_value(fields).ok(),
+            cause: serde_json::to_value(&fields).ok(),
         }
     }
 
@@ -195,6 +244,37 @@ mod tests {
             r#"{"message":"payload is invalid: /username: must be at least 1 character","code":"invalid_payload","cause":[{"message":"must be at least 1 character","path":"/username"}]}"#
         );
         assert_eq!(e.fields().len(), 1);
+    }
+
+    #[test]
+    fn excerpts_cut_at_a_character_boundary() {
+        assert_eq!(excerpt("short", 10), "short");
+        let cut = excerpt("ааааа", 6);
+        assert_eq!(
+            cut, "а…",
+            "2-byte letters: one fits before the 3-byte ellipsis"
+        );
+        assert!(cut.len() <= 6);
+        assert_eq!(excerpt(&"x".repeat(100), 10).len(), 10);
+    }
+
+    #[test]
+    fn error_text_is_bounded_whatever_the_input() {
+        let e = WireError::new(ErrorCode::BadFrame, "y".repeat(100_000));
+        assert_eq!(e.message.len(), MAX_ERROR_MESSAGE);
+        let fields: Vec<FieldError> = (0..1000)
+            .map(|i| FieldError {
+                path: format!("/{}{i}", "k".repeat(8000)),
+                message: "m".repeat(8000),
+            })
+            .collect();
+        let e = WireError::invalid_payload(&fields);
+        let listed = e.fields();
+        assert_eq!(listed.len(), MAX_FIELD_ERRORS);
+        assert!(listed.iter().all(|f| f.path.len() <= MAX_FIELD_TEXT));
+        assert!(listed.iter().all(|f| f.message.len() <= MAX_FIELD_TEXT));
+        let wire = serde_json::to_string(&e).unwrap();
+        assert!(wire.len() < 8 * 1024, "{} bytes", wire.len());
     }
 
     #[test]

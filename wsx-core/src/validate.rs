@@ -19,7 +19,7 @@
 //! assert_eq!(err.fields()[0].message, "must be at least 1 character");
 //! ```
 
-use crate::error::{FieldError, WireError};
+use crate::error::{FieldError, MAX_FIELD_ERRORS, MAX_FIELD_TEXT, WireError, excerpt};
 use crate::event::Payload;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::Value;
@@ -90,8 +90,13 @@ impl Validator {
             return Ok(());
         }
         let mut fields: Vec<FieldError> = Vec::new();
+        // Bounded: a payload with thousands of wrong fields is answered with the first
+        // few (the wire error lists at most `MAX_FIELD_ERRORS`).
         for e in self.inner.iter_errors(value) {
             collect(&e, &mut fields);
+            if fields.len() > MAX_FIELD_ERRORS {
+                break;
+            }
         }
         fields.dedup();
         if fields.is_empty() {
@@ -128,9 +133,11 @@ fn collect(e: &jsonschema::ValidationError<'_>, out: &mut Vec<FieldError>) {
     out.push(field_error(e));
 }
 
-/// Turns one jsonschema error into a field path and a message a person can read.
+/// Turns one jsonschema error into a field path and a message a person can read. The
+/// message never contains the value that failed (jsonschema's own text embeds it whole),
+/// and keys the peer chose appear only as short excerpts.
 fn field_error(e: &jsonschema::ValidationError<'_>) -> FieldError {
-    let mut path = e.instance_path().as_str().to_owned();
+    let mut path = excerpt(e.instance_path().as_str(), MAX_FIELD_TEXT).into_owned();
     let plural = |n: u64| if n == 1 { "" } else { "s" };
     let message = match e.kind() {
         ValidationErrorKind::MinLength { limit } => {
@@ -157,6 +164,7 @@ fn field_error(e: &jsonschema::ValidationError<'_>) -> FieldError {
             if let Some(name) = property.as_str() {
                 path.push('/');
                 path.push_str(&name.replace('~', "~0").replace('/', "~1"));
+                path = excerpt(&path, MAX_FIELD_TEXT).into_owned();
             }
             "is required".to_owned()
         }
@@ -174,17 +182,24 @@ fn field_error(e: &jsonschema::ValidationError<'_>) -> FieldError {
                 format!("must be one of the types {}", names.join(", "))
             }
         },
-        _ => e.to_string(),
+        other => format!("does not satisfy the schema's `{}`", other.keyword()),
     };
     FieldError { path, message }
 }
 
+/// Names in backticks: the first few, each cut short, and how many more there are.
 fn quoted(names: &[String]) -> String {
-    names
+    const SHOWN: usize = 4;
+    let mut text = names
         .iter()
-        .map(|n| format!("`{n}`"))
+        .take(SHOWN)
+        .map(|n| format!("`{}`", excerpt(n, 32)))
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    if names.len() > SHOWN {
+        text.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    text
 }
 
 fn article(type_name: &str) -> String {

@@ -51,6 +51,16 @@ const CBOR_X_EXTENSIONS: std::ops::RangeInclusive<u64> = 0xDFF9..=0xDFFE;
 /// The largest capacity preallocated from a length the peer claims.
 const MAX_PREALLOC: usize = 64;
 
+/// How many bytes of keys the records of one message may copy out, per byte of the
+/// message. A record names its keys once and every later object of its shape reuses
+/// them, so a short frame could otherwise decode to a value thousands of times its size
+/// (one 8 KiB key used 1,600 times). Ordinary records copy a few bytes of key per byte
+/// of value; past this factor the message is refused.
+pub(super) const RECORD_EXPANSION_FACTOR: usize = 8;
+
+/// The key bytes records may copy out of any message, however short.
+pub(super) const RECORD_EXPANSION_FLOOR: usize = 4 * 1024;
+
 fn malformed(detail: impl Into<String>) -> DecodeError {
     DecodeError::Malformed {
         codec: CODEC,
@@ -59,6 +69,12 @@ fn malformed(detail: impl Into<String>) -> DecodeError {
 }
 
 pub(super) fn decode(bytes: &[u8]) -> Result<Value, DecodeError> {
+    EXPANSION_BUDGET.set(
+        bytes
+            .len()
+            .saturating_mul(RECORD_EXPANSION_FACTOR)
+            .max(RECORD_EXPANSION_FLOOR),
+    );
     let mut input = Input { rest: bytes };
     let root: Root =
         ciborium::de::from_reader_with_recursion_limit(&mut input, CIBORIUM_RECURSION_LIMIT)
@@ -96,6 +112,10 @@ thread_local! {
     /// `undefined` alike (`visit_none`), right after reading the item's header byte(s), so
     /// this byte tells them apart: `f7` (or `f8 17`) is `undefined`.
     static LAST_BYTE: Cell<u8> = const { Cell::new(0) };
+
+    /// The key bytes the message being decoded may still copy out of its records, set by
+    /// [`decode`] from the message's length (ciborium's entry points take no state).
+    static EXPANSION_BUDGET: Cell<usize> = const { Cell::new(RECORD_EXPANSION_FLOOR) };
 }
 
 /// The message being read; remembers its last byte for [`LAST_BYTE`].
@@ -126,6 +146,8 @@ impl Read for Input<'_> {
 struct State {
     depth: usize,
     records: Vec<Option<Rc<[String]>>>,
+    /// Key bytes records may still copy (see [`RECORD_EXPANSION_FACTOR`]).
+    expansion_left: usize,
     error: Option<DecodeError>,
 }
 
@@ -157,6 +179,7 @@ impl<'de> Deserialize<'de> for Root {
         let mut st = State {
             depth: 0,
             records: Vec::new(),
+            expansion_left: EXPANSION_BUDGET.get(),
             error: None,
         };
         match (ValueSeed { st: &mut st }).deserialize(d) {
@@ -415,6 +438,15 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
                 }
             },
         };
+        let copied: usize = keys.iter().map(String::len).sum();
+        match st.expansion_left.checked_sub(copied) {
+            Some(left) => st.expansion_left = left,
+            None => {
+                return Err(st.fail(malformed(format!(
+                    "records expand to more than {RECORD_EXPANSION_FACTOR} times the message's size"
+                ))));
+            }
+        }
         st.enter()?;
         let mut object = Map::new();
         for key in keys.iter() {
@@ -540,6 +572,48 @@ mod tests {
         assert!(decode(&hex("d9dfff 83 19e000 81 6161")).is_err());
         assert!(decode(&hex("d9dfff 84 19e000 81 6161 01 02")).is_err());
         assert!(decode(&hex("d9dfff 83 19e100 81 6161 01")).is_err());
+    }
+
+    /// A message whose one record names an 8 KiB key and uses it `uses` times.
+    fn record_bomb(uses: usize) -> Vec<u8> {
+        let key = "k".repeat(8150);
+        let mut out = Vec::new();
+        // [ definition {key: 0}, then `uses` records of that shape ]
+        let items = 1 + uses;
+        out.push(0x9a);
+        out.extend_from_slice(&(items as u32).to_be_bytes());
+        out.extend_from_slice(&[0xd9, 0xdf, 0xff, 0x83, 0x19, 0xe0, 0x00, 0x81, 0x79]);
+        out.extend_from_slice(&(key.len() as u16).to_be_bytes());
+        out.extend_from_slice(key.as_bytes());
+        out.push(0x00);
+        for _ in 0..uses {
+            out.extend_from_slice(&[0xd9, 0xe0, 0x00, 0x81, 0x00]);
+        }
+        out
+    }
+
+    #[test]
+    fn records_may_not_expand_far_beyond_their_message() {
+        // Legitimate reuse within the budget decodes.
+        let small = record_bomb(3);
+        let value = decode(&small).unwrap();
+        assert_eq!(value.as_array().map(Vec::len), Some(4));
+        // The attack of issue 19: 1,631 uses of an 8,150-byte key in ~16 KB.
+        let bomb = record_bomb(1631);
+        assert!(bomb.len() < 17_000, "{}", bomb.len());
+        match decode(&bomb) {
+            Err(DecodeError::Malformed { detail, .. }) => {
+                assert!(detail.contains("expand"), "{detail}")
+            }
+            other => panic!("expected a refusal, got {:?}", other.map(|_| "a value")),
+        }
+        // Many uses of a short key are ordinary records: fine.
+        let mut many = vec![0x99, 0x03, 0xe9];
+        many.extend_from_slice(&hex("d9dfff 83 19e000 81 6161 01"));
+        for _ in 0..1000 {
+            many.extend_from_slice(&hex("d9e000 81 01"));
+        }
+        assert_eq!(decode(&many).unwrap().as_array().map(Vec::len), Some(1001));
     }
 
     #[test]

@@ -6,17 +6,28 @@ use std::fmt;
 /// What a request handler returns on failure. Becomes a `response_error` with code
 /// `handler_error` (or the code given with [`HandlerError::with_code`]) and the message.
 ///
-/// Any `std::error::Error` converts into it, so `?` works in handlers:
+/// Errors meant for the user are made explicitly, with [`HandlerError::new`]. Any other
+/// `std::error::Error` converts too, so `?` works in handlers, but as an **internal**
+/// error: the peer reads only `internal error (id …)`, and the error's own text (a
+/// database error, a file path) goes to the server log under that id. wsx's own
+/// user-facing errors ([`RoomError`](super::RoomError), [`WireError`],
+/// [`PayloadError`](crate::validate::PayloadError)) keep their message and code.
 ///
 /// ```
 /// use wsx_core::server::HandlerError;
+/// use wsx_core::ErrorCode;
 ///
 /// fn parse(s: &str) -> Result<u32, HandlerError> {
 ///     Ok(s.parse::<u32>()?)
 /// }
-/// assert_eq!(parse("x").unwrap_err().message(), "invalid digit found in string");
+/// let hidden = parse("x").unwrap_err();
+/// assert_eq!(hidden.code(), ErrorCode::Internal);
+/// assert!(hidden.message().starts_with("internal error (id "));
+/// assert!(!hidden.message().contains("digit"));
+///
 /// let e = HandlerError::new("name taken").with_cause(serde_json::json!({ "field": "/username" }));
-/// assert_eq!(e.to_wire().code, Some(wsx_core::ErrorCode::HandlerError));
+/// assert_eq!(e.to_wire().code, Some(ErrorCode::HandlerError));
+/// assert_eq!(e.message(), "name taken");
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct HandlerError {
@@ -57,19 +68,52 @@ impl HandlerError {
         self.code
     }
 
-    /// The wire form.
-    pub fn to_wire(&self) -> WireError {
-        WireError {
-            message: self.message.clone(),
-            code: Some(self.code),
-            cause: self.cause.clone(),
+    /// An `internal` error whose detail is not for the peer: the detail is logged with
+    /// a fresh id, and the peer reads only `internal error (id …)`.
+    pub fn internal(detail: impl fmt::Display) -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let id = id.get(..12).unwrap_or(&id);
+        tracing::error!(error_id = id, error = %detail, "handler failed");
+        HandlerError {
+            code: ErrorCode::Internal,
+            message: format!("internal error (id {id})"),
+            cause: None,
         }
+    }
+
+    /// The wire form. The message is cut to
+    /// [`MAX_ERROR_MESSAGE`](crate::error::MAX_ERROR_MESSAGE) bytes.
+    pub fn to_wire(&self) -> WireError {
+        let mut wire = WireError::new(self.code, self.message.as_str());
+        wire.cause = self.cause.clone();
+        wire
     }
 }
 
 impl<E: std::error::Error + Send + Sync + 'static> From<E> for HandlerError {
     fn from(e: E) -> Self {
-        HandlerError::new(e.to_string())
+        let any: &dyn std::any::Any = &e;
+        if let Some(room) = any.downcast_ref::<super::RoomError>() {
+            return HandlerError::new(room.to_string());
+        }
+        if let Some(wire) = any.downcast_ref::<WireError>() {
+            return HandlerError {
+                code: wire.code.unwrap_or(ErrorCode::HandlerError),
+                message: wire.message.clone(),
+                cause: wire.cause.clone(),
+            };
+        }
+        if let Some(crate::validate::PayloadError::Invalid(fields)) =
+            any.downcast_ref::<crate::validate::PayloadError>()
+        {
+            let wire = WireError::invalid_payload(fields);
+            return HandlerError {
+                code: ErrorCode::InvalidPayload,
+                message: wire.message,
+                cause: wire.cause,
+            };
+        }
+        HandlerError::internal(e)
     }
 }
 
