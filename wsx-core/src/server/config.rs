@@ -30,6 +30,17 @@ pub struct ServerConfig {
     /// fills it and is disconnected with 1008 (droppable pushes are dropped first, oldest
     /// first). Default 1024.
     pub outbound_queue: usize,
+    /// Most bytes waiting for one connection: queued frames plus the burst being written.
+    /// Past it the connection is a slow consumer and is closed with 1008, as when
+    /// [`outbound_queue`](Self::outbound_queue) is full (a single frame larger than this
+    /// is still sent when nothing else waits). Error replies count too, so a peer that
+    /// sends bad frames without reading their answers is cut off. Default 1 MiB.
+    pub max_queued_bytes: usize,
+    /// How long a write may make no progress (not one frame taken by the socket) before
+    /// the connection is closed (reason [`WriteTimeout`](super::DisconnectReason::WriteTimeout),
+    /// close 1008): a peer that stops reading cannot hold its queue forever. The idle and
+    /// pong timers keep running while a write waits. Default 5 s.
+    pub write_timeout: Duration,
     /// Most connections at once; past it the upgrade is answered 503. Default 20 000.
     pub max_connections: usize,
     /// Most rooms one connection may be in; joining more fails with
@@ -82,6 +93,8 @@ impl Default for ServerConfig {
             read_buffer_size: 4 * 1024,
             write_buffer_size: 4 * 1024,
             outbound_queue: 1024,
+            max_queued_bytes: 1024 * 1024,
+            write_timeout: Duration::from_secs(5),
             max_connections: 20_000,
             max_rooms_per_connection: 64,
             rate_limit_per_second: Some(100),

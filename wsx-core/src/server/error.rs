@@ -161,8 +161,15 @@ pub enum DisconnectReason {
     PongTimeout,
     /// Nothing was sent for the idle timeout.
     IdleTimeout,
-    /// The outbound queue overflowed: the peer does not read.
+    /// The outbound queue overflowed (in frames or bytes): the peer does not read.
     SlowConsumer,
+    /// A write made no progress for the write timeout: the peer does not read.
+    WriteTimeout,
+    /// The peer broke the WebSocket protocol (reserved bits, an unknown opcode, a
+    /// fragmented control frame, …); closed with 1002.
+    ProtocolError(String),
+    /// A text message was not UTF-8; closed with 1007.
+    InvalidData(String),
     /// Too many messages over the rate limit.
     RateLimited,
     /// Too many undecodable frames.
@@ -183,9 +190,12 @@ impl DisconnectReason {
             DisconnectReason::PongTimeout => return None,
             DisconnectReason::IdleTimeout => close_code::IDLE_TIMEOUT,
             DisconnectReason::SlowConsumer
+            | DisconnectReason::WriteTimeout
             | DisconnectReason::RateLimited
             | DisconnectReason::TooManyBadFrames => close_code::POLICY_VIOLATION,
             DisconnectReason::MessageTooLarge => close_code::MESSAGE_TOO_BIG,
+            DisconnectReason::ProtocolError(_) => close_code::PROTOCOL_ERROR,
+            DisconnectReason::InvalidData(_) => close_code::INVALID_DATA,
             DisconnectReason::ServerShutdown => close_code::GOING_AWAY,
             DisconnectReason::Closed(code, _) => *code,
         })
@@ -198,7 +208,11 @@ pub mod close_code {
     pub const NORMAL: u16 = 1000;
     /// The server is shutting down.
     pub const GOING_AWAY: u16 = 1001;
-    /// Rate limit, bad frames or slow consumer.
+    /// The peer broke the WebSocket protocol (RFC 6455 §7.4.1).
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text message was not UTF-8 (RFC 6455 §7.4.1).
+    pub const INVALID_DATA: u16 = 1007;
+    /// Rate limit, bad frames, slow consumer or write timeout.
     pub const POLICY_VIOLATION: u16 = 1008;
     /// A message was larger than the limit.
     pub const MESSAGE_TOO_BIG: u16 = 1009;

@@ -646,7 +646,12 @@ where
             Some(CodecFamily::Json) => Codec::JsonText,
             None => self.default_codec,
         };
-        let peer = Arc::new(Peer::new(id, codec, self.config.outbound_queue));
+        let peer = Arc::new(Peer::with_limits(
+            id,
+            codec,
+            self.config.outbound_queue,
+            self.config.max_queued_bytes,
+        ));
         self.hub.adapter.connect(peer.clone());
         let conn = Conn::new(peer, state, handshake, self.hub.clone());
         if let Ok(mut conns) = self.conns.write() {

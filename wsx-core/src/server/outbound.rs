@@ -133,6 +133,19 @@ pub(crate) enum Outbound {
 }
 
 impl Outbound {
+    /// The bytes this item holds (what it counts against the connection's byte limit).
+    pub(crate) fn size(&self) -> usize {
+        match self {
+            Outbound::Message { msg, .. } => match msg {
+                WsMessage::Text(t) => t.len(),
+                WsMessage::Binary(b) => b.len(),
+                WsMessage::Ping(b) | WsMessage::Pong(b) => b.len(),
+                WsMessage::Close(_) => 0,
+            },
+            Outbound::Close { reason, .. } => reason.len(),
+        }
+    }
+
     /// A reply (never droppable) encoded in `codec`.
     pub(crate) fn encode<T: Serialize + ?Sized>(
         codec: Codec,
@@ -193,18 +206,39 @@ pub(crate) enum Overflow {
 /// A connection's bounded outbound queue. Producers (handlers, broadcasts from other
 /// connections) push under a short lock; the connection's task takes everything queued
 /// at once and writes it as one burst with a single flush.
+///
+/// The queue is bounded twice: in items, and in bytes counted from the moment an item is
+/// queued until the burst that took it is written ([`OutboundQueue::written`]), so a
+/// peer that stops reading holds at most the byte limit (plus one frame larger than it).
 #[derive(Debug)]
 pub(crate) struct OutboundQueue {
     items: Mutex<QueueState>,
     ready: Notify,
-    capacity: usize,
+    // u32s (4 GiB, 4 billion frames): every connection carries these.
+    capacity: u32,
+    max_bytes: u32,
 }
 
 #[derive(Debug, Default)]
 struct QueueState {
     items: VecDeque<Outbound>,
+    /// Bytes of `items`.
+    queued_bytes: u32,
+    /// Bytes of the burst the task took and is writing.
+    writing_bytes: u32,
     closed: bool,
-    dropped: u64,
+    dropped: u32,
+}
+
+impl QueueState {
+    fn held(&self) -> u32 {
+        self.queued_bytes.saturating_add(self.writing_bytes)
+    }
+}
+
+/// A length as the queue counts it (saturating at 4 GiB).
+fn count(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
 }
 
 impl OutboundQueue {
@@ -212,12 +246,20 @@ impl OutboundQueue {
         OutboundQueue {
             items: Mutex::new(QueueState::default()),
             ready: Notify::new(),
-            capacity: capacity.max(1),
+            capacity: count(capacity.max(1)),
+            max_bytes: u32::MAX,
         }
     }
 
-    /// Queues an item. When full, drops the oldest droppable frame to make room; if
-    /// there is none, refuses with [`Overflow::Full`].
+    /// Bounds the bytes held as well (see the type's docs).
+    pub(crate) fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = count(max_bytes.max(1));
+        self
+    }
+
+    /// Queues an item. When full (in items or bytes), drops the oldest droppable frames
+    /// to make room; if that is not enough, refuses with [`Overflow::Full`]. An item
+    /// that alone exceeds the byte limit is taken when nothing else is held.
     ///
     /// The first item after a drain wakes the connection's task when `wake` is set; the
     /// task itself queues without it, as it writes what is queued once it is done reading
@@ -231,7 +273,12 @@ impl OutboundQueue {
             return Err(Overflow::Closed);
         }
         let is_close = matches!(item, Outbound::Close { .. });
-        if state.items.len() >= self.capacity && !is_close {
+        let size = count(item.size());
+        let over = |state: &QueueState| {
+            count(state.items.len()) >= self.capacity
+                || (state.held() > 0 && state.held().saturating_add(size) > self.max_bytes)
+        };
+        while !is_close && over(&state) {
             let oldest_droppable = state.items.iter().position(|i| {
                 matches!(
                     i,
@@ -243,8 +290,10 @@ impl OutboundQueue {
             });
             match oldest_droppable {
                 Some(at) => {
-                    state.items.remove(at);
-                    state.dropped += 1;
+                    if let Some(gone) = state.items.remove(at) {
+                        state.queued_bytes = state.queued_bytes.saturating_sub(count(gone.size()));
+                    }
+                    state.dropped = state.dropped.saturating_add(1);
                     metrics::counter!("wsx_frames_dropped_total").increment(1);
                 }
                 None if matches!(
@@ -255,7 +304,7 @@ impl OutboundQueue {
                     }
                 ) =>
                 {
-                    state.dropped += 1;
+                    state.dropped = state.dropped.saturating_add(1);
                     metrics::counter!("wsx_frames_dropped_total").increment(1);
                     return Ok(());
                 }
@@ -268,6 +317,7 @@ impl OutboundQueue {
         // The task drains everything at once, so only the first item after a drain needs
         // to wake it: later ones are taken with that one.
         let was_empty = state.items.is_empty();
+        state.queued_bytes = state.queued_bytes.saturating_add(size);
         state.items.push_back(item);
         drop(state);
         if was_empty && wake {
@@ -276,7 +326,8 @@ impl OutboundQueue {
         Ok(())
     }
 
-    /// Takes everything queued into `into` (which is cleared first).
+    /// Takes everything queued into `into` (which is cleared first). Its bytes stay
+    /// counted until [`written`](Self::written).
     pub(crate) fn drain_into(&self, into: &mut VecDeque<Outbound>) {
         into.clear();
         let mut state = match self.items.lock() {
@@ -284,6 +335,17 @@ impl OutboundQueue {
             Err(poisoned) => poisoned.into_inner(),
         };
         std::mem::swap(&mut state.items, into);
+        let taken = std::mem::take(&mut state.queued_bytes);
+        state.writing_bytes = state.writing_bytes.saturating_add(taken);
+    }
+
+    /// The burst taken by the last drains was written (or dropped): its bytes are free.
+    pub(crate) fn written(&self) {
+        let mut state = match self.items.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        state.writing_bytes = 0;
     }
 
     /// Refuses every later push (the connection is going away).
@@ -312,7 +374,7 @@ impl OutboundQueue {
 
     /// How many droppable frames were dropped so far.
     pub(crate) fn dropped(&self) -> u64 {
-        self.items.lock().map(|s| s.dropped).unwrap_or(0)
+        self.items.lock().map(|s| u64::from(s.dropped)).unwrap_or(0)
     }
 }
 
@@ -374,6 +436,36 @@ mod tests {
         assert_eq!(q.push(msg(6, false), true), Err(Overflow::Full));
         assert_eq!(q.len(), 3);
         assert_eq!(first_bytes(&q), vec![1, 4, 5]);
+    }
+
+    fn sized(len: usize, droppable: bool) -> Outbound {
+        Outbound::Message {
+            msg: WsMessage::Binary(Bytes::from(vec![0u8; len])),
+            droppable,
+        }
+    }
+
+    #[test]
+    fn bytes_are_bounded_until_written() {
+        let q = OutboundQueue::new(1000).with_max_bytes(100);
+        q.push(sized(60, false), true).unwrap();
+        q.push(sized(30, true), true).unwrap();
+        // 60 + 30 + 40 > 100: the droppable frame makes room.
+        q.push(sized(40, false), true).unwrap();
+        assert_eq!(q.dropped(), 1);
+        assert_eq!(q.push(sized(10, false), true), Err(Overflow::Full));
+        let mut batch = VecDeque::new();
+        q.drain_into(&mut batch);
+        assert_eq!(batch.len(), 2);
+        // Taken but not written: still held.
+        assert_eq!(q.push(sized(10, false), true), Err(Overflow::Full));
+        q.written();
+        q.push(sized(10, false), true).unwrap();
+        q.drain_into(&mut batch);
+        q.written();
+        // One frame larger than the limit passes when nothing else is held.
+        q.push(sized(500, false), true).unwrap();
+        assert_eq!(q.push(sized(1, false), true), Err(Overflow::Full));
     }
 
     #[test]

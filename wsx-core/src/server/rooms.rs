@@ -66,11 +66,22 @@ pub struct Peer {
 }
 
 impl Peer {
+    #[cfg(test)]
     pub(crate) fn new(id: ConnId, codec: Codec, queue_capacity: usize) -> Self {
+        Peer::with_limits(id, codec, queue_capacity, usize::MAX)
+    }
+
+    /// A peer whose queue holds at most `queue_capacity` frames and `max_bytes` bytes.
+    pub(crate) fn with_limits(
+        id: ConnId,
+        codec: Codec,
+        queue_capacity: usize,
+        max_bytes: usize,
+    ) -> Self {
         Peer {
             id,
             codec: AtomicU8::new(codec.index() as u8),
-            queue: OutboundQueue::new(queue_capacity),
+            queue: OutboundQueue::new(queue_capacity).with_max_bytes(max_bytes),
             rooms: Mutex::new(Vec::new()),
             killed: std::sync::OnceLock::new(),
         }

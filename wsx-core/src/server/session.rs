@@ -20,8 +20,12 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use super::rooms::Peer;
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 use tokio::time::{Instant, sleep_until};
 
@@ -164,24 +168,63 @@ async fn finish<S, C, T>(
     tracing::debug!(conn = conn.id(), ?reason, "connection ended");
     let peer = conn.peer().clone();
     peer.queue.close();
-    if let Some(code) = reason.close_code() {
-        if !matches!(
-            reason,
-            DisconnectReason::SlowConsumer | DisconnectReason::Closed(..)
-        ) {
-            // Answers already queued (e.g. the replies before a rate-limit close) go first.
-            let mut batch = VecDeque::new();
-            peer.queue.drain_into(&mut batch);
-            let _ =
-                tokio::time::timeout(Duration::from_secs(1), write_batch(&mut socket, &mut batch))
-                    .await;
+    let write_timeout = server.config.write_timeout.min(CLOSING_WRITE_DEADLINE);
+    let sent_close = match reason.close_code() {
+        // The app's close frame was written with the queue; the peer's own close was
+        // answered by the WebSocket layer.
+        _ if matches!(reason, DisconnectReason::Closed(..)) => true,
+        Some(code) => {
+            // A peer that does not read gets no more of its queue, only the close frame
+            // (with a deadline); the others get what was answered before the close.
+            if !matches!(
+                reason,
+                DisconnectReason::SlowConsumer | DisconnectReason::WriteTimeout
+            ) {
+                let mut batch = VecDeque::new();
+                peer.queue.drain_into(&mut batch);
+                let progress = AtomicU64::new(0);
+                let _ = tokio::time::timeout(
+                    write_timeout,
+                    write_batch(&mut socket, &mut batch, &progress),
+                )
+                .await;
+            }
             let frame = close_message(code, &close_text(&reason));
-            let _ = tokio::time::timeout(Duration::from_secs(1), socket.send(frame)).await;
+            matches!(
+                tokio::time::timeout(write_timeout, socket.send(frame)).await,
+                Ok(Ok(()))
+            )
         }
+        None => false,
+    };
+    if sent_close && !matches!(reason, DisconnectReason::ClientClosed(_)) {
+        // Read (and drop) what the peer sent before it saw the close, until its own close
+        // or end of stream: closing a socket with unread data sends a TCP reset, which
+        // may destroy the close frame before the peer reads it.
+        Box::pin(drain_after_close(&mut socket)).await;
     }
     let _ = tokio::time::timeout(Duration::from_millis(200), socket.close()).await;
     drop(socket);
     server.finish(conn, reason).await;
+}
+
+/// The longest a closing connection waits on each write (the queued answers, the close
+/// frame).
+const CLOSING_WRITE_DEADLINE: Duration = Duration::from_secs(1);
+
+/// How long, and for how many messages, a closing connection reads what the peer had
+/// already sent.
+const CLOSING_DRAIN: (Duration, usize) = (Duration::from_secs(1), 10_000);
+
+async fn drain_after_close<T: Transport>(socket: &mut T) {
+    let (time, most) = CLOSING_DRAIN;
+    let deadline = Instant::now() + time;
+    for _ in 0..most {
+        match tokio::time::timeout_at(deadline, socket.next()).await {
+            Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) | Err(_) => return,
+            Ok(Some(Ok(_))) => {}
+        }
+    }
 }
 
 fn close_message(code: u16, reason: &str) -> Message {
@@ -196,6 +239,11 @@ pub(crate) fn close_text(reason: &DisconnectReason) -> String {
     match reason {
         DisconnectReason::IdleTimeout => "idle timeout: no message received".into(),
         DisconnectReason::SlowConsumer => "slow consumer: outbound queue full".into(),
+        DisconnectReason::WriteTimeout => "write timeout: the peer does not read".into(),
+        DisconnectReason::ProtocolError(detail) => {
+            format!("protocol error: {}", crate::error::excerpt(detail, 100))
+        }
+        DisconnectReason::InvalidData(_) => "invalid UTF-8 in a text message".into(),
         DisconnectReason::RateLimited => "rate limit exceeded repeatedly".into(),
         DisconnectReason::TooManyBadFrames => "too many undecodable frames".into(),
         DisconnectReason::MessageTooLarge => "message too large".into(),
@@ -292,21 +340,32 @@ where
             let mut more = false;
             // Boxed: the write's state exists only while writing, not in every idle
             // connection's task.
-            let mut writing = Box::pin(write_batch(socket, &mut batch));
-            let wrote = loop {
-                tokio::select! {
-                    biased;
-                    r = &mut writing => break r,
-                    _ = &mut ready => {
-                        ready.set(peer.queue.ready());
-                        if peer.killed().is_some() {
-                            return self.killed_reason();
-                        }
-                        more = true;
+            let progress = AtomicU64::new(0);
+            let mut writing = Box::pin(write_batch(socket, &mut batch, &progress));
+            // Most writes finish at once; only one that waits on the socket arms the
+            // write timeout (no clock read or timer for the others).
+            let wrote = match futures::poll!(writing.as_mut()) {
+                Poll::Ready(r) => r,
+                Poll::Pending => {
+                    let waited = self
+                        .wait_for_write(
+                            writing.as_mut(),
+                            &peer,
+                            ready.as_mut(),
+                            timer.as_mut(),
+                            &progress,
+                            &mut more,
+                        )
+                        .await;
+                    timer.as_mut().reset(self.next_deadline());
+                    match waited {
+                        Ok(r) => r,
+                        Err(reason) => return reason,
                     }
                 }
             };
             drop(writing);
+            peer.queue.written();
             if more {
                 peer.queue.wake();
             }
@@ -322,6 +381,87 @@ where
                 Err(e) => return DisconnectReason::TransportError(e.to_string()),
             }
         }
+    }
+
+    /// Waits for a write that did not finish at once, while the idle and pong timers keep
+    /// running and other tasks may queue more (`more`). `Err` ends the connection: killed,
+    /// a timer passed, or no frame was taken for the write timeout.
+    async fn wait_for_write<'p, W>(
+        &mut self,
+        mut writing: Pin<&mut W>,
+        peer: &'p Peer,
+        mut ready: Pin<&mut tokio::sync::futures::Notified<'p>>,
+        mut timer: Pin<&mut tokio::time::Sleep>,
+        progress: &AtomicU64,
+        more: &mut bool,
+    ) -> Result<W::Output, DisconnectReason>
+    where
+        W: std::future::Future,
+    {
+        let write_timeout = self.server.config.write_timeout;
+        let stall = sleep_until(Instant::now() + write_timeout);
+        tokio::pin!(stall);
+        let mut seen = progress.load(Ordering::Relaxed);
+        // A ping waits for the write; the other deadlines do not.
+        timer.as_mut().reset(self.deadline_while_writing());
+        loop {
+            tokio::select! {
+                biased;
+                r = writing.as_mut() => return Ok(r),
+                _ = ready.as_mut() => {
+                    ready.set(peer.queue.ready());
+                    if peer.killed().is_some() {
+                        return Err(self.killed_reason());
+                    }
+                    *more = true;
+                }
+                _ = stall.as_mut() => {
+                    let now = progress.load(Ordering::Relaxed);
+                    if now == seen {
+                        metrics::counter!("wsx_write_timeouts_total").increment(1);
+                        tracing::warn!(conn = self.conn.id(), ?write_timeout, "write made no progress: disconnecting");
+                        return Err(DisconnectReason::WriteTimeout);
+                    }
+                    seen = now;
+                    stall.as_mut().reset(Instant::now() + write_timeout);
+                }
+                _ = timer.as_mut() => {
+                    if let Some(reason) = self.expired(Instant::now()) {
+                        return Err(reason);
+                    }
+                    timer.as_mut().reset(self.deadline_while_writing());
+                }
+            }
+        }
+    }
+
+    /// The idle and pong deadlines (not the next ping, which waits for the socket).
+    fn deadline_while_writing(&self) -> Instant {
+        let config = &self.server.config;
+        let mut deadline = Instant::now() + Duration::from_secs(3600);
+        if let Some(sent) = self.ping_sent {
+            deadline = deadline.min(sent + config.pong_timeout);
+        }
+        if let Some(idle) = config.idle_timeout {
+            deadline = deadline.min(self.last_message + idle);
+        }
+        deadline
+    }
+
+    /// Whether the idle timeout or the pong timeout has passed at `now`.
+    fn expired(&self, now: Instant) -> Option<DisconnectReason> {
+        let config = &self.server.config;
+        if let Some(idle) = config.idle_timeout {
+            if now >= self.last_message + idle {
+                return Some(DisconnectReason::IdleTimeout);
+            }
+        }
+        if let Some(sent) = self.ping_sent {
+            if now >= sent + config.pong_timeout {
+                return Some(DisconnectReason::PongTimeout);
+            }
+        }
+        None
     }
 
     /// The time of the current read burst.
@@ -351,7 +491,7 @@ where
     }
 
     /// Moves the replies of handlers that already finished into the queue.
-    fn collect_ready(&mut self, peer: &super::rooms::Peer) {
+    fn collect_ready(&mut self, peer: &Peer) {
         while let Some(running) = self.in_flight.as_mut() {
             if running.is_empty() {
                 break;
@@ -394,25 +534,21 @@ where
 
     async fn on_timer<T: Transport>(&mut self, socket: &mut T) -> Option<DisconnectReason> {
         let now = Instant::now();
-        let config = &self.server.config;
-        if let Some(idle) = config.idle_timeout {
-            if now >= self.last_message + idle {
-                return Some(DisconnectReason::IdleTimeout);
-            }
+        if let Some(reason) = self.expired(now) {
+            return Some(reason);
         }
-        if let Some(sent) = self.ping_sent {
-            if now >= sent + config.pong_timeout {
-                return Some(DisconnectReason::PongTimeout);
-            }
-        } else if let (Some(next), Some(interval)) = (self.next_ping, config.ping_interval) {
+        let config = &self.server.config;
+        if let (None, Some(next), Some(interval)) =
+            (self.ping_sent, self.next_ping, config.ping_interval)
+        {
             if now >= next {
                 self.ping_sent = Some(now);
                 self.next_ping = Some(now + interval);
                 let ping = socket.send(Message::Ping(Bytes::from_static(b"wsx")));
-                match tokio::time::timeout(config.pong_timeout, ping).await {
+                match tokio::time::timeout(config.write_timeout, ping).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => return Some(DisconnectReason::TransportError(e.to_string())),
-                    Err(_) => return Some(DisconnectReason::PongTimeout),
+                    Err(_) => return Some(DisconnectReason::WriteTimeout),
                 }
             }
         }
@@ -641,28 +777,29 @@ fn start<S, C>(
     true
 }
 
+/// Why a read failed, by the WebSocket layer's error type (never by its text).
 fn read_error(e: axum::Error) -> DisconnectReason {
     use std::error::Error as _;
     let mut source = e.source();
     while let Some(err) = source {
         if let Some(t) = err.downcast_ref::<tungstenite::Error>() {
-            if matches!(t, tungstenite::Error::Capacity(_)) {
-                return DisconnectReason::MessageTooLarge;
-            }
+            return match t {
+                tungstenite::Error::Capacity(_) => DisconnectReason::MessageTooLarge,
+                tungstenite::Error::Protocol(p) => DisconnectReason::ProtocolError(p.to_string()),
+                tungstenite::Error::Utf8(detail) => DisconnectReason::InvalidData(detail.clone()),
+                other => DisconnectReason::TransportError(other.to_string()),
+            };
         }
         source = err.source();
     }
-    let text = e.to_string();
-    if text.contains("Message too long") || text.contains("Space limit exceeded") {
-        DisconnectReason::MessageTooLarge
-    } else {
-        DisconnectReason::TransportError(text)
-    }
+    DisconnectReason::TransportError(e.to_string())
 }
 
+/// Writes a burst with one flush; `progress` counts the frames the socket took.
 async fn write_batch<T: Transport>(
     socket: &mut T,
     batch: &mut VecDeque<Outbound>,
+    progress: &AtomicU64,
 ) -> Result<Wrote, axum::Error> {
     let mut frames = 0u64;
     while let Some(item) = batch.pop_front() {
@@ -670,6 +807,7 @@ async fn write_batch<T: Transport>(
             Outbound::Message { msg, .. } => {
                 frames += 1;
                 socket.feed(msg).await?;
+                progress.store(frames, Ordering::Relaxed);
             }
             Outbound::Close { code, reason } => {
                 socket.feed(close_message(code, &reason)).await?;

@@ -249,6 +249,7 @@ mod idle_cost {
             size <= limit,
             "the connection task grew to {size} bytes (limit {limit})"
         );
-        assert!(std::mem::size_of::<crate::server::Peer>() <= 192);
+        let peer = std::mem::size_of::<crate::server::Peer>();
+        assert!(peer <= 192, "Peer is {peer} bytes");
     }
 }
