@@ -10,6 +10,7 @@ use super::error::{DisconnectReason, close_code};
 use super::inbound::Inbound;
 use super::limits::TokenBucket;
 use super::outbound::Outbound;
+use super::rooms::Peer;
 use super::{Route, ServerInner, Started};
 use crate::codec::{Codec, CodecFamily};
 use crate::error::{ErrorCode, WireError};
@@ -20,7 +21,6 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
-use super::rooms::Peer;
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -168,14 +168,15 @@ async fn finish<S, C, T>(
     tracing::debug!(conn = conn.id(), ?reason, "connection ended");
     let peer = conn.peer().clone();
     peer.queue.close();
-    let write_timeout = server.config.write_timeout.min(CLOSING_WRITE_DEADLINE);
+    let write_timeout = server.config.write_timeout;
     let sent_close = match reason.close_code() {
         // The app's close frame was written with the queue; the peer's own close was
         // answered by the WebSocket layer.
         _ if matches!(reason, DisconnectReason::Closed(..)) => true,
         Some(code) => {
-            // A peer that does not read gets no more of its queue, only the close frame
-            // (with a deadline); the others get what was answered before the close.
+            // A peer that does not read gets no more of its queue, only the close frame;
+            // the others get what was answered before the close. Each write has the
+            // write timeout as its deadline.
             if !matches!(
                 reason,
                 DisconnectReason::SlowConsumer | DisconnectReason::WriteTimeout
@@ -207,10 +208,6 @@ async fn finish<S, C, T>(
     drop(socket);
     server.finish(conn, reason).await;
 }
-
-/// The longest a closing connection waits on each write (the queued answers, the close
-/// frame).
-const CLOSING_WRITE_DEADLINE: Duration = Duration::from_secs(1);
 
 /// How long, and for how many messages, a closing connection reads what the peer had
 /// already sent.
