@@ -221,7 +221,8 @@ impl Client {
     }
 
     /// Connects again now, when the server closed the connection with a final code
-    /// ([`ConnectionState::Disconnected`]): call it when the user acts again. The
+    /// ([`ConnectionState::Disconnected`]): call it when the user acts again. It goes to
+    /// the same URL as the connection the server closed, at once. The
     /// `on_reconnect` hook runs, then the queued messages go out, as after any
     /// reconnect; if the attempt fails, the [`ReconnectPolicy`](crate::ReconnectPolicy)'s
     /// backoff takes over. While the client waits between reconnect attempts, this

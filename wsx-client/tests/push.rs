@@ -119,7 +119,9 @@ async fn server_error_pushes_surface() {
     .await;
 }
 
-#[tokio::test]
+// Several worker threads, as in an app: the I/O task reads the socket while `connect`
+// returns, so a subscription made on the client afterwards could miss the welcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_builder_subscription_gets_the_push_sent_on_open_every_time() {
     let server = TestServer::start().await;
     let mut seen = Vec::new();
