@@ -1,12 +1,12 @@
 //! The I/O task: owns the socket, writes what the handles ask for, routes what arrives,
 //! keeps the connection alive and replaces it when it dies.
 //!
-//! One task per client runs [`run`]: a *session* loop while a socket is open, and a
+//! One task per client runs [`run`]: a *connection* loop while a socket is open, and a
 //! *reconnect* loop in between. In both, commands from the handles keep being served:
 //! while disconnected (or while the `on_reconnect` hook runs) messages wait in the bounded
 //! outbox and go out, in order, once the connection is open and restored.
 //!
-//! A close frame whose code the policy treats as final ends the session without a
+//! A close frame whose code the policy treats as final ends the connection loop without a
 //! reconnect loop: the task then waits (still queueing) for [`Command::Reconnect`].
 
 use crate::config::Config;
@@ -170,8 +170,8 @@ pub(crate) async fn open(config: &Config, url: &str) -> Result<Ws, ConnectError>
     }
 }
 
-/// How a session ended.
-enum SessionEnd {
+/// How a connection loop ended.
+enum ConnectionEnd {
     /// The app closed the client.
     Closed,
     /// The connection died; reconnect.
@@ -190,7 +190,7 @@ enum Served<T> {
     Closed,
 }
 
-/// The state of the I/O task between sessions.
+/// The state of the I/O task, kept from one connection to the next.
 struct Io {
     shared: Arc<Shared>,
     commands: mpsc::Receiver<Command>,
@@ -205,7 +205,7 @@ struct Io {
     restore: Option<Restore>,
 }
 
-/// Cancels the hook when the session ends.
+/// Cancels the hook when the connection loop ends.
 struct HookTask(JoinHandle<()>);
 
 impl HookTask {
@@ -244,19 +244,19 @@ pub(crate) async fn run(
     let mut restoring = false;
     loop {
         let started = Instant::now();
-        let end = io.session(ws, restoring).await;
+        let end = io.serve_connection(ws, restoring).await;
         if started.elapsed() >= io.shared.config.reconnect.stable_period() {
             io.attempt = 0;
         }
         let next = match end {
-            SessionEnd::Closed => return io.finish(CloseReason::ClientClosed),
-            SessionEnd::Dropped(error) => {
+            ConnectionEnd::Closed => return io.finish(CloseReason::ClientClosed),
+            ConnectionEnd::Dropped(error) => {
                 let lost = io.shared.pending.fail_sent();
                 tracing::info!(%error, lost, queued = io.outbox.len(), url = io.shared.url(), "connection lost");
                 io.shared.next_url();
                 io.reconnect(error, false).await
             }
-            SessionEnd::Final { code, reason } => {
+            ConnectionEnd::Final { code, reason } => {
                 let lost = io.shared.pending.fail_sent();
                 tracing::info!(code, %reason, lost, queued = io.outbox.len(), "server closed the connection for good; waiting for reconnect()");
                 let error = format!("server closed the connection: {code} {reason}");
@@ -282,7 +282,7 @@ pub(crate) async fn run(
 
 impl Io {
     /// Serves one open connection until it ends.
-    async fn session(&mut self, mut ws: Ws, restoring: bool) -> SessionEnd {
+    async fn serve_connection(&mut self, mut ws: Ws, restoring: bool) -> ConnectionEnd {
         if restoring {
             self.shared.state.set(ConnectionState::Open);
         }
@@ -293,7 +293,7 @@ impl Io {
         };
         if hook.is_none() {
             if let Err(e) = self.flush(&mut ws).await {
-                return SessionEnd::Dropped(e);
+                return ConnectionEnd::Dropped(e);
             }
         }
         let mut ping = config.ping_interval.map(|every| {
@@ -311,20 +311,20 @@ impl Io {
                 message = ws.next() => {
                     pong_deadline = None;
                     match message {
-                        None => return SessionEnd::Dropped("connection closed".to_owned()),
-                        Some(Err(e)) => return SessionEnd::Dropped(e.to_string()),
+                        None => return ConnectionEnd::Dropped("connection closed".to_owned()),
+                        Some(Err(e)) => return ConnectionEnd::Dropped(e.to_string()),
                         Some(Ok(Message::Text(text))) => self.on_message(true, text.as_bytes()),
                         Some(Ok(Message::Binary(bytes))) => self.on_message(false, &bytes),
                         Some(Ok(Message::Close(frame))) => {
                             // Send the answer to the close, briefly: the socket is done.
                             let _ = tokio::time::timeout(config.pong_timeout.min(Duration::from_secs(1)), ws.flush()).await;
                             return match frame {
-                                Some(f) if config.reconnect.is_final(u16::from(f.code)) => SessionEnd::Final {
+                                Some(f) if config.reconnect.is_final(u16::from(f.code)) => ConnectionEnd::Final {
                                     code: u16::from(f.code),
                                     reason: f.reason.to_string(),
                                 },
-                                Some(f) => SessionEnd::Dropped(format!("server closed the connection: {} {}", u16::from(f.code), f.reason)),
-                                None => SessionEnd::Dropped("server closed the connection".to_owned()),
+                                Some(f) => ConnectionEnd::Dropped(format!("server closed the connection: {} {}", u16::from(f.code), f.reason)),
+                                None => ConnectionEnd::Dropped("server closed the connection".to_owned()),
                             };
                         }
                         Some(Ok(_)) => {}
@@ -333,12 +333,12 @@ impl Io {
                 command = self.commands.recv() => match command {
                     None => {
                         self.goodbye(&mut ws).await;
-                        return SessionEnd::Closed;
+                        return ConnectionEnd::Closed;
                     }
                     Some(Command::Close { ack }) => {
                         self.close_waiters.push(ack);
                         self.goodbye(&mut ws).await;
-                        return SessionEnd::Closed;
+                        return ConnectionEnd::Closed;
                     }
                     // Connected already.
                     Some(Command::Reconnect) => {}
@@ -349,7 +349,7 @@ impl Io {
                         );
                         if at_once {
                             if let Err(e) = self.write_command(&mut ws, command).await {
-                                return SessionEnd::Dropped(e);
+                                return ConnectionEnd::Dropped(e);
                             }
                         } else {
                             self.enqueue(command);
@@ -358,14 +358,14 @@ impl Io {
                 },
                 _ = tick(&mut ping) => {
                     if let Err(e) = write(&mut ws, Message::Ping(Default::default()), config.pong_timeout).await {
-                        return SessionEnd::Dropped(e);
+                        return ConnectionEnd::Dropped(e);
                     }
                     if pong_deadline.is_none() {
                         pong_deadline = Some(Instant::now() + config.pong_timeout);
                     }
                 }
                 _ = sleep_until(pong_deadline) => {
-                    return SessionEnd::Dropped(format!("no answer to ping within {:?}", config.pong_timeout));
+                    return ConnectionEnd::Dropped(format!("no answer to ping within {:?}", config.pong_timeout));
                 }
                 _ = sleep_until(hook_deadline) => {
                     tracing::warn!(after = ?config.request_timeout, "on_reconnect hook still running; cancelled, flushing the queue");
@@ -374,7 +374,7 @@ impl Io {
                     }
                     hook_deadline = None;
                     if let Err(e) = self.flush(&mut ws).await {
-                        return SessionEnd::Dropped(e);
+                        return ConnectionEnd::Dropped(e);
                     }
                 }
                 _ = join(&mut hook) => {
@@ -382,7 +382,7 @@ impl Io {
                     hook_deadline = None;
                     tracing::debug!(queued = self.outbox.len(), "on_reconnect hook done; flushing the queue");
                     if let Err(e) = self.flush(&mut ws).await {
-                        return SessionEnd::Dropped(e);
+                        return ConnectionEnd::Dropped(e);
                     }
                 }
             }
@@ -426,6 +426,7 @@ impl Io {
             let url = self.shared.url().to_owned();
             let attempt = match self.serve_until(open(&config, &url), false).await {
                 Served::Done(attempt) => attempt,
+                // `ReconnectNow` is not given while connecting (not interruptible).
                 Served::ReconnectNow | Served::Closed => return Err(CloseReason::ClientClosed),
             };
             match attempt {
