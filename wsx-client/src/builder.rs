@@ -1,56 +1,27 @@
-//! The client builder: every setting with its documented default.
+//! The client builder: every setting with its documented default, and subscriptions made
+//! before the connection opens.
 
-use crate::client::Client;
+use crate::client::{Client, ReconnectHook};
+use crate::config::Config;
 use crate::error::Error;
 use crate::reconnect::ReconnectPolicy;
-use futures::future::BoxFuture;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use crate::subscribe::{Subscribers, Subscription};
+use http::{HeaderName, HeaderValue};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use wsx_core::Codec;
+use wsx_core::event::PushEvent;
 
-/// The subprotocol a JSON client offers.
-const SUBPROTOCOL_JSON: &str = "wsx.v1.json";
-/// The subprotocol a CBOR client offers.
-const SUBPROTOCOL_CBOR: &str = "wsx.v1.cbor";
+impl Client {
+    /// A builder for the server at `url`; see [`ClientBuilder`].
+    pub fn builder(url: impl Into<String>) -> ClientBuilder {
+        ClientBuilder::new(url)
+    }
 
-pub(crate) type ReconnectHook = Arc<dyn Fn(Client) -> BoxFuture<'static, ()> + Send + Sync>;
-
-/// Everything the connection needs, fixed when the client is built.
-#[derive(Clone)]
-pub(crate) struct Config {
-    pub(crate) url: String,
-    pub(crate) codec: Codec,
-    pub(crate) request_timeout: Duration,
-    pub(crate) handshake_timeout: Duration,
-    pub(crate) reconnect: ReconnectPolicy,
-    pub(crate) headers: HeaderMap,
-    pub(crate) subprotocols: Vec<String>,
-    pub(crate) ping_interval: Option<Duration>,
-    pub(crate) pong_timeout: Duration,
-    pub(crate) send_queue: usize,
-    pub(crate) push_buffer: usize,
-    pub(crate) max_message_size: usize,
-    pub(crate) on_reconnect: Option<ReconnectHook>,
-}
-
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("url", &self.url)
-            .field("codec", &self.codec)
-            .field("request_timeout", &self.request_timeout)
-            .field("handshake_timeout", &self.handshake_timeout)
-            .field("reconnect", &self.reconnect)
-            .field("subprotocols", &self.subprotocols)
-            .field("ping_interval", &self.ping_interval)
-            .field("pong_timeout", &self.pong_timeout)
-            .field("send_queue", &self.send_queue)
-            .field("push_buffer", &self.push_buffer)
-            .field("max_message_size", &self.max_message_size)
-            .field("on_reconnect", &self.on_reconnect.is_some())
-            .finish_non_exhaustive()
+    /// Connects to `url` with the default settings.
+    pub async fn connect(url: impl Into<String>) -> Result<Client, Error> {
+        ClientBuilder::new(url).connect().await
     }
 }
 
@@ -58,43 +29,68 @@ impl std::fmt::Debug for Config {
 ///
 /// | setting | default |
 /// | --- | --- |
+/// | [`urls`](Self::urls) | the one URL given to [`new`](Self::new) |
 /// | [`codec`](Self::codec) | [`Codec::JsonText`] |
 /// | [`request_timeout`](Self::request_timeout) | 30 s |
 /// | [`handshake_timeout`](Self::handshake_timeout) | 10 s |
-/// | [`reconnect`](Self::reconnect) | [`ReconnectPolicy::default`]: 250 ms … 30 s, unlimited |
+/// | [`reconnect`](Self::reconnect) | [`ReconnectPolicy::default`]: 250 ms … 30 s, unlimited; no reconnect after `1008` or `4000..=4999` |
 /// | [`subprotocols`](Self::subprotocols) | `wsx.v1.json` (or `wsx.v1.cbor` for a CBOR codec) |
 /// | [`ping_interval`](Self::ping_interval) | 20 s |
 /// | [`pong_timeout`](Self::pong_timeout) | 10 s |
 /// | [`send_queue`](Self::send_queue) | 256 messages |
 /// | [`push_buffer`](Self::push_buffer) | 1024 pushes per subscriber |
 /// | [`max_message_size`](Self::max_message_size) | 4 MiB |
-#[derive(Debug)]
 pub struct ClientBuilder {
     config: Config,
+    /// Subscriptions made on the builder live here, and move into the client.
+    subs: Subscribers,
+    on_reconnect: Option<ReconnectHook>,
+    /// Settings refused on the way (bad header, empty URL list), reported by `connect`.
     errors: Vec<String>,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("config", &self.config)
+            .field("subs", &self.subs)
+            .field("on_reconnect", &self.on_reconnect.is_some())
+            .field("errors", &self.errors)
+            .finish()
+    }
 }
 
 impl ClientBuilder {
     /// A builder for the server at `url` (`ws://host:port/path`).
     pub fn new(url: impl Into<String>) -> Self {
         ClientBuilder {
-            config: Config {
-                url: url.into(),
-                codec: Codec::JsonText,
-                request_timeout: Duration::from_secs(30),
-                handshake_timeout: Duration::from_secs(10),
-                reconnect: ReconnectPolicy::default(),
-                headers: HeaderMap::new(),
-                subprotocols: Vec::new(),
-                ping_interval: Some(Duration::from_secs(20)),
-                pong_timeout: Duration::from_secs(10),
-                send_queue: 256,
-                push_buffer: 1024,
-                max_message_size: 4 << 20,
-                on_reconnect: None,
-            },
+            config: Config::new(url.into()),
+            subs: Subscribers::new(1024),
+            on_reconnect: None,
             errors: Vec::new(),
         }
+    }
+
+    /// Several servers of one app (nodes of a cluster), replacing the URL given to
+    /// [`new`](Self::new). [`connect`](Self::connect) tries them in order, one attempt
+    /// each, and uses the first that opens. Afterwards the client moves on to the next
+    /// URL, round the list, whenever a connection is lost or a reconnect attempt fails,
+    /// with the policy's backoff between attempts; [`Client::url`] tells which one is in
+    /// use. An HTTP client error (401, 403, 404…) from any of them ends the search, since
+    /// the nodes of one app would all say the same. An empty list makes `connect` fail.
+    pub fn urls<I, S>(mut self, urls: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let urls: Vec<String> = urls.into_iter().map(Into::into).collect();
+        if urls.is_empty() {
+            self.errors
+                .push("`urls` was given an empty list".to_owned());
+        } else {
+            self.config.urls = urls;
+        }
+        self
     }
 
     /// The encoding of messages. [`Codec::JsonText`] by default; [`Codec::CborRecords`]
@@ -117,7 +113,7 @@ impl ClientBuilder {
         self
     }
 
-    /// How to reconnect; see [`ReconnectPolicy`].
+    /// How to reconnect, and after which close codes not to; see [`ReconnectPolicy`].
     pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
         self.config.reconnect = policy;
         self
@@ -142,11 +138,7 @@ impl ClientBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.config.subprotocols = protocols.into_iter().map(Into::into).collect();
-        if self.config.subprotocols.is_empty() {
-            // An explicit empty list: remember that none is wanted.
-            self.config.subprotocols.push(String::new());
-        }
+        self.config.subprotocols = Some(protocols.into_iter().map(Into::into).collect());
         self
     }
 
@@ -171,10 +163,12 @@ impl ClientBuilder {
         self
     }
 
-    /// How many pushes a subscriber may leave unread before newer ones are dropped (and
-    /// logged). Default 1024.
+    /// How many pushes a subscriber may leave unread (at least 1). Past it, newer pushes
+    /// are dropped for that subscriber, which reads a [`Lagged`](crate::Lagged) with their
+    /// number where they were lost. Applies to every subscription, those made on the
+    /// builder before this call included. Default 1024.
     pub fn push_buffer(mut self, capacity: usize) -> Self {
-        self.config.push_buffer = capacity;
+        self.subs.set_buffer(capacity);
         self
     }
 
@@ -184,37 +178,51 @@ impl ClientBuilder {
         self
     }
 
+    /// A typed stream of push event `E`, made before the connection exists, so that it
+    /// gets every push from the first frame on, those the server sends as the connection
+    /// opens (from its open hook) included; a subscription made on the [`Client`] after
+    /// `connect` returns may miss them. Otherwise the same as [`Client::subscribe`]. If
+    /// the builder is dropped or `connect` fails, the stream ends.
+    ///
+    /// ```no_run
+    /// # wsx_core::define_events! {
+    /// #     pub events Greeting;
+    /// #     push welcome: Welcome { text: String }
+    /// # }
+    /// # async fn run() -> Result<(), wsx_client::Error> {
+    /// let builder = wsx_client::Client::builder("ws://127.0.0.1:3001/ws");
+    /// let mut welcomes = builder.subscribe::<Welcome>();
+    /// let client = builder.connect().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn subscribe<E: PushEvent>(&self) -> Subscription<E::Payload> {
+        self.subs.subscribe::<E::Payload>(E::NAME)
+    }
+
     /// Runs after each successful *re*connect (not the first connection), before the
     /// messages queued during the outage are sent: re-join rooms, resume from the last
     /// message id seen. Requests made from the hook with the [`Client`] it is given go out
     /// at once; other calls wait until it returns. If the connection drops meanwhile, the
     /// hook is cancelled and runs again after the next reconnect; a hook still running
-    /// after the request timeout is cancelled too, and the queue flushed. Do not capture
-    /// a [`Client`] in the hook (use the one it is given), or dropping every handle will
-    /// not close the client.
+    /// after the request timeout is cancelled too (its future dropped), then the queue
+    /// flushed. It runs after
+    /// an explicit [`Client::reconnect`] too. Do not capture a [`Client`] in the hook (use
+    /// the one it is given), or dropping every handle will not close the client.
     pub fn on_reconnect<F, Fut>(mut self, hook: F) -> Self
     where
         F: Fn(Client) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.config.on_reconnect = Some(Arc::new(move |client| Box::pin(hook(client))));
+        self.on_reconnect = Some(Arc::new(move |client| Box::pin(hook(client))));
         self
     }
 
-    /// Connects (one attempt, bounded by the handshake timeout) and returns the client;
-    /// reconnection applies to connections lost after this.
-    pub async fn connect(mut self) -> Result<Client, Error> {
+    /// Connects (one attempt per URL, each bounded by the handshake timeout) and returns
+    /// the client; reconnection applies to connections lost after this.
+    pub async fn connect(self) -> Result<Client, Error> {
         if let Some(message) = self.errors.into_iter().next() {
             return Err(Error::Connect { message });
         }
-        if self.config.subprotocols.is_empty() {
-            let default = match self.config.codec.family() {
-                wsx_core::codec::CodecFamily::Json => SUBPROTOCOL_JSON,
-                wsx_core::codec::CodecFamily::Cbor => SUBPROTOCOL_CBOR,
-            };
-            self.config.subprotocols.push(default.to_owned());
-        }
-        self.config.subprotocols.retain(|p| !p.is_empty());
-        Client::start(self.config).await
+        Client::start(self.config, self.subs, self.on_reconnect).await
     }
 }

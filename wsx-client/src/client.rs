@@ -1,15 +1,15 @@
 //! The [`Client`] handle: typed requests, sends and subscriptions.
 
-use crate::builder::{ClientBuilder, Config};
-use crate::connection::{self, Command};
+use crate::config::Config;
+use crate::connection::{self, Command, Restore};
 use crate::error::{Error, ServerError};
-use crate::pending::{Outcome, Pending};
-use crate::state::{CloseReason, ConnectionState, StateCell, StateStream};
+use crate::pending::Outcome;
+use crate::shared::Shared;
+use crate::state::{ConnectionState, StateCell, StateStream};
 use crate::subscribe::{Listener, ServerErrors, Subscribers, Subscription};
-use rand::Rng;
+use futures::future::BoxFuture;
 use serde_json::Number;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
@@ -22,31 +22,8 @@ use wsx_core::{Codec, Event};
 /// How many commands may wait for the I/O task before callers are made to wait.
 const COMMAND_BUFFER: usize = 256;
 
-/// What the handles and the I/O task share.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) config: Config,
-    pub(crate) pending: Pending,
-    pub(crate) subs: Subscribers,
-    pub(crate) state: StateCell,
-    /// Request ids are `<prefix>-<counter>`: unique per client, and the random prefix
-    /// keeps two clients (or two runs) from reusing each other's ids.
-    id_prefix: String,
-    next_id: AtomicU64,
-}
-
-impl Shared {
-    fn next_request_id(&self) -> String {
-        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
-        format!("{}-{n}", self.id_prefix)
-    }
-
-    fn closed_error(&self) -> Error {
-        Error::Closed {
-            reason: self.state.closed().unwrap_or(CloseReason::ClientClosed),
-        }
-    }
-}
+/// The app's `on_reconnect` hook.
+pub(crate) type ReconnectHook = Arc<dyn Fn(Client) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// A connection to a wsx server, typed by the events of a `define_events!` set.
 ///
@@ -62,36 +39,18 @@ pub struct Client {
 }
 
 impl Client {
-    /// A builder for the server at `url`; see [`ClientBuilder`].
-    pub fn builder(url: impl Into<String>) -> ClientBuilder {
-        ClientBuilder::new(url)
-    }
-
-    /// Connects to `url` with the default settings.
-    pub async fn connect(url: impl Into<String>) -> Result<Client, Error> {
-        ClientBuilder::new(url).connect().await
-    }
-
-    pub(crate) async fn start(config: Config) -> Result<Client, Error> {
-        let ws = connection::open(&config)
-            .await
-            .map_err(connection::ConnectError::into_error)?;
+    /// Connects (see [`connection::open_first`]) and starts the I/O task.
+    pub(crate) async fn start(
+        config: Config,
+        subs: Subscribers,
+        hook: Option<ReconnectHook>,
+    ) -> Result<Client, Error> {
+        let (ws, url) = connection::open_first(&config).await?;
         let state = StateCell::new(ConnectionState::Open);
-        let prefix: String = {
-            let mut rng = rand::rng();
-            (0..8)
-                .map(|_| {
-                    char::from(b"0123456789abcdefghijklmnopqrstuvwxyz"[rng.random_range(0..36)])
-                })
-                .collect()
-        };
-        let shared = Arc::new(Shared {
-            subs: Subscribers::new(config.push_buffer),
-            config,
-            pending: Pending::default(),
-            state,
-            id_prefix: prefix,
-            next_id: AtomicU64::new(1),
+        let shared = Arc::new(Shared::new(config, subs, state, url));
+        let restore = hook.map(|hook| {
+            let shared = shared.clone();
+            Box::new(move |commands| hook(Client::restoring(shared.clone(), commands))) as Restore
         });
         let (commands, rx) = mpsc::channel(COMMAND_BUFFER);
         tokio::spawn(connection::run(
@@ -99,6 +58,7 @@ impl Client {
             ws,
             rx,
             commands.downgrade(),
+            restore,
         ));
         Ok(Client {
             shared,
@@ -206,14 +166,20 @@ impl Client {
         written.await.map_err(|_| self.shared.closed_error())?
     }
 
-    /// A typed stream of push event `E`'s payloads. Any number of subscriptions may
-    /// exist per event; each gets every push. Pushes that break their schema are
-    /// dropped (and logged).
+    /// A typed stream of push event `E`'s payloads, from now on. Any number of
+    /// subscriptions may exist per event; each gets every push, and learns of pushes it
+    /// lost by falling behind ([`Lagged`](crate::Lagged)). Pushes that break their schema
+    /// are dropped (and logged).
+    ///
+    /// Pushes the server sends as the connection opens (a greeting from its open hook)
+    /// may arrive before this is called: subscribe on the builder
+    /// ([`ClientBuilder::subscribe`](crate::ClientBuilder::subscribe)) to be sure of them.
     pub fn subscribe<E: PushEvent>(&self) -> Subscription<E::Payload> {
         self.shared.subs.subscribe::<E::Payload>(E::NAME)
     }
 
-    /// Calls `callback` with every push of event `E`, on a task of its own.
+    /// Calls `callback` with every push of event `E`, on a task of its own. Pushes lost
+    /// because the callback fell behind are logged and skipped.
     pub fn on<E, F>(&self, mut callback: F) -> Listener
     where
         E: PushEvent,
@@ -252,6 +218,30 @@ impl Client {
         let mut rx: watch::Receiver<ConnectionState> = self.shared.state.watch();
         let open = rx.wait_for(|s| s.is_open() || s.is_closed());
         matches!(tokio::time::timeout(timeout, open).await, Ok(Ok(s)) if s.is_open())
+    }
+
+    /// Connects again now, when the server closed the connection with a final code
+    /// ([`ConnectionState::Disconnected`]): call it when the user acts again. It goes to
+    /// the same URL as the connection the server closed, at once. The
+    /// `on_reconnect` hook runs, then the queued messages go out, as after any
+    /// reconnect; if the attempt fails, the [`ReconnectPolicy`](crate::ReconnectPolicy)'s
+    /// backoff takes over. While the client waits between reconnect attempts, this
+    /// makes the next attempt at once; while it is connecting or open, it does nothing.
+    ///
+    /// Returns once the I/O task has taken the request, not when the connection is
+    /// open: follow [`Client::states`] or use [`Client::wait_open`]. Fails with
+    /// [`Error::Closed`] if the client is closed for good.
+    pub async fn reconnect(&self) -> Result<(), Error> {
+        self.commands
+            .send(Command::Reconnect)
+            .await
+            .map_err(|_| self.shared.closed_error())
+    }
+
+    /// The URL of the server this client is connected to, or trying now (one of
+    /// [`ClientBuilder::urls`](crate::ClientBuilder::urls)).
+    pub fn url(&self) -> &str {
+        self.shared.url()
     }
 
     /// The codec of this client's messages.

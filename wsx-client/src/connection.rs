@@ -1,16 +1,20 @@
 //! The I/O task: owns the socket, writes what the handles ask for, routes what arrives,
 //! keeps the connection alive and replaces it when it dies.
 //!
-//! One task per client runs [`run`]: a *session* loop while a socket is open, and a
+//! One task per client runs [`run`]: a *connection* loop while a socket is open, and a
 //! *reconnect* loop in between. In both, commands from the handles keep being served:
 //! while disconnected (or while the `on_reconnect` hook runs) messages wait in the bounded
 //! outbox and go out, in order, once the connection is open and restored.
+//!
+//! A close frame whose code the policy treats as final ends the connection loop without a
+//! reconnect loop: the task then waits (still queueing) for [`Command::Reconnect`].
 
-use crate::builder::Config;
-use crate::client::{Client, Shared};
+use crate::config::Config;
 use crate::error::{Error, ServerError};
 use crate::pending::Outcome;
+use crate::shared::Shared;
 use crate::state::{CloseReason, ConnectionState};
+use futures::future::BoxFuture;
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::collections::VecDeque;
@@ -31,6 +35,10 @@ use wsx_core::protocol::{ERROR_EVENT, FrameType};
 
 pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// Starts the `on_reconnect` hook, given the command channel its handle will use.
+pub(crate) type Restore =
+    Box<dyn Fn(mpsc::Sender<Command>) -> BoxFuture<'static, ()> + Send + Sync>;
+
 /// What a handle asks of the I/O task.
 #[derive(Debug)]
 pub(crate) enum Command {
@@ -48,6 +56,8 @@ pub(crate) enum Command {
     },
     /// Close for good; `ack` fires once closed.
     Close { ack: oneshot::Sender<()> },
+    /// Connect now: after a final close, or to cut a reconnect delay short.
+    Reconnect,
 }
 
 /// A message waiting for a connection.
@@ -90,19 +100,47 @@ impl std::fmt::Display for ConnectError {
     }
 }
 
-/// One connection attempt: TCP, then the WebSocket handshake, within the handshake
-/// timeout.
-pub(crate) async fn open(config: &Config) -> Result<Ws, ConnectError> {
-    let mut request = config
-        .url
-        .as_str()
+/// The first connection: each URL in turn, one attempt each, until one opens. An HTTP
+/// client error (the server refused) ends the search, as it ends reconnecting. Returns
+/// the socket and the index of its URL.
+pub(crate) async fn open_first(config: &Config) -> Result<(Ws, usize), Error> {
+    let mut last = None;
+    for (index, url) in config.urls.iter().enumerate() {
+        match open(config, url).await {
+            Ok(ws) => return Ok((ws, index)),
+            Err(e @ ConnectError::Refused(_)) => return Err(e.into_error()),
+            Err(e) => {
+                tracing::debug!(url, error = %e, "connect failed");
+                last = Some((url, e));
+            }
+        }
+    }
+    Err(match last {
+        Some((_, e)) if config.urls.len() == 1 => e.into_error(),
+        Some((url, e)) => Error::Connect {
+            message: format!(
+                "none of the {} URLs answered; the last, {url}: {e}",
+                config.urls.len()
+            ),
+        },
+        None => Error::Connect {
+            message: "no URL to connect to".to_owned(),
+        },
+    })
+}
+
+/// One connection attempt to `url`: TCP, then the WebSocket handshake, within the
+/// handshake timeout.
+pub(crate) async fn open(config: &Config, url: &str) -> Result<Ws, ConnectError> {
+    let mut request = url
         .into_client_request()
         .map_err(|e| ConnectError::Other(format!("bad URL: {e}")))?;
     for (name, value) in &config.headers {
         request.headers_mut().append(name, value.clone());
     }
-    if !config.subprotocols.is_empty() {
-        let offered = config.subprotocols.join(", ");
+    let offered = config.offered_subprotocols();
+    if !offered.is_empty() {
+        let offered = offered.join(", ");
         let value = http::HeaderValue::try_from(offered)
             .map_err(|_| ConnectError::Other("invalid subprotocol name".to_owned()))?;
         request
@@ -132,15 +170,27 @@ pub(crate) async fn open(config: &Config) -> Result<Ws, ConnectError> {
     }
 }
 
-/// How a session ended.
-enum SessionEnd {
+/// How a connection loop ended.
+enum ConnectionEnd {
     /// The app closed the client.
     Closed,
     /// The connection died; reconnect.
     Dropped(String),
+    /// The server closed with a final code: wait for [`Command::Reconnect`].
+    Final { code: u16, reason: String },
 }
 
-/// The state of the I/O task between sessions.
+/// How [`Io::serve_until`] ended.
+enum Served<T> {
+    /// The future finished.
+    Done(T),
+    /// The app asked to connect now (only where that was allowed).
+    ReconnectNow,
+    /// The app closed the client.
+    Closed,
+}
+
+/// The state of the I/O task, kept from one connection to the next.
 struct Io {
     shared: Arc<Shared>,
     commands: mpsc::Receiver<Command>,
@@ -151,10 +201,21 @@ struct Io {
     attempt: u32,
     /// Who waits for [`Command::Close`] to finish.
     close_waiters: Vec<oneshot::Sender<()>>,
+    /// The app's `on_reconnect` hook, if it gave one.
+    restore: Option<Restore>,
 }
 
-/// Cancels the hook when the session ends.
+/// Cancels the hook when the connection loop ends.
 struct HookTask(JoinHandle<()>);
+
+impl HookTask {
+    /// Cancels the hook and waits until its future is dropped, so nothing it does can
+    /// come after what the caller does next.
+    async fn cancel(mut self) {
+        self.0.abort();
+        let _ = (&mut self.0).await;
+    }
+}
 
 impl Drop for HookTask {
     fn drop(&mut self) {
@@ -168,6 +229,7 @@ pub(crate) async fn run(
     ws: Ws,
     commands: mpsc::Receiver<Command>,
     weak: mpsc::WeakSender<Command>,
+    restore: Option<Restore>,
 ) {
     let mut io = Io {
         shared,
@@ -176,24 +238,42 @@ pub(crate) async fn run(
         outbox: VecDeque::new(),
         attempt: 0,
         close_waiters: Vec::new(),
+        restore,
     };
     let mut ws = ws;
-    let mut restore = false;
+    let mut restoring = false;
     loop {
         let started = Instant::now();
-        let error = match io.session(ws, restore).await {
-            SessionEnd::Closed => return io.finish(CloseReason::ClientClosed),
-            SessionEnd::Dropped(error) => error,
-        };
-        let lost = io.shared.pending.fail_sent();
-        tracing::info!(%error, lost, queued = io.outbox.len(), "connection lost");
+        let end = io.serve_connection(ws, restoring).await;
         if started.elapsed() >= io.shared.config.reconnect.stable_period() {
             io.attempt = 0;
         }
-        match io.reconnect(error).await {
+        let next = match end {
+            ConnectionEnd::Closed => return io.finish(CloseReason::ClientClosed),
+            ConnectionEnd::Dropped(error) => {
+                let lost = io.shared.pending.fail_sent();
+                tracing::info!(%error, lost, queued = io.outbox.len(), url = io.shared.url(), "connection lost");
+                io.shared.next_url();
+                io.reconnect(error, false).await
+            }
+            ConnectionEnd::Final { code, reason } => {
+                let lost = io.shared.pending.fail_sent();
+                tracing::info!(code, %reason, lost, queued = io.outbox.len(), "server closed the connection for good; waiting for reconnect()");
+                let error = format!("server closed the connection: {code} {reason}");
+                io.shared
+                    .state
+                    .set(ConnectionState::Disconnected { code, reason });
+                match io.serve_until(std::future::pending::<()>(), true).await {
+                    Served::Closed => return io.finish(CloseReason::ClientClosed),
+                    Served::Done(()) | Served::ReconnectNow => {}
+                }
+                io.reconnect(error, true).await
+            }
+        };
+        match next {
             Ok(next) => {
                 ws = next;
-                restore = true;
+                restoring = true;
             }
             Err(reason) => return io.finish(reason),
         }
@@ -202,21 +282,18 @@ pub(crate) async fn run(
 
 impl Io {
     /// Serves one open connection until it ends.
-    async fn session(&mut self, mut ws: Ws, restore: bool) -> SessionEnd {
-        if restore {
+    async fn serve_connection(&mut self, mut ws: Ws, restoring: bool) -> ConnectionEnd {
+        if restoring {
             self.shared.state.set(ConnectionState::Open);
         }
         let config = self.shared.config.clone();
-        let mut hook = match (&config.on_reconnect, restore, self.weak.upgrade()) {
-            (Some(hook), true, Some(commands)) => {
-                let client = Client::restoring(self.shared.clone(), commands);
-                Some(HookTask(tokio::spawn(hook(client))))
-            }
+        let mut hook = match (&self.restore, restoring, self.weak.upgrade()) {
+            (Some(hook), true, Some(commands)) => Some(HookTask(tokio::spawn(hook(commands)))),
             _ => None,
         };
         if hook.is_none() {
             if let Err(e) = self.flush(&mut ws).await {
-                return SessionEnd::Dropped(e);
+                return ConnectionEnd::Dropped(e);
             }
         }
         let mut ping = config.ping_interval.map(|every| {
@@ -234,15 +311,21 @@ impl Io {
                 message = ws.next() => {
                     pong_deadline = None;
                     match message {
-                        None => return SessionEnd::Dropped("connection closed".to_owned()),
-                        Some(Err(e)) => return SessionEnd::Dropped(e.to_string()),
+                        None => return ConnectionEnd::Dropped("connection closed".to_owned()),
+                        Some(Err(e)) => return ConnectionEnd::Dropped(e.to_string()),
                         Some(Ok(Message::Text(text))) => self.on_message(true, text.as_bytes()),
                         Some(Ok(Message::Binary(bytes))) => self.on_message(false, &bytes),
                         Some(Ok(Message::Close(frame))) => {
-                            let why = frame
-                                .map(|f| format!("server closed the connection: {} {}", u16::from(f.code), f.reason))
-                                .unwrap_or_else(|| "server closed the connection".to_owned());
-                            return SessionEnd::Dropped(why);
+                            // Send the answer to the close, briefly: the socket is done.
+                            let _ = tokio::time::timeout(config.pong_timeout.min(Duration::from_secs(1)), ws.flush()).await;
+                            return match frame {
+                                Some(f) if config.reconnect.is_final(u16::from(f.code)) => ConnectionEnd::Final {
+                                    code: u16::from(f.code),
+                                    reason: f.reason.to_string(),
+                                },
+                                Some(f) => ConnectionEnd::Dropped(format!("server closed the connection: {} {}", u16::from(f.code), f.reason)),
+                                None => ConnectionEnd::Dropped("server closed the connection".to_owned()),
+                            };
                         }
                         Some(Ok(_)) => {}
                     }
@@ -250,13 +333,15 @@ impl Io {
                 command = self.commands.recv() => match command {
                     None => {
                         self.goodbye(&mut ws).await;
-                        return SessionEnd::Closed;
+                        return ConnectionEnd::Closed;
                     }
                     Some(Command::Close { ack }) => {
                         self.close_waiters.push(ack);
                         self.goodbye(&mut ws).await;
-                        return SessionEnd::Closed;
+                        return ConnectionEnd::Closed;
                     }
+                    // Connected already.
+                    Some(Command::Reconnect) => {}
                     Some(command) => {
                         let at_once = hook.is_none() || matches!(
                             command,
@@ -264,7 +349,7 @@ impl Io {
                         );
                         if at_once {
                             if let Err(e) = self.write_command(&mut ws, command).await {
-                                return SessionEnd::Dropped(e);
+                                return ConnectionEnd::Dropped(e);
                             }
                         } else {
                             self.enqueue(command);
@@ -273,21 +358,23 @@ impl Io {
                 },
                 _ = tick(&mut ping) => {
                     if let Err(e) = write(&mut ws, Message::Ping(Default::default()), config.pong_timeout).await {
-                        return SessionEnd::Dropped(e);
+                        return ConnectionEnd::Dropped(e);
                     }
                     if pong_deadline.is_none() {
                         pong_deadline = Some(Instant::now() + config.pong_timeout);
                     }
                 }
                 _ = sleep_until(pong_deadline) => {
-                    return SessionEnd::Dropped(format!("no answer to ping within {:?}", config.pong_timeout));
+                    return ConnectionEnd::Dropped(format!("no answer to ping within {:?}", config.pong_timeout));
                 }
                 _ = sleep_until(hook_deadline) => {
                     tracing::warn!(after = ?config.request_timeout, "on_reconnect hook still running; cancelled, flushing the queue");
-                    hook = None;
+                    if let Some(task) = hook.take() {
+                        task.cancel().await;
+                    }
                     hook_deadline = None;
                     if let Err(e) = self.flush(&mut ws).await {
-                        return SessionEnd::Dropped(e);
+                        return ConnectionEnd::Dropped(e);
                     }
                 }
                 _ = join(&mut hook) => {
@@ -295,7 +382,7 @@ impl Io {
                     hook_deadline = None;
                     tracing::debug!(queued = self.outbox.len(), "on_reconnect hook done; flushing the queue");
                     if let Err(e) = self.flush(&mut ws).await {
-                        return SessionEnd::Dropped(e);
+                        return ConnectionEnd::Dropped(e);
                     }
                 }
             }
@@ -303,59 +390,77 @@ impl Io {
     }
 
     /// Waits before each attempt and makes it, until one succeeds, the attempts run
-    /// out, or the app closes the client.
-    async fn reconnect(&mut self, mut error: String) -> Result<Ws, CloseReason> {
+    /// out, or the app closes the client. With `now`, the first attempt is made at once
+    /// and counts as attempt 1 whatever the policy's limit (the app asked for it).
+    /// [`Command::Reconnect`] cuts a wait short. Every failed attempt moves on to the
+    /// next URL.
+    async fn reconnect(&mut self, mut error: String, mut now: bool) -> Result<Ws, CloseReason> {
         let policy = self.shared.config.reconnect.clone();
+        if now {
+            self.attempt = 0;
+        }
         loop {
             self.attempt = self.attempt.saturating_add(1);
-            if !policy.allows(self.attempt) {
-                return Err(CloseReason::GaveUp {
-                    attempts: self.attempt - 1,
-                    last_error: error,
+            if !now {
+                if !policy.allows(self.attempt) {
+                    return Err(CloseReason::GaveUp {
+                        attempts: self.attempt - 1,
+                        last_error: error,
+                    });
+                }
+                let delay = policy.delay(self.attempt);
+                self.shared.state.set(ConnectionState::Reconnecting {
+                    attempt: self.attempt,
+                    delay,
+                    error: error.clone(),
                 });
+                if let Served::Closed = self.serve_until(tokio::time::sleep(delay), true).await {
+                    return Err(CloseReason::ClientClosed);
+                }
             }
-            let delay = policy.delay(self.attempt);
-            self.shared.state.set(ConnectionState::Reconnecting {
-                attempt: self.attempt,
-                delay,
-                error: error.clone(),
-            });
-            self.serve_until(tokio::time::sleep(delay))
-                .await
-                .ok_or(CloseReason::ClientClosed)?;
+            now = false;
             self.shared.state.set(ConnectionState::Connecting {
                 attempt: self.attempt,
             });
             let config = self.shared.config.clone();
-            match self
-                .serve_until(open(&config))
-                .await
-                .ok_or(CloseReason::ClientClosed)?
-            {
+            let url = self.shared.url().to_owned();
+            let attempt = match self.serve_until(open(&config, &url), false).await {
+                Served::Done(attempt) => attempt,
+                // `ReconnectNow` is not given while connecting (not interruptible).
+                Served::ReconnectNow | Served::Closed => return Err(CloseReason::ClientClosed),
+            };
+            match attempt {
                 Ok(ws) => {
-                    tracing::info!(attempt = self.attempt, "reconnected");
+                    tracing::info!(attempt = self.attempt, url, "reconnected");
                     return Ok(ws);
                 }
                 Err(ConnectError::Refused(status)) => return Err(CloseReason::Refused { status }),
                 Err(e) => {
-                    tracing::debug!(attempt = self.attempt, error = %e, "reconnect attempt failed");
+                    tracing::debug!(attempt = self.attempt, url, error = %e, "reconnect attempt failed");
                     error = e.to_string();
+                    self.shared.next_url();
                 }
             }
         }
     }
 
-    /// Runs `fut` while queueing what the handles ask; `None` if the app closed the client.
-    async fn serve_until<F: Future>(&mut self, fut: F) -> Option<F::Output> {
+    /// Runs `fut` while queueing what the handles ask. A [`Command::Reconnect`] ends the
+    /// wait if `interruptible`, and is ignored otherwise.
+    async fn serve_until<F: Future>(&mut self, fut: F, interruptible: bool) -> Served<F::Output> {
         let mut fut = std::pin::pin!(fut);
         loop {
             tokio::select! {
-                out = &mut fut => return Some(out),
+                out = &mut fut => return Served::Done(out),
                 command = self.commands.recv() => match command {
-                    None => return None,
+                    None => return Served::Closed,
                     Some(Command::Close { ack }) => {
                         self.close_waiters.push(ack);
-                        return None;
+                        return Served::Closed;
+                    }
+                    Some(Command::Reconnect) => {
+                        if interruptible {
+                            return Served::ReconnectNow;
+                        }
                     }
                     Some(command) => self.enqueue(command),
                 },
@@ -394,6 +499,7 @@ impl Io {
                 }
             }
             Command::Close { ack } => self.close_waiters.push(ack),
+            Command::Reconnect => {}
         }
     }
 
@@ -425,6 +531,7 @@ impl Io {
                 self.close_waiters.push(ack);
                 Ok(())
             }
+            Command::Reconnect => Ok(()),
         }
     }
 

@@ -26,12 +26,16 @@
 //! # let url = format!("ws://{}/ws", listener.local_addr()?);
 //! # tokio::spawn(axum::serve(listener, axum::Router::new().route("/ws", server.route())).into_future());
 //! // `url` is e.g. "ws://127.0.0.1:3001/ws"
-//! let client = Client::builder(url).request_timeout(Duration::from_secs(5)).connect().await?;
-//! let mut welcomes = client.subscribe::<Welcome>();
+//! let builder = Client::builder(url).request_timeout(Duration::from_secs(5));
+//! // Subscribed before connecting: nothing the server pushes on open is missed.
+//! let mut welcomes = builder.subscribe::<Welcome>();
+//! let client = builder.connect().await?;
 //!
 //! let joined = client.request::<Join>(JoinRequest { username: "alice".into() }).await?;
 //! assert_eq!(joined.users, ["alice"]);
-//! assert_eq!(welcomes.next().await.map(|w| w.text).as_deref(), Some("hi alice"));
+//! // Each item is the push, or `Err(Lagged(n))` where the subscriber fell behind.
+//! let welcome = welcomes.next().await.transpose()?;
+//! assert_eq!(welcome.map(|w| w.text).as_deref(), Some("hi alice"));
 //!
 //! // Invalid payloads are refused before they reach the wire, with every failing field.
 //! let err = client.request::<Join>(JoinRequest { username: String::new() }).await.unwrap_err();
@@ -44,26 +48,35 @@
 //! | | |
 //! | --- | --- |
 //! | typed calls | [`Client::request`], [`Client::send`], [`Client::subscribe`] / [`Client::on`] by event type |
+//! | first pushes | [`ClientBuilder::subscribe`]: subscribed before the socket opens, so a push sent on open is never missed |
+//! | slow subscribers | bounded per subscriber ([`ClientBuilder::push_buffer`]); lost pushes are reported in the stream as [`Lagged`]`(n)` where they were lost |
 //! | validation | payloads checked before sending, answers and pushes checked on receipt |
 //! | codecs | JSON text (default) or CBOR ([`ClientBuilder::codec`]), negotiated by subprotocol |
 //! | timeouts | per client and per call; a dropped request future cancels the request |
 //! | errors | one [`Error`] enum; server errors keep their code and field paths ([`ServerError`]) |
 //! | reconnection | backoff with full jitter per attempt ([`ReconnectPolicy`]); in-flight requests fail with [`Error::ConnectionLost`], never re-sent; sends wait in a bounded queue |
+//! | final closes | after `1008` or `4000`–`4999` (idle timeout, app codes) no automatic reconnect: [`ConnectionState::Disconnected`] says why, [`Client::reconnect`] resumes ([which codes](ReconnectPolicy#final-close-codes)) |
+//! | several servers | [`ClientBuilder::urls`]: the next URL on a failed connect or a lost connection |
 //! | restore | [`ClientBuilder::on_reconnect`] runs before the queue is flushed |
 //! | keep-alive | pings and a pong timeout detect half-open connections |
-//! | states | [`Client::states`]: connecting, open, reconnecting (attempt, delay), closed (reason) |
+//! | states | [`Client::states`]: connecting, open, reconnecting (attempt, delay), disconnected (code, reason), closed (reason) |
 //!
 //! # Layout
 //! | module | what it holds |
 //! | --- | --- |
-//! | `builder` | [`ClientBuilder`] and its defaults |
+//! | `config` | the settings, fixed when the client is built |
+//! | `builder` | [`ClientBuilder`] and its defaults: fills the config, holds early subscriptions |
 //! | `client` | the [`Client`] handle |
-//! | `connection` | the I/O task: socket, keep-alive, reconnect loop, outbox |
+//! | `shared` | what the handles and the I/O task share: config, requests, subscribers, state |
+//! | `connection` | the I/O task: socket, keep-alive, reconnect loop, URL rotation, outbox |
 //! | `pending` | requests in flight, id → answer |
 //! | `reconnect` | [`ReconnectPolicy`] |
-//! | `subscribe` | push streams ([`Subscription`]), callbacks, `$error` stream |
+//! | `subscribe` | push streams ([`Subscription`], [`Lagged`]), callbacks, `$error` stream |
 //! | `state` | [`ConnectionState`], [`CloseReason`] |
 //! | `error` | [`Error`], [`ServerError`] |
+//!
+//! Modules depend one way: `builder` → `client` → `connection` → `shared` → `config`,
+//! and each of them on the leaves (`pending`, `reconnect`, `subscribe`, `state`, `error`).
 //!
 //! # Delivery guarantees
 //! Requests are sent at most once: one in flight when the connection drops fails with
@@ -71,14 +84,23 @@
 //! and sends issued while disconnected wait in a bounded queue and go out once, in order,
 //! after the reconnect hook. A send written to a connection that turns out to be dead
 //! (before the pong timeout notices) is lost.
+//!
+//! Pushes are never re-sent by the server, so one that arrives while nobody is
+//! subscribed is gone, and one that finds a subscriber's buffer full is dropped for that
+//! subscriber: its stream then yields `Err(`[`Lagged`]`(n))` at that point, and
+//! [`Subscription::missed`] counts it. An app that must not miss any (a chat's messages)
+//! resumes from its own sequence numbers, e.g. in the `on_reconnect` hook.
+
 #![doc(html_root_url = "https://docs.rs/wsx-client/0.1.0")]
 
 mod builder;
 mod client;
+mod config;
 mod connection;
 mod error;
 mod pending;
 mod reconnect;
+mod shared;
 mod state;
 mod subscribe;
 
@@ -93,6 +115,6 @@ pub use reconnect::ReconnectPolicy;
 #[doc(inline)]
 pub use state::{CloseReason, ConnectionState, StateStream};
 #[doc(inline)]
-pub use subscribe::{Listener, ServerErrors, Subscription};
+pub use subscribe::{Lagged, Listener, ServerErrors, Subscription};
 #[doc(inline)]
 pub use wsx_core::Codec;

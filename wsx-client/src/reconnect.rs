@@ -1,6 +1,8 @@
-//! The reconnection policy: exponential backoff with full jitter, drawn per attempt.
+//! The reconnection policy: exponential backoff with full jitter, drawn per attempt, and
+//! the close codes after which the client does not reconnect by itself.
 
 use rand::Rng;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 /// How the client reconnects after the connection drops.
@@ -8,7 +10,28 @@ use std::time::Duration;
 /// The delay before attempt `n` (from 1) is drawn afresh for every attempt, uniformly in
 /// `[0, min(max_delay, min_delay · 2ⁿ)]`, and never less than `min_delay` ("full jitter":
 /// clients that lost the same server do not come back in lockstep). Once a connection
-/// has stayed up for `stable_after`, the attempt counter starts again from 1.
+/// has stayed up for `stable_after`, the attempt counter starts again from 1. With
+/// several URLs ([`ClientBuilder::urls`](crate::ClientBuilder::urls)) every attempt goes
+/// to the URL after the one that failed or was lost, round the list.
+///
+/// # Final close codes
+/// Some closes are the server's decision about this client, and reconnecting at once
+/// would undo it (or repeat it): after a close frame whose code is *final*, the client
+/// does not reconnect by itself but enters
+/// [`ConnectionState::Disconnected`](crate::ConnectionState::Disconnected) with the code
+/// and reason, and waits for [`Client::reconnect`](crate::Client::reconnect). By default
+/// these are final:
+///
+/// | code | meaning | why final |
+/// | --- | --- | --- |
+/// | `1008` | policy violation (wsx: rate limit, too many bad frames, slow consumer) | the server judged this client; an instant reconnect would repeat it |
+/// | `4000` | wsx's idle timeout ([`close_code::IDLE_TIMEOUT`](wsx_core::server::close_code::IDLE_TIMEOUT)) | the server closed a quiet client on purpose; reconnecting would make every quiet reader leave and rejoin |
+/// | `4001`–`4999` | application codes ([`Conn::close`](wsx_core::server::Conn::close)) | an app picks a private code to say something specific (kicked, banned, logged out) |
+///
+/// Every other close reconnects: `1000` normal, `1001` going away (a restart), `1011`
+/// server error, `1012` service restart, `1013` try again later, protocol errors (`1002`,
+/// `1007`, `1009`: the offending message is not re-sent), and a connection lost without a
+/// close frame. A server that wants a client to come back closes with one of those.
 ///
 /// | setting | default |
 /// | --- | --- |
@@ -16,6 +39,7 @@ use std::time::Duration;
 /// | [`max_delay`](Self::max_delay) | 30 s |
 /// | [`max_attempts`](Self::max_attempts) | unlimited |
 /// | [`stable_after`](Self::stable_after) | 10 s |
+/// | [`final_close_codes`](Self::final_close_codes) | `1008`, `4000..=4999` |
 ///
 /// ```
 /// use std::time::Duration;
@@ -26,6 +50,11 @@ use std::time::Duration;
 ///     .max_delay(Duration::from_secs(5))
 ///     .max_attempts(Some(20));
 /// assert_eq!(policy.get_max_attempts(), Some(20));
+/// assert!(policy.is_final(4000) && policy.is_final(1008) && !policy.is_final(1001));
+///
+/// // Reconnect after everything but the idle timeout.
+/// let policy = policy.final_close_codes([4000..=4000]);
+/// assert!(!policy.is_final(1008) && !policy.is_final(4001));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReconnectPolicy {
@@ -33,6 +62,7 @@ pub struct ReconnectPolicy {
     max_delay: Duration,
     max_attempts: Option<u32>,
     stable_after: Duration,
+    final_close_codes: Vec<RangeInclusive<u16>>,
 }
 
 impl Default for ReconnectPolicy {
@@ -42,12 +72,16 @@ impl Default for ReconnectPolicy {
             max_delay: Duration::from_secs(30),
             max_attempts: None,
             stable_after: Duration::from_secs(10),
+            final_close_codes: vec![1008..=1008, 4000..=4999],
         }
     }
 }
 
 impl ReconnectPolicy {
-    /// Never reconnect: the first disconnect closes the client.
+    /// Never reconnect: the first disconnect closes the client
+    /// ([`CloseReason::GaveUp`](crate::CloseReason::GaveUp)), except a close with a final
+    /// code, which leaves it [`Disconnected`](crate::ConnectionState::Disconnected) as
+    /// with any policy.
     pub fn disabled() -> Self {
         ReconnectPolicy {
             max_attempts: Some(0),
@@ -79,6 +113,24 @@ impl ReconnectPolicy {
     pub fn stable_after(mut self, period: Duration) -> Self {
         self.stable_after = period;
         self
+    }
+
+    /// The close codes after which the client does not reconnect by itself, replacing
+    /// the default (`1008` and `4000..=4999`; see [above](Self#final-close-codes)). One
+    /// code is a range of one (`4000..=4000`); an empty list makes no close final.
+    pub fn final_close_codes<I>(mut self, codes: I) -> Self
+    where
+        I: IntoIterator<Item = RangeInclusive<u16>>,
+    {
+        self.final_close_codes = codes.into_iter().collect();
+        self
+    }
+
+    /// Whether a close with `code` is final: no automatic reconnect after it.
+    pub fn is_final(&self, code: u16) -> bool {
+        self.final_close_codes
+            .iter()
+            .any(|range| range.contains(&code))
     }
 
     /// The configured attempt limit.
@@ -150,5 +202,21 @@ mod tests {
         assert!(p.allows(1) && p.allows(2) && !p.allows(3));
         assert!(!ReconnectPolicy::disabled().allows(1));
         assert!(ReconnectPolicy::default().allows(u32::MAX));
+    }
+
+    #[test]
+    fn final_close_codes_default_and_replaced() {
+        let p = ReconnectPolicy::default();
+        for code in [1008, 4000, 4001, 4999] {
+            assert!(p.is_final(code), "{code}");
+        }
+        for code in [1000, 1001, 1002, 1007, 1009, 1011, 1012, 1013, 3999, 5000] {
+            assert!(!p.is_final(code), "{code}");
+        }
+        let none = p.clone().final_close_codes([]);
+        assert!(!none.is_final(4000));
+        let some = p.final_close_codes([4000..=4000, 4100..=4199]);
+        assert!(some.is_final(4000) && some.is_final(4150));
+        assert!(!some.is_final(1008) && !some.is_final(4001));
     }
 }

@@ -13,9 +13,10 @@ use tokio::sync::{broadcast, watch};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConnectionState {
-    /// A reconnection attempt is under way (TCP connect and WebSocket handshake). The
-    /// first connection is made by [`ClientBuilder::connect`](crate::ClientBuilder::connect)
-    /// before any [`Client`](crate::Client) exists, so it is never observed here.
+    /// A reconnection attempt is under way (TCP connect and WebSocket handshake), to
+    /// [`Client::url`](crate::Client::url). The first connection is made by
+    /// [`ClientBuilder::connect`](crate::ClientBuilder::connect) before any
+    /// [`Client`](crate::Client) exists, so it is never observed here.
     Connecting {
         /// Reconnection attempt number, from 1.
         attempt: u32,
@@ -31,6 +32,19 @@ pub enum ConnectionState {
         delay: Duration,
         /// Why the previous connection or attempt ended.
         error: String,
+    },
+    /// The server closed the connection with a code that the
+    /// [`ReconnectPolicy`](crate::ReconnectPolicy) treats as final (by default `1008`
+    /// policy violation and the app codes `4000`–`4999`, among them `4000`, the server's
+    /// idle timeout): the client does **not** reconnect by itself. It stays like this,
+    /// open to calls (sends and requests wait in the queue, requests within their
+    /// timeout), until [`Client::reconnect`](crate::Client::reconnect) is called, say when
+    /// the user acts again; the `on_reconnect` hook then runs as after any reconnect.
+    Disconnected {
+        /// The close code the server sent.
+        code: u16,
+        /// The reason the server gave with it (may be empty).
+        reason: String,
     },
     /// Closed for good; every call fails with [`Error::Closed`](crate::Error::Closed).
     Closed {
@@ -48,6 +62,12 @@ impl ConnectionState {
     /// Whether the client is closed for good.
     pub fn is_closed(&self) -> bool {
         matches!(self, ConnectionState::Closed { .. })
+    }
+
+    /// Whether the server closed the connection for good and the client waits for
+    /// [`Client::reconnect`](crate::Client::reconnect).
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, ConnectionState::Disconnected { .. })
     }
 }
 

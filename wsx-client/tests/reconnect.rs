@@ -1,10 +1,12 @@
-//! The server killed and restarted mid-session; giving up after the last attempt.
+//! The server killed and restarted mid-session; giving up after the last attempt; closes
+//! the server means for good, and `reconnect()`; several URLs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use common::*;
 use futures::StreamExt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wsx_client::{Client, CloseReason, ConnectionState, Error, ReconnectPolicy};
@@ -103,7 +105,14 @@ async fn server_restart_mid_session() {
         })
     };
     // Let a few attempts fail against the closed port.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually(Duration::from_secs(3), "two reconnect attempts", || async {
+        matches!(
+            client.state(),
+            ConnectionState::Reconnecting { attempt, .. } | ConnectionState::Connecting { attempt }
+                if attempt >= 2
+        )
+    })
+    .await;
     let server = TestServer::start_on(addr, log).await;
 
     assert_eq!(waiting.await.unwrap().unwrap().text, "waited");
@@ -298,13 +307,37 @@ async fn send_queue_is_bounded() {
     client.close().await;
 }
 
+/// Writes `entry` into a shared log when dropped.
+struct LogOnDrop(Log, &'static str);
+
+impl Drop for LogOnDrop {
+    fn drop(&mut self) {
+        self.0.lock().unwrap().push(self.1.to_owned());
+    }
+}
+
 #[tokio::test]
 async fn a_hanging_hook_does_not_hold_the_queue_forever() {
     let server = TestServer::start().await;
+    // The hook makes a request, then hangs; when it is cancelled its guard writes into
+    // the server's log, so the log tells what happened in which order.
+    let timeline = server.log.clone();
     let client = Client::builder(server.url())
         .reconnect(fast_policy())
         .request_timeout(Duration::from_millis(300))
-        .on_reconnect(|_client: Client| std::future::pending::<()>())
+        .on_reconnect(move |client: Client| {
+            let timeline = timeline.clone();
+            async move {
+                let _guard = LogOnDrop(timeline, "hook cancelled");
+                client
+                    .request::<Echo>(EchoRequest {
+                        text: "in hook".into(),
+                    })
+                    .await
+                    .unwrap();
+                std::future::pending::<()>().await;
+            }
+        })
         .connect()
         .await
         .unwrap();
@@ -321,16 +354,301 @@ async fn a_hanging_hook_does_not_hold_the_queue_forever() {
         .unwrap();
     let server = TestServer::start_on(addr, log).await;
     assert!(client.wait_open(Duration::from_secs(3)).await);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(
-        log_of(&server.log).is_empty(),
-        "flushed while the hook was running"
-    );
     eventually(
-        Duration::from_secs(2),
-        "queued send arrived after the hook timed out",
-        || async { log_of(&server.log) == ["note:queued"] },
+        Duration::from_secs(3),
+        "queued send arrived after the hook was cancelled",
+        || async { log_of(&server.log).len() == 3 },
     )
     .await;
+    assert_eq!(
+        log_of(&server.log),
+        ["echo:in hook", "hook cancelled", "note:queued"],
+        "flushed while the hook was running"
+    );
+    client.close().await;
+}
+
+/// Waits for the next `Disconnected` state and returns its code and reason.
+async fn next_disconnect(states: &mut wsx_client::StateStream) -> (u16, String) {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match states.next().await {
+                Some(ConnectionState::Disconnected { code, reason }) => return (code, reason),
+                Some(ConnectionState::Closed { reason }) => panic!("closed: {reason}"),
+                Some(_) => {}
+                None => panic!("state stream ended"),
+            }
+        }
+    })
+    .await
+    .expect("no Disconnected state")
+}
+
+#[tokio::test]
+async fn an_idle_timeout_close_sticks_until_reconnect_is_called() {
+    let server = TestServer::start_with(Options {
+        idle_timeout: Some(Duration::from_millis(600)),
+    })
+    .await;
+    let hook_runs = Arc::new(AtomicU32::new(0));
+    let runs = hook_runs.clone();
+    let client = Client::builder(server.url())
+        .reconnect(fast_policy())
+        .on_reconnect(move |client: Client| {
+            let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                client
+                    .request::<Echo>(EchoRequest {
+                        text: format!("rejoin{n}"),
+                    })
+                    .await
+                    .unwrap();
+            }
+        })
+        .connect()
+        .await
+        .unwrap();
+    let mut states = client.states();
+
+    // Control: a close that is not final (1012, service restart) is reconnected by
+    // itself, after one delay of at most 150 ms.
+    client
+        .send::<CloseMe>(CloseRequest {
+            code: 1012,
+            reason: "restart".into(),
+        })
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(3), "reconnected after 1012", || async {
+        server.opened() == 2 && log_of(&server.log).contains(&"echo:rejoin1".to_owned())
+    })
+    .await;
+
+    // Then nothing is sent: the server closes the connection with 4000.
+    let (code, reason) = next_disconnect(&mut states).await;
+    assert_eq!(code, 4000);
+    assert!(reason.contains("idle"), "{reason}");
+    assert_eq!(
+        client.state(),
+        ConnectionState::Disconnected {
+            code,
+            reason: reason.clone()
+        }
+    );
+    eventually(
+        Duration::from_secs(3),
+        "server let the connection go",
+        || async { server.server.connection_count() == 0 },
+    )
+    .await;
+    // No reconnect where the control case had one: over a window more than six times the
+    // longest reconnect delay, the state stays put and the server sees no connection.
+    let quiet = tokio::time::timeout(Duration::from_secs(1), states.next()).await;
+    assert!(quiet.is_err(), "the state changed: {quiet:?}");
+    assert_eq!(server.opened(), 2, "the client reconnected by itself");
+    assert_eq!(server.server.connection_count(), 0);
+
+    // Calls made meanwhile wait in the queue.
+    client
+        .send::<SendNote>(Note {
+            text: "while away".into(),
+        })
+        .await
+        .unwrap();
+    // The user acts: reconnect, with the hook, then the queue.
+    client.reconnect().await.unwrap();
+    assert!(client.wait_open(Duration::from_secs(3)).await);
+    assert_eq!(
+        states.next().await,
+        Some(ConnectionState::Connecting { attempt: 1 })
+    );
+    assert_eq!(states.next().await, Some(ConnectionState::Open));
+    eventually(Duration::from_secs(3), "queued note arrived", || async {
+        log_of(&server.log).contains(&"note:while away".to_owned())
+    })
+    .await;
+    let log = log_of(&server.log);
+    let at = |entry: &str| log.iter().position(|l| l == entry).unwrap();
+    assert!(at("echo:rejoin2") < at("note:while away"), "{log:?}");
+    assert_eq!(hook_runs.load(Ordering::SeqCst), 2);
+    assert_eq!(server.opened(), 3);
+    client.close().await;
+}
+
+#[tokio::test]
+async fn app_close_codes_are_final_unless_the_policy_says_otherwise() {
+    let server = TestServer::start().await;
+    // Default policy: 4001 (an app's "kicked") sticks.
+    let client = Client::builder(server.url())
+        .reconnect(fast_policy())
+        .connect()
+        .await
+        .unwrap();
+    let mut states = client.states();
+    client
+        .send::<CloseMe>(CloseRequest {
+            code: 4001,
+            reason: "kicked".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        next_disconnect(&mut states).await,
+        (4001, "kicked".to_owned())
+    );
+    // `reconnect` while connected does nothing; on a closed client it fails.
+    client.reconnect().await.unwrap();
+    assert!(client.wait_open(Duration::from_secs(3)).await);
+    client.reconnect().await.unwrap();
+    client
+        .request::<Echo>(EchoRequest { text: "hi".into() })
+        .await
+        .unwrap();
+    assert_eq!(server.opened(), 2);
+    client.close().await;
+    assert!(matches!(
+        client.reconnect().await,
+        Err(Error::Closed {
+            reason: CloseReason::ClientClosed
+        })
+    ));
+
+    // A policy with no final codes reconnects after 4001 by itself.
+    let client = Client::builder(server.url())
+        .reconnect(fast_policy().final_close_codes([]))
+        .connect()
+        .await
+        .unwrap();
+    client
+        .send::<CloseMe>(CloseRequest {
+            code: 4001,
+            reason: "kicked".into(),
+        })
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(3), "reconnected after 4001", || async {
+        server.opened() == 4
+    })
+    .await;
+    assert!(client.wait_open(Duration::from_secs(3)).await);
+    client.close().await;
+}
+
+#[tokio::test]
+async fn reconnect_cuts_a_long_backoff_short() {
+    let server = TestServer::start().await;
+    let client = Client::builder(server.url())
+        .reconnect(
+            ReconnectPolicy::default()
+                .min_delay(Duration::from_secs(30))
+                .max_delay(Duration::from_secs(60)),
+        )
+        .connect()
+        .await
+        .unwrap();
+    let (addr, log) = server.kill().await;
+    let server = TestServer::start_on(addr, log).await;
+    eventually(Duration::from_secs(2), "waiting to reconnect", || async {
+        matches!(client.state(), ConnectionState::Reconnecting { .. })
+    })
+    .await;
+    // The delay is at least 30 s; the explicit call connects now.
+    client.reconnect().await.unwrap();
+    assert!(client.wait_open(Duration::from_secs(5)).await);
+    assert_eq!(server.opened(), 1);
+    client.close().await;
+}
+
+#[tokio::test]
+async fn several_urls_fail_over_and_back() {
+    // Both down: connect names how many were tried.
+    let dead: Vec<String> = (0..2)
+        .map(|_| {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("ws://{}/ws", listener.local_addr().unwrap())
+        })
+        .collect();
+    let err = Client::builder(&dead[0])
+        .urls(dead.clone())
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Connect { message } if message.contains("none of the 2 URLs")),
+        "{err:?}"
+    );
+    let err = Client::builder(&dead[0])
+        .urls(Vec::<String>::new())
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+
+    // The first server is down, the second up: the client ends up on the second.
+    let first = TestServer::start().await;
+    let first_url = first.url();
+    let (first_addr, first_log) = first.kill().await;
+    let second = TestServer::start().await;
+    let client = Client::builder(&first_url)
+        .urls([first_url.clone(), second.url()])
+        .reconnect(fast_policy())
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(client.url(), second.url());
+    client
+        .request::<Echo>(EchoRequest {
+            text: "on 2".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(log_of(&second.log), ["echo:on 2"]);
+
+    // The first comes back; the second drops the connection (a close that is not
+    // final), though it stays up: the client moves on, round the list, to the first.
+    let first = TestServer::start_on(first_addr, first_log).await;
+    client
+        .send::<CloseMe>(CloseRequest {
+            code: 1012,
+            reason: "moving".into(),
+        })
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(3),
+        "client on the first server",
+        || async { first.server.connection_count() == 1 && client.state().is_open() },
+    )
+    .await;
+    assert_eq!(client.url(), first_url);
+    client
+        .request::<Echo>(EchoRequest {
+            text: "on 1".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(log_of(&first.log), ["echo:on 1"]);
+    eventually(Duration::from_secs(3), "second server let go", || async {
+        second.server.connection_count() == 0
+    })
+    .await;
+
+    // The first dies: the next attempt goes to the second.
+    first.kill().await;
+    eventually(
+        Duration::from_secs(3),
+        "client back on the second",
+        || async { second.server.connection_count() == 1 && client.state().is_open() },
+    )
+    .await;
+    assert_eq!(client.url(), second.url());
+    client
+        .request::<Echo>(EchoRequest {
+            text: "on 2 again".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(log_of(&second.log), ["echo:on 2", "echo:on 2 again"]);
+    assert_eq!(second.opened(), 2);
     client.close().await;
 }

@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use futures::{FutureExt, StreamExt};
 use std::time::{Duration, Instant};
 use wsx_client::{Client, Codec, Error};
 use wsx_core::ErrorCode;
@@ -255,13 +256,27 @@ async fn dropping_every_handle_closes_the_connection() {
         || async { server.server.connection_count() == 1 },
     )
     .await;
+    let mut states = clone.states();
     drop(client);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // A round trip through the clone: the I/O task has seen the drop and gone on.
+    clone
+        .request::<Echo>(EchoRequest {
+            text: "still here".into(),
+        })
+        .await
+        .unwrap();
+    assert!(clone.state().is_open());
+    assert_eq!(
+        states.next().now_or_never(),
+        None,
+        "the connection changed state"
+    );
     assert_eq!(
         server.server.connection_count(),
         1,
         "a clone still holds it open"
     );
+    assert_eq!(server.opened(), 1, "the connection was replaced");
     drop(clone);
     eventually(Duration::from_secs(2), "server sees the close", || async {
         server.server.connection_count() == 0

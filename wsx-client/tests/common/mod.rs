@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -133,6 +134,19 @@ pub struct PickyEchoResponse {
     pub text: String,
 }
 
+/// Sent by the server's open hook to every new connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Welcome {
+    pub conn: u64,
+}
+
+/// Asks the server to close this connection with `code` and `reason`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CloseRequest {
+    pub code: u16,
+    pub reason: String,
+}
+
 event!(request Echo = "echo": EchoRequest => EchoResponse);
 event!(request PickyEcho = "echo": EchoRequest => PickyEchoResponse);
 event!(request Join = "join": StrictJoin => Joined);
@@ -144,6 +158,8 @@ event!(request Missing = "missing": Nothing => Nothing);
 event!(send SendNote = "note": Note);
 event!(send LaxSendNote = "note": LaxNote);
 event!(push TickPush = "tick": Tick);
+event!(push WelcomePush = "welcome": Welcome);
+event!(send CloseMe = "closeMe": CloseRequest);
 
 /// What the server saw, in order: `"echo:<text>"`, `"note:<text>"`, `"slow:<ms>"`.
 /// Shared across server restarts.
@@ -153,19 +169,41 @@ pub fn log_of(log: &Log) -> Vec<String> {
     log.lock().unwrap().clone()
 }
 
-/// A real wsx server on 127.0.0.1 with the events above.
+/// A real wsx server on 127.0.0.1 with the events above. Its open hook counts the
+/// connections it opened and pushes `welcome` to each.
 pub struct TestServer {
     pub addr: SocketAddr,
     pub server: Server<Log, ()>,
     pub log: Log,
+    /// Connections opened so far (the open hook ran).
+    pub opens: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
-fn build(log: Log) -> Server<Log, ()> {
+/// How a [`TestServer`] differs from the default.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Close connections that send nothing for this long (code 4000).
+    pub idle_timeout: Option<Duration>,
+}
+
+fn build(log: Log, opens: Arc<AtomicUsize>, options: &Options) -> Server<Log, ()> {
     ServerBuilder::<Log, ()>::new(log)
         .config(ServerConfig {
             shutdown_deadline: Duration::from_millis(300),
+            idle_timeout: options.idle_timeout,
             ..ServerConfig::default()
+        })
+        .on_open(move |conn: Conn<()>, _log: Log| {
+            let opens = opens.clone();
+            async move {
+                opens.fetch_add(1, Ordering::SeqCst);
+                conn.push::<WelcomePush>(Welcome { conn: conn.id() })
+                    .unwrap();
+            }
+        })
+        .on_send::<CloseMe, _, _>(|conn: Conn<()>, req: CloseRequest| async move {
+            conn.close(req.code, req.reason);
         })
         .on_request::<Echo, _, _>(|State(log): State<Log>, req: EchoRequest| async move {
             log.lock().unwrap().push(format!("echo:{}", req.text));
@@ -202,8 +240,18 @@ impl TestServer {
         Self::start_on("127.0.0.1:0".parse().unwrap(), Log::default()).await
     }
 
+    /// Starts on a free port, with `options`.
+    pub async fn start_with(options: Options) -> TestServer {
+        Self::start_on_with("127.0.0.1:0".parse().unwrap(), Log::default(), options).await
+    }
+
     /// Starts on `addr` (e.g. the port of a server just stopped), with `log`.
     pub async fn start_on(addr: SocketAddr, log: Log) -> TestServer {
+        Self::start_on_with(addr, log, Options::default()).await
+    }
+
+    /// Starts on `addr` with `log` and `options`.
+    pub async fn start_on_with(addr: SocketAddr, log: Log, options: Options) -> TestServer {
         let mut tries = 0;
         let listener = loop {
             match TcpListener::bind(addr).await {
@@ -217,7 +265,8 @@ impl TestServer {
             }
         };
         let addr = listener.local_addr().unwrap();
-        let server = build(log.clone());
+        let opens = Arc::new(AtomicUsize::new(0));
+        let server = build(log.clone(), opens.clone(), &options);
         let app = axum::Router::new().route("/ws", server.route());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -226,12 +275,18 @@ impl TestServer {
             addr,
             server,
             log,
+            opens,
             task,
         }
     }
 
     pub fn url(&self) -> String {
         format!("ws://{}/ws", self.addr)
+    }
+
+    /// How many connections the server opened so far.
+    pub fn opened(&self) -> usize {
+        self.opens.load(Ordering::SeqCst)
     }
 
     /// Stops the server: closes every connection (1001) and frees the port.
