@@ -52,8 +52,11 @@ wsx_core::define_events! {
     }
 }
 
+/// Whether the server accepts a value as a payload type.
+type Judge = fn(Value) -> bool;
+
 /// The payload types, each with a valid value and a judge (the server's decode).
-fn bases() -> Vec<(&'static str, Value, fn(Value) -> bool)> {
+fn bases() -> Vec<(&'static str, Value, Judge)> {
     fn judge<T: wsx_core::event::Payload>(v: Value) -> bool {
         wsx_core::validate::decode::<T>(v).is_ok()
     }
