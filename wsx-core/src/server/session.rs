@@ -6,7 +6,7 @@
 //! write goes out as one burst with one flush.
 
 use super::conn::Conn;
-use super::error::{DisconnectReason, close_code};
+use super::error::DisconnectReason;
 use super::inbound::Inbound;
 use super::limits::TokenBucket;
 use super::outbound::Outbound;
@@ -15,6 +15,7 @@ use super::{Route, ServerInner, Started};
 use crate::codec::{Codec, CodecFamily};
 use crate::error::{ErrorCode, WireError};
 use crate::event::EventKind;
+use crate::protocol::close_code;
 use crate::protocol::{Frame, FrameType, OutFrame};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use bytes::Bytes;
