@@ -34,6 +34,9 @@ struct AppInner {
     connections: AtomicUsize,
     /// Messages in the database (counted once at start, then on each commit).
     messages: AtomicU64,
+    /// The address the server listens on, once bound: its own page's origins are
+    /// allowed to open WebSockets.
+    local_addr: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 /// One chat room.
@@ -97,7 +100,7 @@ impl Room {
             .lock()
             .map(|m| m.values().cloned().collect())
             .unwrap_or_default();
-        names.sort_by_cached_key(|n| crate::names::name_key(n));
+        names.sort_by_cached_key(|n| crate::names::fold_case(n));
         names
     }
 
@@ -159,6 +162,7 @@ impl App {
                 started: Instant::now(),
                 connections: AtomicUsize::new(0),
                 messages: AtomicU64::new(messages),
+                local_addr: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -166,6 +170,21 @@ impl App {
     /// The settings.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Notes the address the server listens on (once; later calls are ignored).
+    pub fn set_local_addr(&self, addr: std::net::SocketAddr) {
+        let _ = self.inner.local_addr.set(addr);
+    }
+
+    /// The origins allowed to open a WebSocket: `--allow-origin`, plus the server's own
+    /// (see [`crate::chat::presence::own_origins`]) once it listens.
+    pub fn allowed_origins(&self) -> Vec<String> {
+        let mut allowed = self.inner.config.allowed_origins.clone();
+        if let Some(addr) = self.inner.local_addr.get() {
+            allowed.extend(crate::chat::presence::own_origins(*addr));
+        }
+        allowed
     }
 
     /// The database.

@@ -33,9 +33,12 @@ pub struct Config {
     /// Close connections that send nothing for this long (`300`, `90s`, `5m`, `500ms`; `0`: never).
     #[arg(long, env = "WSX_CHAT_IDLE_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
     pub idle_timeout: Duration,
-    /// Origins allowed to open a WebSocket, besides the page's own origin and localhost
-    /// (comma-separated; `*` allows any). A client that sends no `Origin` (not a browser)
-    /// is always allowed.
+    /// Origins allowed to open a WebSocket, besides the server's own page at its listen
+    /// address (`http://127.0.0.1:PORT`, `http://localhost:PORT`, `http://[::1]:PORT`);
+    /// comma-separated, `*` allows any. Serving the page under another name (a domain, a
+    /// proxy, a dev server on another port) needs it here: the request's `Host` is never
+    /// trusted (DNS rebinding). A client that sends no `Origin` (not a browser) is always
+    /// allowed.
     #[arg(
         long = "allow-origin",
         env = "WSX_CHAT_ALLOWED_ORIGINS",
