@@ -3,6 +3,7 @@
 use crate::config::Config;
 use crate::events::RoomSummary;
 use crate::history::RoomLog;
+use crate::limits::RateLimits;
 use crate::sse::SystemEvents;
 use crate::store::{Store, StoreError};
 use serde_json::json;
@@ -22,10 +23,16 @@ pub struct App {
 struct AppInner {
     config: Config,
     store: Store,
-    /// Every room used since the start, by name. Rooms are never dropped from here, so a
-    /// room has exactly one [`RoomLog`] and one sequence counter for the process's life
-    /// (bounded by `--max-rooms`).
+    /// The rooms in memory, by name: every room with members, and rooms with history
+    /// that emptied less than `--room-idle` ago. A room leaves this map only when it has
+    /// no members, and is marked retired as it leaves (under its members lock), so a join
+    /// racing the eviction retries with a fresh load instead of entering a room nobody
+    /// else sees. A room loaded again reads its last `seq` from the database after every
+    /// message queued before (the store serves commands in order), so numbering goes on
+    /// where it stopped. At most `--max-rooms` entries.
     rooms: Mutex<HashMap<String, Arc<Room>>>,
+    /// Message and room-creation limits per name and per client address.
+    limits: RateLimits,
     /// Who holds each name: name key → (connection, name as shown).
     users: Mutex<HashMap<String, (ConnId, String)>>,
     events: SystemEvents,
@@ -52,37 +59,82 @@ pub struct Room {
     /// recorded and broadcast, and while a connection joins or leaves, so those happen in
     /// one order for everyone (see [`crate::history`]).
     log: Mutex<RoomLog>,
-    /// Its members: connection → name as shown.
-    members: Mutex<BTreeMap<ConnId, String>>,
+    /// Its members, and whether it left memory.
+    members: Mutex<Members>,
     /// Its latest sequence number, readable without the log lock (listings).
     last_seq: AtomicU64,
 }
 
+/// A room's members.
+#[derive(Debug, Default)]
+struct Members {
+    /// Connection → name as shown.
+    names: BTreeMap<ConnId, String>,
+    /// Since when the room has had no members.
+    empty_since: Option<Instant>,
+    /// The room left memory: nobody may enter this copy (a join loads it again).
+    retired: bool,
+}
+
+/// A join found the room leaving memory; load it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retired;
+
 impl Room {
-    /// Adds or renames a member; returns whether the room was empty before.
-    pub fn add_member(&self, conn: ConnId, name: &str) -> bool {
-        let Ok(mut members) = self.members.lock() else {
-            return false;
-        };
-        let was_empty = members.is_empty();
-        members.insert(conn, name.to_owned());
-        was_empty
+    fn members(&self) -> std::sync::MutexGuard<'_, Members> {
+        self.members
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds or renames a member; returns whether the room was empty before, or
+    /// [`Retired`] when the room just left memory.
+    pub fn add_member(&self, conn: ConnId, name: &str) -> Result<bool, Retired> {
+        let mut members = self.members();
+        if members.retired {
+            return Err(Retired);
+        }
+        let was_empty = members.names.is_empty();
+        members.names.insert(conn, name.to_owned());
+        members.empty_since = None;
+        Ok(was_empty)
     }
 
     /// Removes a member; returns `Some(now_empty)` if it was one.
     pub fn remove_member(&self, conn: ConnId) -> Option<bool> {
-        let mut members = self.members.lock().ok()?;
-        members.remove(&conn)?;
-        Some(members.is_empty())
+        let mut members = self.members();
+        members.names.remove(&conn)?;
+        let now_empty = members.names.is_empty();
+        if now_empty {
+            members.empty_since = Some(Instant::now());
+        }
+        Some(now_empty)
     }
 
     /// Renames a member, if it is one.
     pub fn rename_member(&self, conn: ConnId, name: &str) {
-        if let Ok(mut members) = self.members.lock() {
-            if let Some(n) = members.get_mut(&conn) {
-                *n = name.to_owned();
-            }
+        if let Some(n) = self.members().names.get_mut(&conn) {
+            *n = name.to_owned();
         }
+    }
+
+    /// Marks the room retired if it may leave memory: no members, and no history or
+    /// empty for `idle` (`None`: whatever the history).
+    fn retire_if_idle(&self, idle: Option<std::time::Duration>) -> bool {
+        let mut members = self.members();
+        let leaves = members.names.is_empty()
+            && match idle {
+                None => true,
+                Some(idle) => {
+                    self.last_seq() == 0
+                        || idle.is_zero()
+                        || members.empty_since.is_some_and(|t| t.elapsed() >= idle)
+                }
+            };
+        if leaves {
+            members.retired = true;
+        }
+        leaves
     }
 
     /// The committed history, locked. A poisoned lock is taken over: the log is only
@@ -95,18 +147,14 @@ impl Room {
 
     /// The members' names, sorted (each name's sort key computed once).
     pub fn member_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .members
-            .lock()
-            .map(|m| m.values().cloned().collect())
-            .unwrap_or_default();
+        let mut names: Vec<String> = self.members().names.values().cloned().collect();
         names.sort_by_cached_key(|n| crate::names::fold_case(n));
         names
     }
 
     /// How many members.
     pub fn member_count(&self) -> usize {
-        self.members.lock().map(|m| m.len()).unwrap_or(0)
+        self.members().names.len()
     }
 
     /// Notes the latest sequence number (after a commit, under the log lock).
@@ -152,11 +200,13 @@ impl App {
             Some(config.db.as_path())
         })?;
         let messages = store.count_messages().await?;
+        let limits = RateLimits::new(config.user_rate(), config.ip_rate(), config.room_rate_limit);
         Ok(App {
             inner: Arc::new(AppInner {
                 config,
                 store,
                 rooms: Mutex::new(HashMap::new()),
+                limits,
                 users: Mutex::new(HashMap::new()),
                 events: SystemEvents::default(),
                 started: Instant::now(),
@@ -197,16 +247,20 @@ impl App {
         &self.inner.events
     }
 
-    /// A room, loaded from the database (or created) on first use.
-    pub async fn room(&self, name: &str) -> Result<Arc<Room>, HandlerError> {
+    /// A room, from memory or else loaded from the database (or created), for a join
+    /// from `address`. Bringing a room into memory takes from the address's room budget
+    /// (`--room-rate-limit`) and is refused when `--max-rooms` rooms have members; rooms
+    /// without members make way first.
+    pub async fn room(
+        &self,
+        name: &str,
+        address: Option<std::net::IpAddr>,
+    ) -> Result<Arc<Room>, HandlerError> {
         if let Some(room) = self.existing_room(name) {
             return Ok(room);
         }
-        if self.inner.rooms.lock().map(|r| r.len()).unwrap_or(0) >= self.inner.config.max_rooms {
-            return Err(HandlerError::new(
-                "the server has too many rooms; join an existing one",
-            ));
-        }
+        self.inner.limits.new_room(address)?;
+        self.make_way()?;
         let record = self
             .inner
             .store
@@ -217,11 +271,7 @@ impl App {
                 HandlerError::new("the room's history could not be read")
                     .with_code(wsx_core::ErrorCode::Internal)
             })?;
-        let mut rooms = self
-            .inner
-            .rooms
-            .lock()
-            .map_err(|_| HandlerError::new("internal error"))?;
+        let mut rooms = self.rooms();
         // Two first joins may race: the first one in wins, the other's load is dropped.
         let room = rooms
             .entry(name.to_owned())
@@ -231,13 +281,77 @@ impl App {
                     name: name.to_owned(),
                     numbering: tokio::sync::Mutex::new(record.last_seq),
                     log: Mutex::new(RoomLog::new(record, self.inner.config.history)),
-                    members: Mutex::new(BTreeMap::new()),
+                    members: Mutex::new(Members {
+                        empty_since: Some(Instant::now()),
+                        ..Members::default()
+                    }),
                     last_seq,
                 })
             })
             .clone();
         metrics::gauge!("chat_rooms_loaded").set(rooms.len() as f64);
         Ok(room)
+    }
+
+    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Room>>> {
+        self.inner
+            .rooms
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Before a room is loaded: refuses when `--max-rooms` rooms have members, and
+    /// evicts every room without members when the map is full.
+    fn make_way(&self) -> Result<(), HandlerError> {
+        let max = self.inner.config.max_rooms;
+        let mut rooms = self.rooms();
+        if rooms.len() < max {
+            return Ok(());
+        }
+        let live = rooms.values().filter(|r| r.member_count() > 0).count();
+        if live >= max {
+            return Err(HandlerError::new(format!(
+                "the server has {live} rooms in use, its limit: join one of them"
+            )));
+        }
+        rooms.retain(|_, room| !room.retire_if_idle(None));
+        metrics::gauge!("chat_rooms_loaded").set(rooms.len() as f64);
+        Ok(())
+    }
+
+    /// After a room lost its last member: it leaves memory at once if it has no history
+    /// (or `--room-idle` is 0); otherwise [`App::evict_idle_rooms`] takes it later.
+    pub fn room_emptied(&self, name: &str) {
+        let idle = self.inner.config.room_idle;
+        let mut rooms = self.rooms();
+        if rooms
+            .get(name)
+            .is_some_and(|r| r.retire_if_idle(Some(idle)))
+        {
+            rooms.remove(name);
+        }
+        metrics::gauge!("chat_rooms_loaded").set(rooms.len() as f64);
+    }
+
+    /// Drops the rooms that have had no members for `--room-idle` (every stats tick),
+    /// and the rate limiters' refilled keys.
+    pub fn evict_idle_rooms(&self) {
+        let idle = self.inner.config.room_idle;
+        let mut rooms = self.rooms();
+        rooms.retain(|_, room| !room.retire_if_idle(Some(idle)));
+        metrics::gauge!("chat_rooms_loaded").set(rooms.len() as f64);
+        drop(rooms);
+        self.inner.limits.sweep();
+    }
+
+    /// How many rooms are in memory (with members or recently emptied).
+    pub fn rooms_in_memory(&self) -> usize {
+        self.rooms().len()
+    }
+
+    /// The keyed rate limits.
+    pub fn limits(&self) -> &RateLimits {
+        &self.inner.limits
     }
 
     /// A room already in memory.

@@ -12,6 +12,7 @@
 //! - [`app`]: the shared state: rooms, names in use, counters.
 //! - [`chat`]: the WebSocket handlers, one concern per module, and the server built
 //!   from them.
+//! - [`limits`]: rate limits kept per user name and per client address.
 //! - [`names`]: user names: normalisation, comparison, refused characters.
 //! - [`store`]: every room message in SQLite, on its own thread, with group commit.
 //! - [`history`]: the last N messages of a room in memory, and replay after a reconnect.
@@ -29,6 +30,7 @@ pub mod config;
 pub mod events;
 pub mod history;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod names;
 pub mod page;

@@ -87,6 +87,7 @@ async fn stats_ticker(app: App) {
     loop {
         tick.tick().await;
         app.events().publish("stats", app.stats());
+        app.evict_idle_rooms();
         crate::metrics::upkeep();
     }
 }

@@ -7,6 +7,7 @@ mod common;
 use common::{TempDir, TestServer};
 use serde_json::json;
 use wsx_chat::Config;
+use wsx_chat::config::RateSpec;
 
 #[tokio::test]
 async fn a_look_alike_name_is_taken() {
@@ -94,5 +95,191 @@ async fn a_position_past_the_stored_history_is_not_recovered() {
         .map(|m| m["seq"].as_u64().unwrap())
         .collect();
     assert_eq!(seqs, [1, 2, 3]);
+    server.stop().await;
+}
+
+/// Issue 19.3: 50 connections joined and left 10,000 new room names, and then nobody
+/// could open a room. Empty rooms now leave memory, and the cap counts live rooms.
+#[tokio::test]
+async fn rooms_opened_and_left_do_not_exhaust_the_server() {
+    let server = TestServer::with(Config {
+        max_rooms: 4,
+        room_rate_limit: RateSpec::OFF,
+        // (No message limits either: this test sends 150 requests at once.)
+        rate_limit: 0,
+        ..Config::default()
+    })
+    .await;
+    let (mut alice, _) = server.joined("alice", "general").await;
+    for i in 0..60 {
+        let room = format!("r{i}");
+        alice
+            .request("join", json!({ "username": "alice", "room": room }))
+            .await
+            .unwrap();
+        // Every fifth room gets history: it stays loadable after it leaves memory.
+        if i % 5 == 0 {
+            alice
+                .request(
+                    "sendMessage",
+                    json!({ "room": room, "message": format!("in {room}") }),
+                )
+                .await
+                .unwrap();
+        }
+        alice
+            .request("leave", json!({ "room": room }))
+            .await
+            .unwrap();
+        assert!(server.chat_app.rooms_in_memory() <= 4);
+    }
+    // A new room can still be opened, and an evicted room comes back with its history.
+    alice
+        .request("join", json!({ "username": "alice", "room": "fresh" }))
+        .await
+        .unwrap();
+    let back = alice
+        .request("join", json!({ "username": "alice", "room": "r10" }))
+        .await
+        .unwrap();
+    assert_eq!(back["seq"], 1);
+    assert_eq!(back["history"][0]["message"], "in r10");
+    // Live rooms count: general, fresh, r10; one more fits, the fifth is refused.
+    alice
+        .request("join", json!({ "username": "alice", "room": "fourth" }))
+        .await
+        .unwrap();
+    let err = alice
+        .request("join", json!({ "username": "alice", "room": "fifth" }))
+        .await
+        .unwrap_err();
+    assert!(
+        err["message"].as_str().unwrap().contains("rooms in use"),
+        "{err}"
+    );
+    // Numbering goes on where it stopped after a reload.
+    let sent = alice
+        .request("sendMessage", json!({ "room": "r10", "message": "again" }))
+        .await
+        .unwrap();
+    assert_eq!(sent["seq"], 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn opening_rooms_too_fast_is_refused_clearly() {
+    let server = TestServer::with(Config {
+        room_rate_limit: RateSpec::parse("3/1m").unwrap(),
+        ..Config::default()
+    })
+    .await;
+    // Alice keeps `general` in use (she came first: it is one of the address's three).
+    let (_alice, _) = server.joined("alice", "general").await;
+    let (mut mallory, _) = server.joined("mallory", "general").await;
+    for room in ["a", "b"] {
+        mallory
+            .request("join", json!({ "username": "mallory", "room": room }))
+            .await
+            .unwrap();
+    }
+    let err = mallory
+        .request("join", json!({ "username": "mallory", "room": "c" }))
+        .await
+        .unwrap_err();
+    assert_eq!(err["code"], "rate_limited", "{err}");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("new rooms too fast"),
+        "{err}"
+    );
+    // A reconnect does not refill it (the budget is the address's).
+    mallory.close().await;
+    let mut again = server.client().await;
+    again.push("welcome").await;
+    let err = again
+        .request("join", json!({ "username": "mallory2", "room": "d" }))
+        .await
+        .unwrap_err();
+    assert_eq!(err["code"], "rate_limited", "{err}");
+    // Rooms in use can still be joined.
+    again
+        .request("join", json!({ "username": "mallory2", "room": "general" }))
+        .await
+        .unwrap();
+    server.stop().await;
+}
+
+/// Sends `n` messages at once; returns how many were accepted, and the refusals.
+async fn flood(c: &mut common::RawClient, n: usize) -> (usize, Vec<serde_json::Value>) {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(
+            c.start_request("sendMessage", json!({ "message": format!("spam {i}") }))
+                .await,
+        );
+    }
+    let mut accepted = 0;
+    let mut refused = Vec::new();
+    for id in &ids {
+        match c.answer(id).await {
+            Ok(_) => accepted += 1,
+            Err(e) => refused.push(e),
+        }
+    }
+    (accepted, refused)
+}
+
+/// Issue 19.7: the message limit was per connection, so a flooder reconnected for a
+/// fresh budget. The name's and the address's budgets survive reconnects.
+#[tokio::test]
+async fn a_flooder_that_reconnects_gets_no_fresh_budget() {
+    let server = TestServer::with(Config {
+        // One connection: 20 at once (never reached here). The name: 10 a minute; the
+        // address: 15 a minute (slow refills, so the test does not depend on timing).
+        rate_limit: 10,
+        user_rate_limit: Some(RateSpec::parse("10/1m").unwrap()),
+        ip_rate_limit: Some(RateSpec::parse("15/1m").unwrap()),
+        ..Config::default()
+    })
+    .await;
+    let (mut calm, _) = server.joined("calm", "general").await;
+    let (mut flooder, _) = server.joined("flood", "general").await;
+    let (accepted, _) = flood(&mut flooder, 12).await;
+    assert_eq!(accepted, 10);
+    flooder.close().await;
+
+    // Same name, new connection: the connection's own budget is fresh, the name's is not.
+    let (mut flooder, _) = server.joined("flood", "general").await;
+    let (accepted, refused) = flood(&mut flooder, 10).await;
+    assert!(
+        accepted <= 1,
+        "a reconnect refilled the budget: {accepted} accepted"
+    );
+    assert!(
+        refused
+            .iter()
+            .all(|e| e["code"] == "rate_limited"
+                && e["message"].as_str().unwrap().contains("your name")),
+        "{refused:?}"
+    );
+    flooder.close().await;
+
+    // A new name from the same address: only what is left of the address's budget.
+    let (mut flooder, _) = server.joined("flood2", "general").await;
+    let (accepted, refused) = flood(&mut flooder, 10).await;
+    assert!(accepted <= 5 + 1, "{accepted} accepted");
+    assert!(
+        refused.iter().any(|e| e["code"] == "rate_limited"
+            && e["message"].as_str().unwrap().contains("network address")),
+        "{refused:?}"
+    );
+    // Everyone in the room saw exactly the accepted messages (at most 10 + 1 + 6).
+    let seen = calm
+        .request("history", json!({ "limit": 100 }))
+        .await
+        .unwrap();
+    assert!(seen["messages"].as_array().unwrap().len() <= 17, "{seen}");
     server.stop().await;
 }

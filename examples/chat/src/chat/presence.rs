@@ -82,6 +82,9 @@ pub async fn open(conn: Conn<Session>, app: App) {
 /// When it ends: `userLeft` to each of its rooms, and its name freed.
 pub async fn disconnect(conn: Conn<Session>, app: App, reason: DisconnectReason) {
     app.count_connection(false);
+    // After the requests still running (a message being stored, a join), so none of
+    // them puts the connection back into a room after it left.
+    let _changing = conn.state().changing().await;
     let Some(name) = conn.state().name() else {
         return;
     };

@@ -2,7 +2,7 @@
 
 use super::session::Session;
 use super::typing;
-use crate::app::App;
+use crate::app::{App, Retired};
 use crate::events::*;
 use crate::names::UserName;
 use serde_json::json;
@@ -44,34 +44,54 @@ pub async fn join(
             wanted
         }
     };
-    let room = app.room(&req.room).await?;
-    let log = room.log();
-    // Under the log lock: no message is between numbering and broadcast, so the backlog
-    // read below and the live pushes the connection gets from now on split exactly.
-    let newly = conn.join(&room.name)?;
-    let was_empty = room.add_member(conn.id(), &name.display);
-    if newly {
-        let _ = conn.others_in(&room.name).push::<UserJoined>(UserJoined {
-            username: name.display.clone(),
-            room: room.name.clone(),
-        });
-        if was_empty {
-            app.events()
-                .publish("roomCreated", json!({ "room": room.name }));
+    let address = conn.handshake().peer_addr.map(|a| a.ip());
+    // A room leaving memory as we enter is loaded again (see `App::rooms`).
+    let mut attempts = 0;
+    let (room, answer) = loop {
+        let room = app.room(&req.room, address).await?;
+        let log = room.log();
+        // Under the log lock: no message is between numbering and broadcast, so the
+        // backlog read below and the live pushes the connection gets from now on split
+        // exactly.
+        let newly = conn.join(&room.name)?;
+        let was_empty = match room.add_member(conn.id(), &name.display) {
+            Ok(was_empty) => was_empty,
+            Err(Retired) => {
+                if newly {
+                    conn.leave(&room.name);
+                }
+                drop(log);
+                attempts += 1;
+                if attempts >= 3 {
+                    return Err(HandlerError::new("the room is busy: try again"));
+                }
+                continue;
+            }
+        };
+        if newly {
+            let _ = conn.others_in(&room.name).push::<UserJoined>(UserJoined {
+                username: name.display.clone(),
+                room: room.name.clone(),
+            });
+            if was_empty {
+                app.events()
+                    .publish("roomCreated", json!({ "room": room.name }));
+            }
         }
-    }
-    let replay = log.replay(req.since.as_ref());
-    let answer = JoinResponse {
-        success: true,
-        message: format!("Welcome to {}!", room.name),
-        users: room.member_names(),
-        room: room.name.clone(),
-        epoch: log.epoch().to_owned(),
-        seq: log.last_seq(),
-        history: replay.history,
-        recovered: replay.recovered,
+        let replay = log.replay(req.since.as_ref());
+        let answer = JoinResponse {
+            success: true,
+            message: format!("Welcome to {}!", room.name),
+            users: room.member_names(),
+            room: room.name.clone(),
+            epoch: log.epoch().to_owned(),
+            seq: log.last_seq(),
+            history: replay.history,
+            recovered: replay.recovered,
+        };
+        drop(log);
+        break (room, answer);
     };
-    drop(log);
     conn.state().enter(&room.name);
     tracing::debug!(user = %name.display, room = %room.name, recovered = ?answer.recovered, "joined");
     Ok(answer)
@@ -104,7 +124,7 @@ pub async fn leave_room(app: &App, conn: &Conn<Session>, room_name: &str, displa
     let Some(room) = app.existing_room(room_name) else {
         return;
     };
-    let _log = room.log();
+    let log = room.log();
     if let Some(now_empty) = room.remove_member(conn.id()) {
         let _ = conn.others_in(room_name).push::<UserLeft>(UserLeft {
             username: display.to_owned(),
@@ -116,6 +136,8 @@ pub async fn leave_room(app: &App, conn: &Conn<Session>, room_name: &str, displa
         }
     }
     conn.leave(room_name);
+    drop(log);
+    app.room_emptied(room_name);
 }
 
 /// `listRooms`: the rooms that have members.
