@@ -1,9 +1,11 @@
 //! The chat's shared state: rooms, the names in use, the store, the system events.
 
+use crate::chat::Session;
 use crate::config::Config;
 use crate::events::RoomSummary;
 use crate::history::RoomLog;
 use crate::limits::RateLimits;
+use crate::names::UserName;
 use crate::sse::SystemEvents;
 use crate::store::{Store, StoreError};
 use serde_json::json;
@@ -11,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use wsx_core::server::{ConnId, HandlerError};
+use wsx_core::server::{Conn, ConnId, HandlerError};
 
 /// The app state every handler gets (`State<App>`). Cheap to clone.
 #[derive(Debug, Clone)]
@@ -33,8 +35,8 @@ struct AppInner {
     rooms: Mutex<HashMap<String, Arc<Room>>>,
     /// Message and room-creation limits per name and per client address.
     limits: RateLimits,
-    /// Who holds each name: name key → (connection, name as shown).
-    users: Mutex<HashMap<String, (ConnId, String)>>,
+    /// Who holds each name, by name key.
+    users: Mutex<HashMap<String, NameHolder>>,
     events: SystemEvents,
     started: Instant,
     /// Open WebSocket connections.
@@ -44,6 +46,49 @@ struct AppInner {
     /// The address the server listens on, once bound: its own page's origins are
     /// allowed to open WebSockets.
     local_addr: std::sync::OnceLock<std::net::SocketAddr>,
+}
+
+/// The connection holding a name.
+#[derive(Debug)]
+struct NameHolder {
+    /// The connection (to close it when a resume takes the name back).
+    conn: Conn<Session>,
+    /// The name as shown.
+    display: String,
+    /// The secret a new connection presents to take the name back.
+    resume_token: String,
+}
+
+/// How a name was claimed.
+#[derive(Debug)]
+pub enum Claim {
+    /// It was free.
+    Free {
+        /// The session's resume token.
+        resume_token: String,
+    },
+    /// Another connection held it and the claim carried its resume token: that
+    /// connection is to be closed.
+    Resumed {
+        /// The session's new resume token (a token is good for one resume).
+        resume_token: String,
+        /// The connection that held the name.
+        stale: Conn<Session>,
+    },
+}
+
+/// A fresh resume token: 122 random bits.
+fn new_resume_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Compares two secrets in time independent of where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// One chat room.
@@ -109,6 +154,14 @@ impl Room {
             members.empty_since = Some(Instant::now());
         }
         Some(now_empty)
+    }
+
+    /// Gives a member's place to another connection (a resumed session), under `name`.
+    pub fn replace_member(&self, stale: ConnId, fresh: ConnId, name: &str) {
+        let mut members = self.members();
+        if members.names.remove(&stale).is_some() {
+            members.names.insert(fresh, name.to_owned());
+        }
     }
 
     /// Renames a member, if it is one.
@@ -381,60 +434,103 @@ impl App {
         self.active_rooms().iter().map(|r| r.summary()).collect()
     }
 
-    /// Claims a name for a connection; `false` if another holds it.
-    pub fn claim_name(&self, key: &str, display: &str, conn: ConnId) -> bool {
-        let Ok(mut users) = self.inner.users.lock() else {
-            return false;
-        };
-        match users.get(key) {
-            Some((holder, _)) if *holder != conn => false,
-            _ => {
-                users.insert(key.to_owned(), (conn, display.to_owned()));
-                metrics::gauge!("chat_users").set(users.len() as f64);
-                true
+    /// Claims a name for a connection; `None` if another connection holds it and
+    /// `resume_token` is not that holder's token. With the right token, the holder is
+    /// replaced (see [`Claim::Resumed`]).
+    pub fn claim_name(
+        &self,
+        name: &UserName,
+        conn: &Conn<Session>,
+        resume_token: Option<&str>,
+    ) -> Option<Claim> {
+        let mut users = self.users();
+        let stale = match users.get(&name.key) {
+            Some(holder) if holder.conn.id() != conn.id() => {
+                let proven = resume_token.is_some_and(|t| same_secret(t, &holder.resume_token));
+                if !proven {
+                    return None;
+                }
+                Some(holder.conn.clone())
             }
-        }
+            _ => None,
+        };
+        let token = new_resume_token();
+        users.insert(
+            name.key.clone(),
+            NameHolder {
+                conn: conn.clone(),
+                display: name.display.clone(),
+                resume_token: token.clone(),
+            },
+        );
+        metrics::gauge!("chat_users").set(users.len() as f64);
+        Some(match stale {
+            Some(stale) => Claim::Resumed {
+                resume_token: token,
+                stale,
+            },
+            None => Claim::Free {
+                resume_token: token,
+            },
+        })
     }
 
-    /// Moves a connection from one name to another; `false` if the new one is taken.
-    pub fn rename(&self, old_key: &str, new_key: &str, display: &str, conn: ConnId) -> bool {
-        let Ok(mut users) = self.inner.users.lock() else {
+    fn users(&self) -> std::sync::MutexGuard<'_, HashMap<String, NameHolder>> {
+        self.inner
+            .users
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Moves a connection from one name to another (its resume token goes along);
+    /// `false` if the new one is taken.
+    pub fn rename(&self, old_key: &str, new: &UserName, conn: &Conn<Session>) -> bool {
+        let mut users = self.users();
+        if users
+            .get(&new.key)
+            .is_some_and(|holder| holder.conn.id() != conn.id())
+        {
             return false;
+        }
+        let resume_token = match users.get(old_key) {
+            Some(holder) if holder.conn.id() == conn.id() => users
+                .remove(old_key)
+                .map_or_else(new_resume_token, |h| h.resume_token),
+            _ => new_resume_token(),
         };
-        if users
-            .get(new_key)
-            .is_some_and(|(holder, _)| *holder != conn)
-        {
-            return false;
-        }
-        if users
-            .get(old_key)
-            .is_some_and(|(holder, _)| *holder == conn)
-        {
-            users.remove(old_key);
-        }
-        users.insert(new_key.to_owned(), (conn, display.to_owned()));
+        users.insert(
+            new.key.clone(),
+            NameHolder {
+                conn: conn.clone(),
+                display: new.display.clone(),
+                resume_token,
+            },
+        );
         true
     }
 
     /// Frees a connection's name.
     pub fn release_name(&self, key: &str, conn: ConnId) {
-        if let Ok(mut users) = self.inner.users.lock() {
-            if users.get(key).is_some_and(|(holder, _)| *holder == conn) {
-                users.remove(key);
-            }
-            metrics::gauge!("chat_users").set(users.len() as f64);
+        let mut users = self.users();
+        if users
+            .get(key)
+            .is_some_and(|holder| holder.conn.id() == conn)
+        {
+            users.remove(key);
         }
+        metrics::gauge!("chat_users").set(users.len() as f64);
     }
 
     /// Who holds a name: connection and name as shown.
     pub fn find_user(&self, key: &str) -> Option<(ConnId, String)> {
-        self.inner.users.lock().ok()?.get(key).cloned()
+        self.users()
+            .get(key)
+            .map(|holder| (holder.conn.id(), holder.display.clone()))
     }
 
     /// How many users have a name.
     pub fn user_count(&self) -> usize {
-        self.inner.users.lock().map(|u| u.len()).unwrap_or(0)
+        self.users().len()
     }
 
     /// Counts a connection in (`true`) or out.

@@ -294,6 +294,7 @@ mod tests {
             seq,
             history,
             recovered,
+            resume_token: None,
         }
     }
 

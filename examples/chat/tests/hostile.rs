@@ -283,3 +283,149 @@ async fn a_flooder_that_reconnects_gets_no_fresh_budget() {
     assert!(seen["messages"].as_array().unwrap().len() <= 17, "{seen}");
     server.stop().await;
 }
+
+/// Issue 19.4: a user whose network died (the old socket neither reads nor closes) was
+/// told "name `bob` is taken" until the server noticed, 45 s later. With the resume
+/// token of its join, the new connection takes the name and the rooms back at once,
+/// and the others see no leave/join.
+#[tokio::test]
+async fn a_resume_token_takes_the_name_back_from_a_silent_connection() {
+    let server = TestServer::start().await;
+    let (mut carol, _) = server.joined("carol", "general").await;
+    carol
+        .request("join", json!({ "username": "carol", "room": "side" }))
+        .await
+        .unwrap();
+    let (mut old_bob, joined) = server.joined("bob", "general").await;
+    let token = joined["resumeToken"].as_str().unwrap().to_owned();
+    assert!(token.len() >= 32, "{token}");
+    let side = old_bob
+        .request("join", json!({ "username": "bob", "room": "side" }))
+        .await
+        .unwrap();
+    assert_eq!(side["resumeToken"], token.as_str(), "one token per session");
+    let sent = old_bob
+        .request(
+            "sendMessage",
+            json!({ "room": "general", "message": "before" }),
+        )
+        .await
+        .unwrap();
+    let epoch = joined["epoch"].as_str().unwrap().to_owned();
+    // From here the old socket is silent: it stays open, reads nothing, closes nothing.
+    // (Carol saw bob join both rooms.)
+    for _ in 0..2 {
+        assert_eq!(carol.push("userJoined").await["username"], "bob");
+    }
+
+    // Without the token (or with a wrong one) the name is still taken.
+    let mut intruder = server.client().await;
+    intruder.push("welcome").await;
+    for resume in [None, Some("0".repeat(32))] {
+        let mut payload = json!({ "username": "bob", "room": "general" });
+        if let Some(t) = resume {
+            payload["resumeToken"] = json!(t);
+        }
+        let err = intruder.request("join", payload).await.unwrap_err();
+        assert!(err["message"].as_str().unwrap().contains("taken"), "{err}");
+    }
+
+    // Carol sends a message bob's old socket will never read.
+    carol
+        .request(
+            "sendMessage",
+            json!({ "room": "general", "message": "while away" }),
+        )
+        .await
+        .unwrap();
+
+    // With it: bob at once, with what he missed.
+    let mut bob = server.client().await;
+    bob.push("welcome").await;
+    let back = bob
+        .request(
+            "join",
+            json!({
+                "username": "bob",
+                "room": "general",
+                "since": { "epoch": epoch, "seq": sent["seq"] },
+                "resumeToken": token,
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(back["recovered"], true);
+    assert_eq!(back["history"][0]["message"], "while away");
+    assert_eq!(back["users"], json!(["bob", "carol"]));
+    let new_token = back["resumeToken"].as_str().unwrap().to_owned();
+    assert_ne!(new_token, token, "a token is good for one resume");
+    // The used token does not work a second time.
+    let err = intruder
+        .request(
+            "join",
+            json!({ "username": "bob", "room": "general", "resumeToken": token }),
+        )
+        .await
+        .unwrap_err();
+    assert!(err["message"].as_str().unwrap().contains("taken"), "{err}");
+
+    // Carol saw no leave and no join of bob: his next message is the first thing after
+    // her own (pushes reach her in order).
+    bob.request(
+        "sendMessage",
+        json!({ "room": "general", "message": "I'm back" }),
+    )
+    .await
+    .unwrap();
+    loop {
+        if carol.push("message").await["message"] == "I'm back" {
+            break;
+        }
+    }
+    assert!(carol.take_buffered("userLeft").is_empty());
+    assert!(carol.take_buffered("userJoined").is_empty());
+    // In the room he has not re-joined yet, he is still listed (held for him).
+    let side_users = carol
+        .request("listUsers", json!({ "room": "side" }))
+        .await
+        .unwrap();
+    assert_eq!(side_users["users"], json!(["bob", "carol"]));
+    // Re-joining it announces nobody either.
+    bob.request("join", json!({ "username": "bob", "room": "side" }))
+        .await
+        .unwrap();
+    carol
+        .request("sendMessage", json!({ "room": "side", "message": "ping" }))
+        .await
+        .unwrap();
+    // (Bob's own "I'm back" comes first.)
+    assert_eq!(bob.push("message").await["message"], "I'm back");
+    assert_eq!(bob.push("message").await["message"], "ping");
+    assert!(carol.take_buffered("userJoined").is_empty());
+
+    // The old socket, read at last: it was closed with 4001 (final, do not reconnect).
+    let closed = old_bob.closed().await;
+    assert_eq!(closed.code, Some(4001), "{closed:?}");
+    // Its goodbye was silent, and bob is still bob.
+    let who = carol
+        .request("listUsers", json!({ "room": "general" }))
+        .await
+        .unwrap();
+    assert_eq!(who["users"], json!(["bob", "carol"]));
+    assert!(carol.take_buffered("userLeft").is_empty());
+
+    // When the new connection goes, the others are told once per room.
+    bob.close().await;
+    let mut left: Vec<String> = Vec::new();
+    for _ in 0..2 {
+        left.push(
+            carol.push("userLeft").await["room"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    left.sort();
+    assert_eq!(left, ["general", "side"]);
+    server.stop().await;
+}

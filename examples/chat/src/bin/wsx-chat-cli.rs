@@ -239,6 +239,7 @@ async fn join(client: &Client, shared: &Shared, room: &str) -> Result<(), String
         username: shared.name(),
         room: room.to_owned(),
         since,
+        resume_token: None,
     };
     let mut attempt = 0;
     let answer = loop {

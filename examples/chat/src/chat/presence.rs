@@ -88,7 +88,7 @@ pub async fn disconnect(conn: Conn<Session>, app: App, reason: DisconnectReason)
     let Some(name) = conn.state().name() else {
         return;
     };
-    for room in conn.state().rooms() {
+    for room in conn.state().all_rooms() {
         conn.state().exit(&room);
         leave_room(&app, &conn, &room, &name.display).await;
     }

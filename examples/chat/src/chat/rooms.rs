@@ -2,7 +2,7 @@
 
 use super::session::Session;
 use super::typing;
-use crate::app::{App, Retired};
+use crate::app::{App, Claim, Retired};
 use crate::events::*;
 use crate::names::UserName;
 use serde_json::json;
@@ -32,15 +32,25 @@ pub async fn join(
         }
         Some(current) => current,
         None => {
-            if !app.claim_name(&wanted.key, &wanted.display, conn.id()) {
-                return Err(HandlerError::new(format!(
-                    "the name `{}` is taken",
-                    wanted.display
-                )));
+            let claim = app
+                .claim_name(&wanted, &conn, req.resume_token.as_deref())
+                .ok_or_else(|| {
+                    HandlerError::new(format!("the name `{}` is taken", wanted.display))
+                })?;
+            match claim {
+                Claim::Free { resume_token } => {
+                    conn.state().set_identity(wanted.clone(), resume_token);
+                    app.events()
+                        .publish("userConnected", json!({ "username": wanted.display }));
+                }
+                Claim::Resumed {
+                    resume_token,
+                    stale,
+                } => {
+                    conn.state().set_identity(wanted.clone(), resume_token);
+                    take_over(&app, &conn, &stale, &wanted);
+                }
             }
-            conn.state().set_name(wanted.clone());
-            app.events()
-                .publish("userConnected", json!({ "username": wanted.display }));
             wanted
         }
     };
@@ -68,7 +78,9 @@ pub async fn join(
                 continue;
             }
         };
-        if newly {
+        // A room taken over from the user's stale connection: they never left.
+        let resumed = conn.state().unhold(&room.name);
+        if newly && !resumed {
             let _ = conn.others_in(&room.name).push::<UserJoined>(UserJoined {
                 username: name.display.clone(),
                 room: room.name.clone(),
@@ -88,6 +100,7 @@ pub async fn join(
             seq: log.last_seq(),
             history: replay.history,
             recovered: replay.recovered,
+            resume_token: conn.state().resume_token(),
         };
         drop(log);
         break (room, answer);
@@ -96,6 +109,42 @@ pub async fn join(
     tracing::debug!(user = %name.display, room = %room.name, recovered = ?answer.recovered, "joined");
     Ok(answer)
 }
+
+/// A resume: `conn` takes the name and the rooms of `stale`, a connection of the same
+/// user that never closed (its network died). The others see no `userLeft` or
+/// `userJoined`: the user's place in each room passes to the new connection, which gets
+/// the room's pushes again once it re-joins (with `since`). The stale connection loses
+/// its identity, then is closed with [`CLOSE_REPLACED`].
+fn take_over(app: &App, conn: &Conn<Session>, stale: &Conn<Session>, name: &UserName) {
+    for room in stale.state().all_rooms() {
+        typing::stop(stale, &room);
+    }
+    let rooms = stale.state().evict();
+    for room_name in &rooms {
+        match app.existing_room(room_name) {
+            Some(room) => {
+                let _log = room.log();
+                room.replace_member(stale.id(), conn.id(), &name.display);
+                stale.leave(room_name);
+            }
+            None => {
+                stale.leave(room_name);
+            }
+        }
+    }
+    conn.state().hold(rooms);
+    stale.close(
+        CLOSE_REPLACED,
+        "your name was taken back by a newer connection",
+    );
+    metrics::counter!("chat_sessions_resumed_total").increment(1);
+    tracing::info!(user = %name.display, stale = ?stale.id(), "session resumed on a new connection");
+}
+
+/// The close code of a connection whose name a newer connection took back with its
+/// resume token. Final: a client that gets it must not reconnect by itself (the user is
+/// already back elsewhere).
+pub const CLOSE_REPLACED: u16 = 4001;
 
 /// `leave`: leaves a room (by default the most recently joined one).
 pub async fn leave(
