@@ -36,6 +36,10 @@ struct Args {
 struct Shared {
     transcript: Arc<Mutex<Transcript>>,
     name: Arc<Mutex<String>>,
+    /// The latest join's `resumeToken`: a re-join after a reconnect presents it, so the
+    /// server hands the name back at once even if it has not noticed the old connection
+    /// die.
+    resume_token: Arc<Mutex<Option<String>>>,
 }
 
 impl Shared {
@@ -69,6 +73,7 @@ async fn main() -> ExitCode {
     let shared = Shared {
         transcript: Arc::default(),
         name: Arc::new(Mutex::new(args.name.clone())),
+        resume_token: Arc::default(),
     };
     let hook_shared = shared.clone();
     let connected = Client::builder(args.url.clone())
@@ -239,7 +244,7 @@ async fn join(client: &Client, shared: &Shared, room: &str) -> Result<(), String
         username: shared.name(),
         room: room.to_owned(),
         since,
-        resume_token: None,
+        resume_token: shared.resume_token.lock().ok().and_then(|t| t.clone()),
     };
     let mut attempt = 0;
     let answer = loop {
@@ -256,6 +261,9 @@ async fn join(client: &Client, shared: &Shared, room: &str) -> Result<(), String
             }
         }
     };
+    if let (Some(token), Ok(mut kept)) = (answer.resume_token.clone(), shared.resume_token.lock()) {
+        *kept = Some(token);
+    }
     shared.print_with(|t| {
         let mut lines = Vec::new();
         if !rejoin {
