@@ -48,7 +48,7 @@ pub async fn join(
                     stale,
                 } => {
                     conn.state().set_identity(wanted.clone(), resume_token);
-                    take_over(&app, &conn, &stale, &wanted);
+                    take_over(&app, &conn, &stale, &wanted).await;
                 }
             }
             wanted
@@ -115,7 +115,11 @@ pub async fn join(
 /// `userJoined`: the user's place in each room passes to the new connection, which gets
 /// the room's pushes again once it re-joins (with `since`). The stale connection loses
 /// its identity, then is closed with [`CLOSE_REPLACED`].
-fn take_over(app: &App, conn: &Conn<Session>, stale: &Conn<Session>, name: &UserName) {
+async fn take_over(app: &App, conn: &Conn<Session>, stale: &Conn<Session>, name: &UserName) {
+    // After the stale connection's running requests (a join of its own would otherwise
+    // put it back into a room after it was evicted). They finish without its peer: pushes
+    // and answers are queued, never awaited.
+    let _stale_changing = stale.state().changing().await;
     for room in stale.state().all_rooms() {
         typing::stop(stale, &room);
     }
