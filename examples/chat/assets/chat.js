@@ -595,7 +595,7 @@ async function run(command) {
                 activeRooms = list.rooms;
                 renderSidebar();
                 notice(list.rooms.length === 0 ? "No rooms have members." :
-                    "Rooms: " + list.rooms.map((r) => `#${r.name} (${r.members} member${r.members === 1 ? "" : "s"}, ${r.messages} messages)`).join(", "));
+                    "Rooms: " + list.rooms.map((r) => `#${r.name} (${r.members} member${r.members === 1 ? "" : "s"}, ${r.messages} message${r.messages === 1 ? "" : "s"})`).join(", "));
             }
             catch (e) {
                 notice(`/rooms failed: ${describe(e)}`, "error");
@@ -728,9 +728,12 @@ client.on("nickChanged", (n) => {
     if (room === undefined)
         return;
     room.users = room.users.map((u) => (u === n.oldName ? n.newName : u)).sort((a, b) => a.localeCompare(b));
+    // Our own change was told once, by the answer to /nick (it may arrive before or after).
+    const mine = n.oldName === me || n.newName === me;
     if (n.oldName === me)
         me = n.newName;
-    notice(`${n.oldName} is now known as ${n.newName}.`, "info", { kind: "room", name: n.room });
+    if (!mine)
+        notice(`${n.oldName} is now known as ${n.newName}.`, "info", { kind: "room", name: n.room });
     const thread = threads.get(n.oldName);
     if (thread !== undefined && !threads.has(n.newName)) {
         threads.delete(n.oldName);
@@ -1078,7 +1081,8 @@ function renderStats(stats) {
     add("messages", num("messages"));
     add("uptime", num("uptimeSecs"), duration);
     ui.statsList.replaceChildren(...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
-    ui.stats.textContent = rows.filter(([k]) => k === "online" || k === "rooms" || k === "messages").map(([k, v]) => `${v} ${k}`).join(" · ");
+    const one = (k, v) => (v === "1" && k.endsWith("s") ? k.slice(0, -1) : k);
+    ui.stats.textContent = rows.filter(([k]) => k === "online" || k === "rooms" || k === "messages").map(([k, v]) => `${v} ${one(k, v)}`).join(" · ");
     ui.stats.title = rows.map(([k, v]) => `${k}: ${v}`).join("\n");
 }
 /** "1 second", "90 seconds", "5 minutes". */

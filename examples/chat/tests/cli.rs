@@ -217,6 +217,11 @@ async fn two_terminal_clients_chat_through_pipes_and_survive_a_restart() {
     );
     bob.expect("alice left", |l| l == "<<< alice left general")
         .await;
-    bob.quit().await;
+    let bob_seen = bob.quit().await;
+    // His own change was told once, by the answer (not again by the push).
+    assert!(
+        !bob_seen.iter().any(|l| l.contains("bob is now robert")),
+        "{bob_seen:#?}"
+    );
     server.stop().await;
 }

@@ -317,9 +317,12 @@ async fn print_pushes(client: Client, shared: Shared) {
             Some(j) = joined.recv() => shared.say(format!(">>> {} joined {}", j.username, j.room)),
             Some(l) = left.recv() => shared.say(format!("<<< {} left {}", l.username, l.room)),
             Some(n) = nicks.recv() => {
-                // One line per change, not one per shared room.
+                // One line per change, not one per shared room; our own change was
+                // already told by the answer to /nick.
                 let change = (n.old_name.clone(), n.new_name.clone());
-                if last_nick.as_ref() != Some(&change) {
+                let me = shared.name();
+                let mine = n.old_name == me || n.new_name == me;
+                if !mine && last_nick.as_ref() != Some(&change) {
                     shared.say(format!("*** {} is now {}", n.old_name, n.new_name));
                     last_nick = Some(change);
                 }
@@ -332,7 +335,7 @@ async fn print_pushes(client: Client, shared: Shared) {
                 }
                 ConnectionState::Open => shared.say("*** reconnected"),
                 ConnectionState::Closed { reason } => {
-                    shared.say(format!("*** disconnected: {reason:?}"));
+                    shared.say(format!("*** disconnected: {reason}"));
                     break;
                 }
                 _ => {}

@@ -95,9 +95,28 @@ pub async fn disconnect(conn: Conn<Session>, app: App, reason: DisconnectReason)
     app.release_name(&name.key, conn.id());
     app.events().publish(
         "userDisconnected",
-        json!({ "username": name.display, "reason": format!("{reason:?}") }),
+        json!({ "username": name.display, "reason": describe_reason(&reason) }),
     );
     tracing::debug!(user = %name.display, ?reason, "disconnected");
+}
+
+/// Why a connection ended, in people's words (the SSE `userDisconnected` reason).
+pub fn describe_reason(reason: &DisconnectReason) -> String {
+    match reason {
+        DisconnectReason::ClientClosed(_) => "left".to_owned(),
+        DisconnectReason::TransportError(_) => "the connection was lost".to_owned(),
+        DisconnectReason::PongTimeout => "the connection stopped answering".to_owned(),
+        DisconnectReason::IdleTimeout => "inactive for too long".to_owned(),
+        DisconnectReason::SlowConsumer => "too slow to read the messages".to_owned(),
+        DisconnectReason::RateLimited => "sent too fast".to_owned(),
+        DisconnectReason::TooManyBadFrames => "sent too many unreadable messages".to_owned(),
+        DisconnectReason::MessageTooLarge => "sent a message that was too large".to_owned(),
+        DisconnectReason::ServerShutdown => "the server is restarting".to_owned(),
+        DisconnectReason::Closed(_, why) if !why.is_empty() => why.clone(),
+        DisconnectReason::Closed(code, _) => format!("closed by the server (code {code})"),
+        #[allow(unreachable_patterns)]
+        _ => "disconnected".to_owned(),
+    }
 }
 
 /// At graceful shutdown, after the connections closed: end the SSE streams, close the
@@ -140,6 +159,33 @@ mod tests {
         }
         assert!(origin_allowed(&["*".to_owned()], "https://any.example"));
         assert!(!origin_allowed(&[], "http://127.0.0.1:3001"));
+    }
+
+    #[test]
+    fn reasons_are_in_words() {
+        assert_eq!(
+            describe_reason(&DisconnectReason::ClientClosed(Some(1000))),
+            "left"
+        );
+        assert_eq!(
+            describe_reason(&DisconnectReason::TransportError("Os { code: 104 }".into())),
+            "the connection was lost"
+        );
+        assert_eq!(
+            describe_reason(&DisconnectReason::Closed(4001, String::new())),
+            "closed by the server (code 4001)"
+        );
+        for r in [
+            DisconnectReason::PongTimeout,
+            DisconnectReason::IdleTimeout,
+            DisconnectReason::ServerShutdown,
+        ] {
+            let text = describe_reason(&r);
+            assert!(
+                !text.contains("Timeout") && !text.contains("Server"),
+                "{text}"
+            );
+        }
     }
 
     #[test]
