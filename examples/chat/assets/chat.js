@@ -630,6 +630,10 @@ async function run(command) {
         case "nick": {
             try {
                 const answer = await client.request("setNick", { username: command.name });
+                // The resume token goes with the name.
+                const token = resumeTokenFor(me);
+                if (token !== undefined)
+                    keepResumeToken(answer.username, { resumeToken: token });
                 me = answer.username;
                 localStorage.setItem(NAME_KEY, me);
                 renderAll();

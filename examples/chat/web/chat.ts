@@ -90,7 +90,7 @@ function resumeTokenFor(name: string): string | undefined {
   }
 }
 
-function keepResumeToken(name: string, answer: JoinResponse): void {
+function keepResumeToken(name: string, answer: Pick<JoinResponse, "resumeToken">): void {
   if (answer.resumeToken === undefined) return;
   try {
     sessionStorage.setItem(RESUME_KEY, JSON.stringify({ name, token: answer.resumeToken }));
@@ -699,6 +699,9 @@ async function run(command: Command): Promise<boolean> {
     case "nick": {
       try {
         const answer = await client.request("setNick", { username: command.name });
+        // The resume token goes with the name.
+        const token = resumeTokenFor(me);
+        if (token !== undefined) keepResumeToken(answer.username, { resumeToken: token });
         me = answer.username;
         localStorage.setItem(NAME_KEY, me);
         renderAll();
