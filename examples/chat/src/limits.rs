@@ -59,6 +59,13 @@ fn check<K: std::hash::Hash + Eq + Clone>(
     limiter.check_key(key).is_ok()
 }
 
+fn sweep<K: std::hash::Hash + Eq + Clone>(limiter: &Option<DefaultKeyedRateLimiter<K>>) {
+    if let Some(limiter) = limiter {
+        limiter.retain_recent();
+        limiter.shrink_to_fit();
+    }
+}
+
 impl RateLimits {
     /// Limiters for the given rates (a rate of 0 turns a limit off).
     pub fn new(user: RateSpec, address: RateSpec, rooms: RateSpec) -> Self {
@@ -108,17 +115,9 @@ impl RateLimits {
 
     /// Drops the keys whose buckets refilled (every stats tick).
     pub fn sweep(&self) {
-        for limiter in [&self.by_address, &self.rooms_by_address]
-            .into_iter()
-            .flatten()
-        {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
-        }
-        if let Some(limiter) = &self.by_user {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
-        }
+        sweep(&self.by_user);
+        sweep(&self.by_address);
+        sweep(&self.rooms_by_address);
     }
 
     /// How many keys the limiters hold, together.
