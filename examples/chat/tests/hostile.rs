@@ -132,6 +132,10 @@ async fn rooms_opened_and_left_do_not_exhaust_the_server() {
             .await
             .unwrap();
         assert!(server.chat_app.rooms_in_memory() <= 4);
+        if i < 2 {
+            // r0 (with history) stays for --room-idle (60 s here); r1 (without) is gone.
+            assert_eq!(server.chat_app.rooms_in_memory(), 2, "after r{i}");
+        }
     }
     // A new room can still be opened, and an evicted room comes back with its history.
     alice
@@ -163,6 +167,46 @@ async fn rooms_opened_and_left_do_not_exhaust_the_server() {
         .await
         .unwrap();
     assert_eq!(sent["seq"], 2);
+    server.stop().await;
+}
+
+/// A room with history leaves memory once idle for `--room-idle` (that it stays until
+/// then is checked above); the next join loads it from the database.
+#[tokio::test]
+async fn an_idle_room_with_history_leaves_memory_and_comes_back() {
+    let server = TestServer::with(Config {
+        room_idle: std::time::Duration::from_millis(100),
+        stats_interval: std::time::Duration::from_millis(100),
+        ..Config::default()
+    })
+    .await;
+    let (mut alice, _) = server.joined("alice", "general").await;
+    alice
+        .request("join", json!({ "username": "alice", "room": "attic" }))
+        .await
+        .unwrap();
+    alice
+        .request(
+            "sendMessage",
+            json!({ "room": "attic", "message": "dusty" }),
+        )
+        .await
+        .unwrap();
+    alice
+        .request("leave", json!({ "room": "attic" }))
+        .await
+        .unwrap();
+    let app = server.chat_app.clone();
+    common::eventually(|| app.rooms_in_memory() == 1).await;
+    let back = alice
+        .request("join", json!({ "username": "alice", "room": "attic" }))
+        .await
+        .unwrap();
+    assert_eq!(
+        (back["seq"].as_u64(), back["history"][0]["message"].as_str()),
+        (Some(1), Some("dusty"))
+    );
+    assert_eq!(server.chat_app.rooms_in_memory(), 2);
     server.stop().await;
 }
 
