@@ -59,6 +59,8 @@ pub struct Config {
     pub user_rate_limit: Option<RateSpec>,
     /// Messages one client address (an IPv6 address by its /64) may send, whatever the
     /// names and connections: `COUNT/PERIOD`; `0`: no limit. Default: five users' worth.
+    /// The address is the TCP peer's (`X-Forwarded-For` is not trusted): behind a reverse
+    /// proxy every user shares the proxy's, so raise this there or turn it off.
     #[arg(long, env = "WSX_CHAT_IP_RATE_LIMIT", value_parser = RateSpec::parse)]
     pub ip_rate_limit: Option<RateSpec>,
     /// Rooms one client address may bring into memory with `join` (a new room, or one
