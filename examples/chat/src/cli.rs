@@ -149,8 +149,13 @@ pub fn format_rooms(rooms: &[RoomSummary]) -> String {
         .iter()
         .map(|r| {
             let users = if r.members == 1 { "user" } else { "users" };
+            let messages = if r.messages == 1 {
+                "message"
+            } else {
+                "messages"
+            };
             format!(
-                "{} ({} {users}, {} messages)",
+                "{} ({} {users}, {} {messages})",
                 r.name, r.members, r.messages
             )
         })
@@ -294,6 +299,7 @@ mod tests {
             seq,
             history,
             recovered,
+            resume_token: None,
         }
     }
 
@@ -338,6 +344,20 @@ mod tests {
             format_message(&me, Some("general")),
             "[12:00:01] * bob waves"
         );
+    }
+
+    #[test]
+    fn room_lists_count_in_words() {
+        let room = |name: &str, members, messages| RoomSummary {
+            name: name.into(),
+            members,
+            messages,
+        };
+        assert_eq!(
+            format_rooms(&[room("general", 2, 14), room("quiet", 1, 1)]),
+            "*** rooms: general (2 users, 14 messages), quiet (1 user, 1 message)"
+        );
+        assert_eq!(format_rooms(&[]), "*** no rooms");
     }
 
     #[test]

@@ -217,6 +217,56 @@ async fn two_terminal_clients_chat_through_pipes_and_survive_a_restart() {
     );
     bob.expect("alice left", |l| l == "<<< alice left general")
         .await;
+    let bob_seen = bob.quit().await;
+    // His own change was told once, by the answer (not again by the push).
+    assert!(
+        !bob_seen.iter().any(|l| l.contains("bob is now robert")),
+        "{bob_seen:#?}"
+    );
+    server.stop().await;
+}
+
+/// Issue 19.4: the network of a terminal user dies without closing; the client
+/// reconnects and, with the resume token of its join, is itself again at once (the
+/// server would otherwise hold the name for its ping timeout, 45 s), and the others see
+/// no leave or join.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_client_takes_its_name_back_after_a_silent_drop() {
+    let server = TestServer::start().await;
+    let relay = common::CuttableRelay::start(server.addr).await;
+    let mut alice = Cli::spawn("alice", "general", &server.ws_url());
+    alice
+        .expect("joined", |l| l == "*** joined general (alice)")
+        .await;
+    let mut bob = Cli::spawn("bob", "general", &relay.ws_url());
+    bob.expect("joined", |l| l == "*** joined general (alice, bob)")
+        .await;
+    alice
+        .expect("bob joined", |l| l == ">>> bob joined general")
+        .await;
+
+    relay.cut();
+    bob.expect("lost", |l| l.starts_with("*** connection lost"))
+        .await;
+    alice.say("are you there?").await;
+    // What was missed, then the room's members: bob again, at once.
+    bob.expect("missed message", |l| timed(l, "alice: are you there?"))
+        .await;
+    bob.expect("back", |l| l == "*** back in general (alice, bob)")
+        .await;
+    bob.say("yes, back").await;
+    alice
+        .expect("bob again", |l| timed(l, "bob: yes, back"))
+        .await;
+    let alice_seen = alice.quit().await;
+    assert_eq!(
+        alice_seen
+            .iter()
+            .filter(|l| l.contains("bob joined") || l.contains("bob left"))
+            .count(),
+        1,
+        "only bob's first join: {alice_seen:#?}"
+    );
     bob.quit().await;
     server.stop().await;
 }

@@ -36,6 +36,10 @@ struct Args {
 struct Shared {
     transcript: Arc<Mutex<Transcript>>,
     name: Arc<Mutex<String>>,
+    /// The latest join's `resumeToken`: a re-join after a reconnect presents it, so the
+    /// server hands the name back at once even if it has not noticed the old connection
+    /// die.
+    resume_token: Arc<Mutex<Option<String>>>,
 }
 
 impl Shared {
@@ -69,6 +73,7 @@ async fn main() -> ExitCode {
     let shared = Shared {
         transcript: Arc::default(),
         name: Arc::new(Mutex::new(args.name.clone())),
+        resume_token: Arc::default(),
     };
     let hook_shared = shared.clone();
     let connected = Client::builder(args.url.clone())
@@ -239,6 +244,7 @@ async fn join(client: &Client, shared: &Shared, room: &str) -> Result<(), String
         username: shared.name(),
         room: room.to_owned(),
         since,
+        resume_token: shared.resume_token.lock().ok().and_then(|t| t.clone()),
     };
     let mut attempt = 0;
     let answer = loop {
@@ -255,6 +261,9 @@ async fn join(client: &Client, shared: &Shared, room: &str) -> Result<(), String
             }
         }
     };
+    if let (Some(token), Ok(mut kept)) = (answer.resume_token.clone(), shared.resume_token.lock()) {
+        *kept = Some(token);
+    }
     shared.print_with(|t| {
         let mut lines = Vec::new();
         if !rejoin {
@@ -308,9 +317,12 @@ async fn print_pushes(client: Client, shared: Shared) {
             Some(j) = joined.recv() => shared.say(format!(">>> {} joined {}", j.username, j.room)),
             Some(l) = left.recv() => shared.say(format!("<<< {} left {}", l.username, l.room)),
             Some(n) = nicks.recv() => {
-                // One line per change, not one per shared room.
+                // One line per change, not one per shared room; our own change was
+                // already told by the answer to /nick.
                 let change = (n.old_name.clone(), n.new_name.clone());
-                if last_nick.as_ref() != Some(&change) {
+                let me = shared.name();
+                let mine = n.old_name == me || n.new_name == me;
+                if !mine && last_nick.as_ref() != Some(&change) {
                     shared.say(format!("*** {} is now {}", n.old_name, n.new_name));
                     last_nick = Some(change);
                 }
@@ -323,7 +335,7 @@ async fn print_pushes(client: Client, shared: Shared) {
                 }
                 ConnectionState::Open => shared.say("*** reconnected"),
                 ConnectionState::Closed { reason } => {
-                    shared.say(format!("*** disconnected: {reason:?}"));
+                    shared.say(format!("*** disconnected: {reason}"));
                     break;
                 }
                 _ => {}
