@@ -33,13 +33,13 @@ export const RoomPosition = z.object({ epoch: z.string(), seq: z.number().int().
  * The request of `join`: Join a chat room (or re-join after a reconnect, with `since`); the answer lists
  * who is there and the room's recent history.
  */
-export const JoinRequest = z.object({ room: z.string().refine((s) => [...s].length >= 1, "must be at least 1 character").refine((s) => [...s].length <= 32, "must be at most 32 characters").regex(new RegExp("^[A-Za-z0-9][A-Za-z0-9_-]*$", "u")).default("general"), since: RoomPosition.nullable().optional(), username: z.string().refine((s) => [...s].length >= 1, "must be at least 1 character").refine((s) => [...s].length <= 50, "must be at most 50 characters") });
+export const JoinRequest = z.object({ resumeToken: z.string().refine((s) => [...s].length <= 64, "must be at most 64 characters").nullable().optional(), room: z.string().refine((s) => [...s].length >= 1, "must be at least 1 character").refine((s) => [...s].length <= 32, "must be at most 32 characters").regex(new RegExp("^[A-Za-z0-9][A-Za-z0-9_-]*$", "u")).default("general"), since: RoomPosition.nullable().optional(), username: z.string().refine((s) => [...s].length >= 1, "must be at least 1 character").refine((s) => [...s].length <= 50, "must be at most 50 characters") });
 
 /**
  * The response to `join`: Join a chat room (or re-join after a reconnect, with `since`); the answer lists
  * who is there and the room's recent history.
  */
-export const JoinResponse = z.object({ epoch: z.string(), history: z.array(ChatMessage), message: z.string(), recovered: z.boolean().nullable().optional(), room: z.string(), seq: z.number().int().min(0), success: z.boolean(), users: z.array(z.string()) });
+export const JoinResponse = z.object({ epoch: z.string(), history: z.array(ChatMessage), message: z.string(), recovered: z.boolean().nullable().optional(), resumeToken: z.string().nullable().optional(), room: z.string(), seq: z.number().int().min(0), success: z.boolean(), users: z.array(z.string()) });
 
 /**
  * The request of `leave`: Leave a room (by default the most recently joined one).

@@ -204,15 +204,17 @@ async fn finish<S, C, T>(
         }
         None => false,
     };
-    if sent_close && !matches!(reason, DisconnectReason::ClientClosed(_)) {
+    let drain = sent_close && !matches!(reason, DisconnectReason::ClientClosed(_));
+    // The app learns of the end (hooks, rooms) before the closing handshake below, which
+    // may wait on the peer.
+    server.finish(conn, reason).await;
+    if drain {
         // Read (and drop) what the peer sent before it saw the close, until its own close
         // or end of stream: closing a socket with unread data sends a TCP reset, which
         // may destroy the close frame before the peer reads it.
         Box::pin(drain_after_close(&mut socket)).await;
     }
     let _ = tokio::time::timeout(Duration::from_millis(200), socket.close()).await;
-    drop(socket);
-    server.finish(conn, reason).await;
 }
 
 /// How long, and for how many messages, a closing connection reads what the peer had

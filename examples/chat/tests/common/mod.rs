@@ -129,18 +129,19 @@ pub struct Closed {
 }
 
 impl RawClient {
+    /// Connects offering the JSON subprotocol, as the page does: the `welcome` comes at
+    /// once (a client that offers none gets it once its first frame tells its codec).
     pub async fn connect(url: &str) -> RawClient {
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-        RawClient {
-            ws,
-            pushes: VecDeque::new(),
-            next_id: 1,
-        }
+        Self::connect_with(url, &[]).await.unwrap()
     }
 
     /// Connects with extra headers (e.g. `Origin`); the HTTP status on refusal.
     pub async fn connect_with(url: &str, headers: &[(&str, &str)]) -> Result<RawClient, u16> {
         let mut req = url.into_client_request().unwrap();
+        req.headers_mut().insert(
+            "sec-websocket-protocol",
+            http::HeaderValue::from_static(wsx_core::protocol::SUBPROTOCOL_JSON),
+        );
         for (k, v) in headers {
             req.headers_mut().insert(
                 http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
