@@ -40,11 +40,14 @@ pub mod handler;
 mod handshake;
 mod inbound;
 mod limits;
+mod metrics;
 mod outbound;
 mod rooms;
 mod session;
 mod testing;
 
+#[doc(inline)]
+pub use self::metrics::describe_metrics;
 #[doc(inline)]
 pub use crate::protocol::close_code;
 pub use config::ServerConfig;
@@ -110,14 +113,14 @@ pub(crate) struct Route<S, C> {
     pub(crate) name: &'static str,
     pub(crate) kind: EventKind,
     pub(crate) handler: ErasedHandler<S, C>,
-    frames_in: std::sync::OnceLock<metrics::Counter>,
+    frames_in: std::sync::OnceLock<::metrics::Counter>,
 }
 
 impl<S, C> Route<S, C> {
     /// The route's `wsx_frames_in_total` counter, looked up on first use.
-    pub(crate) fn frames_in(&self) -> &metrics::Counter {
+    pub(crate) fn frames_in(&self) -> &::metrics::Counter {
         self.frames_in
-            .get_or_init(|| metrics::counter!("wsx_frames_in_total", "event" => self.name))
+            .get_or_init(|| ::metrics::counter!("wsx_frames_in_total", "event" => self.name))
     }
 }
 
@@ -285,7 +288,7 @@ where
                     };
                     if let Err(wire) = &result {
                         let code = wire.code.map(|c| c.as_str()).unwrap_or("error");
-                        metrics::counter!("wsx_errors_total", "code" => code).increment(1);
+                        ::metrics::counter!("wsx_errors_total", "code" => code).increment(1);
                         tracing::debug!(code, message = %wire.message, "request failed");
                     }
                     timer.stop();
@@ -337,7 +340,8 @@ where
                     timer.stop();
                     let wire = result.err()?;
                     if let Some(code) = wire.code {
-                        metrics::counter!("wsx_errors_total", "code" => code.as_str()).increment(1);
+                        ::metrics::counter!("wsx_errors_total", "code" => code.as_str())
+                            .increment(1);
                     }
                     Outbound::encode(codec, &OutFrame::error_push(&wire)).ok()
                 };
@@ -419,6 +423,7 @@ where
         }
         // Calibrated here rather than on the first request.
         handler_clock();
+        describe_metrics();
         let hub = Arc::new(Hub {
             adapter: self
                 .adapter
@@ -492,14 +497,14 @@ where
 /// The `wsx_handler_seconds` histogram of one event, looked up once (on first use, after
 /// the app installed its recorder) rather than once per message.
 #[derive(Clone, Default)]
-struct HandlerSeconds(Arc<std::sync::OnceLock<metrics::Histogram>>);
+struct HandlerSeconds(Arc<std::sync::OnceLock<::metrics::Histogram>>);
 
 impl HandlerSeconds {
     /// Starts timing one call.
     fn start(&self, event: &'static str) -> HandlerTimer {
         let histogram = self
             .0
-            .get_or_init(|| metrics::histogram!("wsx_handler_seconds", "event" => event))
+            .get_or_init(|| ::metrics::histogram!("wsx_handler_seconds", "event" => event))
             .clone();
         HandlerTimer {
             histogram,
@@ -510,7 +515,7 @@ impl HandlerSeconds {
 
 /// One call being timed.
 struct HandlerTimer {
-    histogram: metrics::Histogram,
+    histogram: ::metrics::Histogram,
     started: u64,
 }
 
@@ -615,7 +620,7 @@ where
                 (n < max).then_some(n + 1)
             });
         if taken.is_err() {
-            metrics::counter!("wsx_connections_refused_total").increment(1);
+            ::metrics::counter!("wsx_connections_refused_total").increment(1);
             return Err(Box::new(
                 (
                     http::StatusCode::SERVICE_UNAVAILABLE,
@@ -657,8 +662,8 @@ where
         if let Ok(mut conns) = self.conns.write() {
             conns.insert(id, conn.clone());
         }
-        metrics::gauge!("wsx_connections").increment(1.0);
-        metrics::counter!("wsx_connections_total").increment(1);
+        ::metrics::gauge!("wsx_connections").increment(1.0);
+        ::metrics::counter!("wsx_connections_total").increment(1);
         conn
     }
 
@@ -673,7 +678,7 @@ where
         if let Ok(mut conns) = self.conns.write() {
             conns.remove(&conn.id());
         }
-        metrics::gauge!("wsx_connections").decrement(1.0);
+        ::metrics::gauge!("wsx_connections").decrement(1.0);
         self.release();
     }
 }
@@ -762,7 +767,7 @@ where
             Ok(state) => state,
             Err(reject) => {
                 self.inner.release();
-                metrics::counter!("wsx_connections_rejected_total").increment(1);
+                ::metrics::counter!("wsx_connections_rejected_total").increment(1);
                 return (reject.status, reject.message).into_response();
             }
         };

@@ -9,6 +9,7 @@ use super::conn::Conn;
 use super::error::DisconnectReason;
 use super::inbound::Inbound;
 use super::limits::TokenBucket;
+use super::metrics::io_counters;
 use super::outbound::Outbound;
 use super::rooms::Peer;
 use super::{Route, ServerInner, Started};
@@ -32,24 +33,6 @@ use tokio::time::{Instant, sleep_until};
 
 /// How many already-buffered messages are read in one go before writing replies.
 const READ_BURST: usize = 64;
-
-/// The counters every message or write touches, looked up once per process instead of
-/// once per message (a lookup builds and hashes a key). The first connection comes after
-/// the app installed its recorder, so the handles are the recorder's.
-struct IoCounters {
-    bytes_in: metrics::Counter,
-    writes: metrics::Counter,
-    frames_written: metrics::Counter,
-}
-
-fn io_counters() -> &'static IoCounters {
-    static COUNTERS: std::sync::OnceLock<IoCounters> = std::sync::OnceLock::new();
-    COUNTERS.get_or_init(|| IoCounters {
-        bytes_in: metrics::counter!("wsx_bytes_in_total"),
-        writes: metrics::counter!("wsx_writes_total"),
-        frames_written: metrics::counter!("wsx_frames_written_total"),
-    })
-}
 
 /// What a socket must be for a session: axum's `WebSocket`, or the in-memory pipe of
 /// the test harness.
