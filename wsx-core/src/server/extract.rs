@@ -25,7 +25,7 @@ pub struct Context<'a, S, C> {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a handler argument",
     label = "not an extractor",
-    note = "handler arguments before the payload must be extractors: `State<S>`, `Conn<C>`, `Handshake`, `ConnId`, `EventName`"
+    note = "handler arguments before the payload must be extractors: `State<S>`, `Conn<C>`, `Arc<Handshake>`, `EventName` (or a type of yours implementing `FromContext`)"
 )]
 pub trait FromContext<S, C>: Sized {
     /// Builds the value, or refuses the call with an error sent to the peer.
@@ -61,5 +61,21 @@ pub struct EventName(pub &'static str);
 impl<S, C> FromContext<S, C> for EventName {
     fn from_context(ctx: &Context<'_, S, C>) -> Result<Self, HandlerError> {
         Ok(EventName(ctx.event))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn extractor<T: FromContext<(), ()>>() {}
+
+    /// Every extractor `FromContext`'s diagnostic note names implements it.
+    #[test]
+    fn the_extractors_the_note_names_exist() {
+        extractor::<State<()>>();
+        extractor::<Conn<()>>();
+        extractor::<Arc<Handshake>>();
+        extractor::<EventName>();
     }
 }
