@@ -24,7 +24,11 @@ fi
 "$root/scripts/ensure-chromium.sh"
 "$root/scripts/build-web.sh" --check
 
-cargo build -p wsx-chat --bin wsx-chat
+# The binary as the workspace's test build makes it (same features, so after
+# `cargo test --workspace` this builds nothing; `cargo build -p wsx-chat` would unify
+# features differently and rebuild ~70 crates).
+cargo test --workspace --locked --no-run --quiet 2>/dev/null \
+    || cargo test --workspace --locked --no-run
 target="$(cargo metadata --format-version 1 --no-deps \
     | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => console.log(JSON.parse(s).target_directory))')"
 export WSX_CHAT_BIN="$target/debug/wsx-chat"
