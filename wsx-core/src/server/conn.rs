@@ -2,7 +2,7 @@
 
 use super::handshake::Handshake;
 use super::outbound::{Outbound, SharedFrame};
-use super::rooms::{Adapter, ConnId, Peer, RoomError, Target};
+use super::rooms::{Adapter, AdapterError, ConnId, Peer, RoomError, Target};
 use crate::codec::Codec;
 use crate::event::PushEvent;
 use crate::protocol::OutFrame;
@@ -156,6 +156,18 @@ impl<C> Conn<C> {
     /// Takes this connection out of a room. `false` if it was not in it.
     pub fn leave(&self, room: &str) -> bool {
         self.inner.hub.adapter.leave(room, self.id())
+    }
+
+    /// The members of a room on every node, sorted (see
+    /// [`Server::cluster_members`](super::Server::cluster_members)).
+    pub async fn cluster_members(&self, room: &str) -> Result<Vec<ConnId>, AdapterError> {
+        self.inner.hub.adapter.cluster_members(room).await
+    }
+
+    /// How many members a room has on every node (see
+    /// [`Server::cluster_count`](super::Server::cluster_count)).
+    pub async fn cluster_count(&self, room: &str) -> Result<usize, AdapterError> {
+        self.inner.hub.adapter.cluster_count(room).await
     }
 
     /// The rooms this connection is in, in the order joined.
