@@ -13,7 +13,7 @@
 //! A receiving node builds one [`SharedFrame`] from it: JSON connections get these bytes
 //! as they are, CBOR connections a transcoding made once per codec on that node.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::sync::{Arc, LazyLock};
@@ -58,7 +58,7 @@ impl Publication {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let name = self.event.as_bytes();
         let name = &name[..name.len().min(255)];
-        let mut out = BytesMut::with_capacity(HEADER + name.len() + self.json.len());
+        let mut out = Vec::with_capacity(HEADER + name.len() + self.json.len());
         out.put_u8(VERSION);
         out.put_u8(if self.droppable { DROPPABLE } else { 0 });
         out.put_u64(self.origin);
@@ -67,7 +67,7 @@ impl Publication {
         out.put_u8(name.len() as u8);
         out.put_slice(name);
         out.put_slice(&self.json);
-        out.to_vec()
+        out
     }
 
     /// Reads published bytes.

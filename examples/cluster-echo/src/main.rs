@@ -15,7 +15,8 @@
 //! `{"v":"1.0","t":"request","x":"join","id":"1","w":0,"p":{"username":"ann","room":"lobby"}}`
 //! on each, then `{"v":"1.0","t":"request","x":"sendMessage","id":"2","w":0,"p":{"message":"hi"}}`
 //! on one: both receive the `message` push. The first line on stdout is
-//! `listening on ADDR node N`, so a parent process can start it on port 0.
+//! `listening on ADDR`, so a parent process can start it on port 0. `--local` runs it
+//! alone, without Redis.
 //!
 //! The events are those of the chat that the fan-out benchmark speaks (`join` with a
 //! `username` and a `room`, `sendMessage`, the `message` push), without the chat's
@@ -78,6 +79,13 @@ struct Args {
     /// Key and channel prefix: nodes with the same one form one cluster.
     #[arg(long, env = "WSX_REDIS_PREFIX", default_value = "cluster-echo")]
     prefix: String,
+    /// Run alone, without Redis (the single-node figure of the benchmark).
+    #[arg(long)]
+    local: bool,
+    /// Runtime worker threads (default: one per CPU). Several nodes on one machine share
+    /// its CPUs: give each its part.
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 /// A connection's name and room.
@@ -131,40 +139,55 @@ async fn send_message(
     })
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let args = Args::parse();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = args.threads {
+        runtime.worker_threads(threads.max(1));
+    }
+    runtime.enable_all().build()?.block_on(run(args))
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let config = RedisConfig {
         prefix: args.prefix.clone(),
         ..RedisConfig::default()
     };
-    let adapter = RedisAdapter::connect_with(&args.redis, config).await?;
-    let server = ServerBuilder::<(), Member>::new(())
+    let adapter = if args.local {
+        None
+    } else {
+        Some(RedisAdapter::connect_with(&args.redis, config).await?)
+    };
+    let builder = ServerBuilder::<(), Member>::new(())
         .config(ServerConfig {
             rate_limit_per_second: None,
             ..ServerConfig::default()
         })
         .on_request::<Join, _, _>(join)
-        .on_request::<SendMessage, _, _>(send_message)
-        .adapter(adapter.clone())
-        .build()?;
+        .on_request::<SendMessage, _, _>(send_message);
+    let server = match &adapter {
+        Some(adapter) => builder.adapter(adapter.clone()).build()?,
+        None => builder.build()?,
+    };
     let app = axum::Router::new().route("/ws", server.route());
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
-    println!(
-        "listening on {} node {}",
-        listener.local_addr()?,
-        adapter.node()
-    );
+    println!("listening on {}", listener.local_addr()?);
     std::io::stdout().flush()?;
+    match &adapter {
+        Some(adapter) => tracing::info!(node = adapter.node(), "in the cluster"),
+        None => tracing::info!("alone, without Redis"),
+    }
     let shutdown = server.shutdown_on(async {
         let _ = tokio::signal::ctrl_c().await;
     });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
-    adapter.leave_cluster().await?;
+    if let Some(adapter) = adapter {
+        adapter.leave_cluster().await?;
+    }
     Ok(())
 }
