@@ -470,6 +470,28 @@ mod tests {
     }
 
     #[test]
+    fn the_cluster_questions_of_a_single_node_are_its_own_answers() {
+        use futures::executor::block_on;
+        let a = LocalAdapter::new();
+        for id in 1..=2 {
+            a.connect(Arc::new(Peer::new(id, Codec::JsonText, 8)));
+        }
+        a.join("r", 2, 8).unwrap();
+        assert_eq!(block_on(a.cluster_members("r")), Ok(vec![2]));
+        assert_eq!(block_on(a.cluster_count("r")), Ok(1));
+        assert_eq!(block_on(a.cluster_rooms()), Ok(a.rooms()));
+        assert_eq!(block_on(a.cluster_connections()), Ok(2));
+        assert_eq!(a.id_base(), 0);
+        let mut ids: Vec<ConnId> = a.peers().iter().map(|p| p.id()).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, [1, 2]);
+        assert_eq!(a.peer(2).map(|p| p.id()), Some(2));
+        assert!(a.peer(3).is_none());
+        let frame = SharedFrame::from_fn("x", |c| c.encode_value(&1));
+        assert_eq!(a.deliver(&Target::Nobody, &frame), 0);
+    }
+
+    #[test]
     fn deliver_respects_except_and_targets() {
         let a = LocalAdapter::new();
         for id in 1..=3 {
