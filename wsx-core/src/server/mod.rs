@@ -6,7 +6,8 @@
 //! - [`Server`] mounts into an ordinary axum `Router` ([`Server::route`]), pushes to
 //!   rooms ([`Server::to`]) and shuts down gracefully ([`Server::shutdown`]).
 //! - [`Conn`] is a connection as handlers see it: id, typed state, pushes, rooms.
-//! - [`Adapter`] keeps rooms; [`LocalAdapter`] is the in-process default.
+//! - [`Adapter`] keeps the connections (the one registry) and rooms; [`LocalAdapter`] is
+//!   the in-process default, `wsx_redis::RedisAdapter` shares them between nodes.
 //! - [`TestClient`] drives a server without a socket.
 //!
 //! ```no_run
