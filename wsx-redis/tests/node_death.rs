@@ -155,6 +155,15 @@ async fn a_killed_node_vanishes_within_its_expiry() {
         .await;
     }
     for node in [&b, &c] {
+        // Seconds of heartbeats and subscription pings, and no outage: the death of
+        // another node is not one.
+        let health = node.adapter.health();
+        assert!(health.connected, "{health:?}");
+        assert_eq!(
+            (health.outages, health.dropped_pushes),
+            (0, 0),
+            "{health:?}"
+        );
         node.adapter.leave_cluster().await.unwrap();
     }
     delete_prefix(REDIS_URL, &prefix).await;
