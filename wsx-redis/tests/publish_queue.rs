@@ -54,11 +54,13 @@ async fn a_full_publish_queue_drops_and_counts() {
         |n| n == &[1, 6],
     )
     .await;
-    assert_eq!(
-        on_a.notes(),
-        [1, 2, 3, 4, 5, 6],
-        "local members got everything"
-    );
+    wait_for(
+        "local members got everything",
+        Duration::from_secs(5),
+        || async { on_a.notes() },
+        |n| n == &[1, 2, 3, 4, 5, 6],
+    )
+    .await;
     assert!(
         a.adapter.health().connected,
         "a full queue is not an outage"
