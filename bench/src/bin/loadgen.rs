@@ -475,6 +475,23 @@ fn redis_pid(url: &str) -> Option<u32> {
         .and_then(|pid| pid.trim().parse().ok())
 }
 
+/// Deletes what the killed nodes of a run left in Redis under their prefix (nodes of a
+/// later run use another prefix, so nobody would clean it).
+fn forget_prefix(url: &str, prefix: &str) {
+    let keys = std::process::Command::new("redis-cli")
+        .args(["-u", url, "--scan", "--pattern", &format!("{prefix}:*")])
+        .output();
+    let Ok(keys) = keys else { return };
+    let keys = String::from_utf8_lossy(&keys.stdout);
+    let keys: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
+    for chunk in keys.chunks(500) {
+        let _ = std::process::Command::new("redis-cli")
+            .args(["-u", url, "del"])
+            .args(chunk)
+            .output();
+    }
+}
+
 /// The fan-out of `fanout` through `example-cluster-echo`: one node on its own
 /// (`LocalAdapter`), then `--nodes` nodes sharing one Redis with the users spread over
 /// them, the sender on the first. CPU per delivery counts every node and Redis.
