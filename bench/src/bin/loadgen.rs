@@ -573,6 +573,9 @@ async fn run_cluster(args: &Args, report: &mut Report) -> std::io::Result<()> {
                 result.server_cpu_us_per_delivery,
             );
             drop(servers);
+            if *name == "cluster" {
+                forget_prefix(&args.redis, &prefix);
+            }
             runs.push(result);
         }
     }
