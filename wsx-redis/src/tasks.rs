@@ -350,7 +350,9 @@ async fn flush_membership(inner: &Inner, written: &mut Written) -> bool {
                 .arg(keys.node_rooms(inner.node))
                 .arg(&**room)
                 .ignore();
-            if written.subscribed.contains(room) {
+            // After an outage the connection may still hold a subscription this task
+            // no longer knows of: unsubscribing one that is not there is harmless.
+            if dirty.resync || written.subscribed.contains(room) {
                 unsubscribe.push(keys.room_channel(room));
             }
         } else {
