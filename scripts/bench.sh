@@ -6,6 +6,8 @@
 #
 #   scripts/bench.sh            # everything, 3 runs each (about 5 minutes on 2 cores)
 #   RUNS=1 scripts/bench.sh rpc # one scenario, one run
+#   scripts/bench.sh cluster    # the fan-out over 3 nodes sharing Redis (127.0.0.1:6379)
+#                               # against one node; not part of `all`
 #
 # All load goes to 127.0.0.1. The chat fan-out runs when `wsx-chat` builds; otherwise it
 # is reported as pending. The criterion micro-benchmarks are separate:
@@ -18,7 +20,7 @@ SCENARIO="${1:-all}"
 # 10,000 connections need descriptors; servers inherit the limit from the load generator.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-cargo build --release -p wsx-bench -p example-echo
+cargo build --release -p wsx-bench -p example-echo -p example-cluster-echo
 if ! cargo build --release -p wsx-chat; then
   echo "bench: wsx-chat does not build; the chat fan-out is pending" >&2
   rm -f target/release/wsx-chat

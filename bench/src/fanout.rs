@@ -27,6 +27,9 @@ type Sink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;
 pub struct FanoutLoad {
     /// The WebSocket URL.
     pub url: String,
+    /// More URLs of the same app (nodes of a cluster): user `i` connects to the `i`-th of
+    /// `url` and these, round robin, so the sender (user 0) is on `url`.
+    pub spread: Vec<String>,
     /// Users in the room, the sender included.
     pub users: usize,
     /// Messages per second the sender sends.
@@ -35,6 +38,16 @@ pub struct FanoutLoad {
     pub count: u64,
     /// Send a wsx `join` request first (the chat app); the bare server needs none.
     pub join: Option<String>,
+}
+
+impl FanoutLoad {
+    /// The URL user `user` connects to.
+    fn url_of(&self, user: usize) -> &str {
+        match user % (self.spread.len() + 1) {
+            0 => &self.url,
+            k => &self.spread[k - 1],
+        }
+    }
 }
 
 /// What one run measured.
@@ -193,7 +206,7 @@ async fn user_task(
     let connected = tokio::time::timeout(
         Duration::from_secs(20),
         tokio_tungstenite::connect_async_with_config(
-            load.url.clone(),
+            load.url_of(user).to_owned(),
             Some(crate::client_config()),
             true,
         ),

@@ -24,6 +24,9 @@ enum Scenario {
     Rpc,
     Fanout,
     Idle,
+    /// The fan-out spread over three nodes of a Redis cluster, against one node (not part
+    /// of `all`: it needs Redis).
+    Cluster,
     All,
 }
 
@@ -69,6 +72,12 @@ struct Args {
     /// compare two builds of the framework.
     #[arg(long)]
     echo_bin: Option<PathBuf>,
+    /// cluster: the Redis the nodes share.
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    redis: String,
+    /// cluster: nodes.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
     /// Write the whole report as JSON here.
     #[arg(long)]
     json_out: Option<PathBuf>,
@@ -107,6 +116,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if want(Scenario::Idle) {
         run_idle(&args, &mut report).await?;
+    }
+    if args.scenario == Scenario::Cluster {
+        run_cluster(&args, &mut report).await?;
     }
 
     println!();
@@ -281,6 +293,7 @@ async fn run_fanout(args: &Args, report: &mut Report) -> std::io::Result<()> {
             };
             let load = FanoutLoad {
                 url,
+                spread: Vec::new(),
                 users: args.users,
                 rate: args.rate,
                 count: args.messages,
@@ -446,5 +459,183 @@ async fn run_idle(args: &Args, report: &mut Report) -> std::io::Result<()> {
         errors,
         0.0,
     ));
+    Ok(())
+}
+
+/// The process id of the Redis at `url` (`INFO server`), to count its CPU time with the
+/// nodes'; `None` when `redis-cli` cannot tell.
+fn redis_pid(url: &str) -> Option<u32> {
+    let out = std::process::Command::new("redis-cli")
+        .args(["-u", url, "info", "server"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .and_then(|pid| pid.trim().parse().ok())
+}
+
+/// Deletes what the killed nodes of a run left in Redis under their prefix (nodes of a
+/// later run use another prefix, so nobody would clean it).
+fn forget_prefix(url: &str, prefix: &str) {
+    let keys = std::process::Command::new("redis-cli")
+        .args(["-u", url, "--scan", "--pattern", &format!("{prefix}:*")])
+        .output();
+    let Ok(keys) = keys else { return };
+    let keys = String::from_utf8_lossy(&keys.stdout);
+    let keys: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
+    for chunk in keys.chunks(500) {
+        let _ = std::process::Command::new("redis-cli")
+            .args(["-u", url, "del"])
+            .args(chunk)
+            .output();
+    }
+}
+
+/// The fan-out of `fanout` through `example-cluster-echo`: one node on its own
+/// (`LocalAdapter`), then `--nodes` nodes sharing one Redis with the users spread over
+/// them, the sender on the first. CPU per delivery counts every node and Redis.
+async fn run_cluster(args: &Args, report: &mut Report) -> std::io::Result<()> {
+    let bin = sibling("example-cluster-echo");
+    let redis = redis_pid(&args.redis);
+    if redis.is_none() {
+        eprintln!(
+            "cluster: Redis at {} does not answer; its CPU time is not counted",
+            args.redis
+        );
+    }
+    let names = ["node", "cluster"];
+    let mut results: Vec<(&str, Vec<FanoutResult>)> =
+        names.iter().map(|n| (*n, Vec::new())).collect();
+    for run in 0..args.runs {
+        for k in run_order(run) {
+            let Some((name, runs)) = results.get_mut(k) else {
+                continue;
+            };
+            let prefix = format!("wsx-bench:{}:{run}", std::process::id());
+            let mut servers = Vec::new();
+            if *name == "node" {
+                servers.push(ServerProcess::spawn_announced(
+                    "node",
+                    &bin,
+                    &["--addr", "127.0.0.1:0", "--local"],
+                )?);
+            } else {
+                for _ in 0..args.nodes.max(1) {
+                    servers.push(ServerProcess::spawn_announced(
+                        "cluster",
+                        &bin,
+                        &[
+                            "--addr",
+                            "127.0.0.1:0",
+                            "--redis",
+                            &args.redis,
+                            "--prefix",
+                            &prefix,
+                        ],
+                    )?);
+                }
+            }
+            let mut urls = servers.iter().map(|s| format!("ws://{}/ws", s.addr));
+            let load = FanoutLoad {
+                url: urls.next().unwrap_or_default(),
+                spread: urls.collect(),
+                users: args.users,
+                rate: args.rate,
+                count: args.messages,
+                join: Some("bench".to_owned()),
+            };
+            let count_redis = *name == "cluster";
+            let cpu = || {
+                let mut total = Duration::ZERO;
+                for server in &servers {
+                    total += server.cpu_time()?;
+                }
+                if count_redis {
+                    if let Some(pid) = redis {
+                        total += wsx_bench::server::process_cpu_time(pid)?;
+                    }
+                }
+                Some(total)
+            };
+            let result = fanout::run(&load, cpu).await;
+            eprintln!(
+                "cluster run {}/{} {name} ({} processes): {:.0} deliveries/s, p50 {} µs, p99 {} µs, lost {} of {}, errors {}, server cpu {:.2} µs/delivery",
+                run + 1,
+                args.runs,
+                servers.len(),
+                result.deliveries_per_s,
+                result.latency_us.p50,
+                result.latency_us.p99,
+                result.lost,
+                result.expected,
+                result.send_errors + result.connect_errors,
+                result.server_cpu_us_per_delivery,
+            );
+            drop(servers);
+            if *name == "cluster" {
+                forget_prefix(&args.redis, &prefix);
+            }
+            runs.push(result);
+        }
+    }
+    for (name, runs) in &results {
+        let f = |g: fn(&FanoutResult) -> f64| runs.iter().map(g).collect::<Vec<_>>();
+        report.add(
+            "cluster",
+            "deliveries_per_s",
+            name,
+            "1/s",
+            f(|r| r.deliveries_per_s),
+        );
+        report.add(
+            "cluster",
+            "latency_p50",
+            name,
+            "µs",
+            f(|r| r.latency_us.p50),
+        );
+        report.add(
+            "cluster",
+            "latency_p99",
+            name,
+            "µs",
+            f(|r| r.latency_us.p99),
+        );
+        report.add("cluster", "lost", name, "count", f(|r| r.lost as f64));
+        report.add(
+            "cluster",
+            "server_cpu_per_delivery",
+            name,
+            "µs",
+            f(|r| r.server_cpu_us_per_delivery),
+        );
+        report.add(
+            "cluster",
+            "errors",
+            name,
+            "count",
+            f(|r| (r.send_errors + r.connect_errors) as f64),
+        );
+    }
+    let runs = |m: &str, s: &str| report.runs("cluster", m, s);
+    let lost: u64 = results
+        .iter()
+        .filter(|(n, _)| *n == "cluster")
+        .flat_map(|(_, r)| r.iter().map(|r| r.lost))
+        .sum();
+    let targets = [
+        Ratio::at_most("cluster lost messages (all runs)", lost as f64, 0.0),
+        Ratio::at_most(
+            "cluster CPU per delivery, cluster / one node",
+            f64::NAN,
+            1.3,
+        )
+        .same_run(
+            &runs("server_cpu_per_delivery", "cluster"),
+            &runs("server_cpu_per_delivery", "node"),
+        ),
+    ];
+    report.ratios.extend(targets);
     Ok(())
 }

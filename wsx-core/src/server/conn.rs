@@ -2,12 +2,13 @@
 
 use super::handshake::Handshake;
 use super::outbound::{Outbound, SharedFrame};
-use super::rooms::{Adapter, ConnId, Peer, RoomError, Target};
+use super::rooms::{Adapter, AdapterError, ConnId, Peer, RoomError, Target};
 use crate::codec::Codec;
 use crate::event::PushEvent;
 use crate::protocol::OutFrame;
 use crate::validate::{self, PayloadError};
-use std::sync::Arc;
+use std::any::Any;
+use std::sync::{Arc, Weak};
 
 /// What every connection of a server shares: the rooms and the outgoing checks.
 pub(crate) struct Hub {
@@ -70,22 +71,52 @@ impl<C> std::fmt::Debug for Conn<C> {
 }
 
 impl<C> Conn<C> {
-    pub(crate) fn new(peer: Arc<Peer>, state: C, handshake: Arc<Handshake>, hub: Arc<Hub>) -> Self {
-        Conn {
-            inner: Arc::new(ConnInner {
-                peer,
+    /// A new connection and its peer, which points back to it (weakly) so that the
+    /// adapter's registry also finds the handle.
+    pub(crate) fn new(
+        id: ConnId,
+        codec: Codec,
+        (queue_capacity, max_queued_bytes): (usize, usize),
+        state: C,
+        handshake: Arc<Handshake>,
+        hub: Arc<Hub>,
+    ) -> Self
+    where
+        C: Send + Sync + 'static,
+    {
+        let inner = Arc::new_cyclic(|weak: &Weak<ConnInner<C>>| {
+            let handle: Weak<dyn Any + Send + Sync> = weak.clone();
+            ConnInner {
+                peer: Arc::new(Peer::with_handle(
+                    id,
+                    codec,
+                    queue_capacity,
+                    max_queued_bytes,
+                    handle,
+                )),
                 state,
                 handshake,
                 hub,
-            }),
-        }
+            }
+        });
+        Conn { inner }
+    }
+
+    /// The handle of the connection a peer belongs to, while it is open.
+    pub(crate) fn of_peer(peer: &Peer) -> Option<Conn<C>>
+    where
+        C: Send + Sync + 'static,
+    {
+        let inner = peer.handle()?.downcast::<ConnInner<C>>().ok()?;
+        Some(Conn { inner })
     }
 
     pub(crate) fn peer(&self) -> &Arc<Peer> {
         &self.inner.peer
     }
 
-    /// The connection's id, unique in this server process.
+    /// The connection's id, unique in this server process (and in the cluster, with a
+    /// cluster adapter).
     pub fn id(&self) -> ConnId {
         self.inner.peer.id()
     }
@@ -133,6 +164,18 @@ impl<C> Conn<C> {
         self.inner.hub.adapter.leave(room, self.id())
     }
 
+    /// The members of a room on every node, sorted (see
+    /// [`Server::cluster_members`](super::Server::cluster_members)).
+    pub async fn cluster_members(&self, room: &str) -> Result<Vec<ConnId>, AdapterError> {
+        self.inner.hub.adapter.cluster_members(room).await
+    }
+
+    /// How many members a room has on every node (see
+    /// [`Server::cluster_count`](super::Server::cluster_count)).
+    pub async fn cluster_count(&self, room: &str) -> Result<usize, AdapterError> {
+        self.inner.hub.adapter.cluster_count(room).await
+    }
+
     /// The rooms this connection is in, in the order joined.
     pub fn rooms(&self) -> Vec<String> {
         self.inner.peer.rooms()
@@ -140,24 +183,12 @@ impl<C> Conn<C> {
 
     /// Pushes to every member of `room`, this connection included if it is a member.
     pub fn to(&self, room: &str) -> Emitter {
-        Emitter::new(
-            self.inner.hub.clone(),
-            Target::Room {
-                room: room.to_owned(),
-                except: None,
-            },
-        )
+        Emitter::new(self.inner.hub.clone(), Target::room(room, None))
     }
 
     /// Pushes to every member of `room` except this connection.
     pub fn others_in(&self, room: &str) -> Emitter {
-        Emitter::new(
-            self.inner.hub.clone(),
-            Target::Room {
-                room: room.to_owned(),
-                except: Some(self.id()),
-            },
-        )
+        Emitter::new(self.inner.hub.clone(), Target::room(room, Some(self.id())))
     }
 
     /// Pushes to every connection of the server except this one.
@@ -213,13 +244,8 @@ impl Emitter {
     pub fn except(mut self, id: ConnId) -> Self {
         match &mut self.target {
             Target::All { except } | Target::Room { except, .. } => *except = Some(id),
-            Target::Conn(target) if *target == id => {
-                self.target = Target::Room {
-                    room: String::new(),
-                    except: None,
-                }
-            }
-            Target::Conn(_) => {}
+            Target::Conn(target) if *target == id => self.target = Target::Nobody,
+            Target::Conn(_) | Target::Nobody => {}
         }
         self
     }

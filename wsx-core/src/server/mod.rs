@@ -6,7 +6,8 @@
 //! - [`Server`] mounts into an ordinary axum `Router` ([`Server::route`]), pushes to
 //!   rooms ([`Server::to`]) and shuts down gracefully ([`Server::shutdown`]).
 //! - [`Conn`] is a connection as handlers see it: id, typed state, pushes, rooms.
-//! - [`Adapter`] keeps rooms; [`LocalAdapter`] is the in-process default.
+//! - [`Adapter`] keeps the connections (the one registry) and rooms; [`LocalAdapter`] is
+//!   the in-process default, `wsx_redis::RedisAdapter` shares them between nodes.
 //! - [`TestClient`] drives a server without a socket.
 //!
 //! ```no_run
@@ -57,7 +58,9 @@ pub use extract::{Context, EventName, FromContext, State};
 pub use handler::{RequestHandler, SendHandler};
 pub use handshake::Handshake;
 pub use outbound::SharedFrame;
-pub use rooms::{Adapter, ConnId, LocalAdapter, Peer, RoomError, RoomInfo, Target};
+pub use rooms::{
+    Adapter, AdapterError, AdapterFuture, ConnId, LocalAdapter, Peer, RoomError, RoomInfo, Target,
+};
 pub use testing::TestClient;
 
 use crate::codec::{Codec, CodecFamily};
@@ -77,8 +80,8 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
 use tracing::Instrument;
 
 #[doc(inline)]
@@ -424,10 +427,12 @@ where
         // Calibrated here rather than on the first request.
         handler_clock();
         describe_metrics();
+        let adapter = self
+            .adapter
+            .unwrap_or_else(|| Arc::new(LocalAdapter::new()));
+        let first_id = adapter.id_base() + 1;
         let hub = Arc::new(Hub {
-            adapter: self
-                .adapter
-                .unwrap_or_else(|| Arc::new(LocalAdapter::new())),
+            adapter,
             max_rooms: self.config.max_rooms_per_connection,
             validate_outgoing: self.config.validate_outgoing,
         });
@@ -441,8 +446,7 @@ where
                 shutdown_hook: self.shutdown,
                 config: self.config,
                 hub,
-                conns: RwLock::new(HashMap::new()),
-                next_id: AtomicU64::new(1),
+                next_id: AtomicU64::new(first_id),
                 live: AtomicUsize::new(0),
                 shutting_down: AtomicBool::new(false),
                 all_closed: tokio::sync::Notify::new(),
@@ -585,7 +589,8 @@ pub(crate) struct ServerInner<S, C> {
     shutdown_hook: Option<ShutdownHook<S>>,
     pub(crate) config: ServerConfig,
     hub: Arc<Hub>,
-    conns: RwLock<HashMap<ConnId, Conn<C>>>,
+    /// The next connection id; starts above the adapter's [`Adapter::id_base`]. The
+    /// connections themselves are registered in the adapter only.
     next_id: AtomicU64,
     live: AtomicUsize,
     shutting_down: AtomicBool,
@@ -651,17 +656,15 @@ where
             Some(CodecFamily::Json) => Codec::JsonText,
             None => self.default_codec,
         };
-        let peer = Arc::new(Peer::with_limits(
+        let conn = Conn::new(
             id,
             codec,
-            self.config.outbound_queue,
-            self.config.max_queued_bytes,
-        ));
-        self.hub.adapter.connect(peer.clone());
-        let conn = Conn::new(peer, state, handshake, self.hub.clone());
-        if let Ok(mut conns) = self.conns.write() {
-            conns.insert(id, conn.clone());
-        }
+            (self.config.outbound_queue, self.config.max_queued_bytes),
+            state,
+            handshake,
+            self.hub.clone(),
+        );
+        self.hub.adapter.connect(conn.peer().clone());
         ::metrics::gauge!("wsx_connections").increment(1.0);
         ::metrics::counter!("wsx_connections_total").increment(1);
         conn
@@ -675,9 +678,6 @@ where
             }
         }
         self.hub.adapter.disconnect(conn.id());
-        if let Ok(mut conns) = self.conns.write() {
-            conns.remove(&conn.id());
-        }
         ::metrics::gauge!("wsx_connections").decrement(1.0);
         self.release();
     }
@@ -822,58 +822,81 @@ where
         }
     }
 
-    /// Pushes to the members of a room.
+    /// Pushes to the members of a room (on every node, with a cluster adapter).
     pub fn to(&self, room: &str) -> Emitter {
-        Emitter::new(
-            self.inner.hub.clone(),
-            Target::Room {
-                room: room.to_owned(),
-                except: None,
-            },
-        )
+        Emitter::new(self.inner.hub.clone(), Target::room(room, None))
     }
 
-    /// Pushes to every connection.
+    /// Pushes to every connection (on every node, with a cluster adapter).
     pub fn everyone(&self) -> Emitter {
         Emitter::new(self.inner.hub.clone(), Target::All { except: None })
     }
 
-    /// Pushes to one connection.
+    /// Pushes to one connection (on whichever node holds it, with a cluster adapter).
     pub fn to_conn(&self, id: ConnId) -> Emitter {
         Emitter::new(self.inner.hub.clone(), Target::Conn(id))
     }
 
-    /// A connection by id.
+    /// A connection of this node by id.
     pub fn connection(&self, id: ConnId) -> Option<Conn<C>> {
-        self.inner
-            .conns
-            .read()
-            .ok()
-            .and_then(|c| c.get(&id).cloned())
+        Conn::of_peer(&*self.inner.hub.adapter.peer(id)?)
     }
 
-    /// Every open connection.
+    /// Every open connection of this node.
     pub fn connections(&self) -> Vec<Conn<C>> {
         self.inner
-            .conns
-            .read()
-            .map(|c| c.values().cloned().collect())
-            .unwrap_or_default()
+            .hub
+            .adapter
+            .peers()
+            .iter()
+            .filter_map(|peer| Conn::of_peer(peer))
+            .collect()
     }
 
-    /// How many connections are open or being opened.
+    /// How many connections of this node are open or being opened.
     pub fn connection_count(&self) -> usize {
         self.inner.live.load(Ordering::Acquire)
     }
 
-    /// Every non-empty room with its member count.
+    /// Every room with a member on this node, with this node's member count.
     pub fn rooms(&self) -> Vec<RoomInfo> {
         self.inner.hub.adapter.rooms()
     }
 
-    /// The members of a room.
+    /// The members of a room on this node, sorted.
     pub fn members(&self, room: &str) -> Vec<ConnId> {
         self.inner.hub.adapter.members(room)
+    }
+
+    /// How many members of a room are on this node.
+    pub fn count(&self, room: &str) -> usize {
+        self.inner.hub.adapter.count(room)
+    }
+
+    /// The members of a room on every node, sorted (one backend query with a cluster
+    /// adapter; this node's at once with [`LocalAdapter`]).
+    pub async fn cluster_members(&self, room: &str) -> Result<Vec<ConnId>, AdapterError> {
+        self.inner.hub.adapter.cluster_members(room).await
+    }
+
+    /// How many members a room has on every node.
+    pub async fn cluster_count(&self, room: &str) -> Result<usize, AdapterError> {
+        self.inner.hub.adapter.cluster_count(room).await
+    }
+
+    /// Every room with a member on some node, with its members on every node.
+    pub async fn cluster_rooms(&self) -> Result<Vec<RoomInfo>, AdapterError> {
+        self.inner.hub.adapter.cluster_rooms().await
+    }
+
+    /// How many connections every node has together.
+    pub async fn cluster_connections(&self) -> Result<usize, AdapterError> {
+        self.inner.hub.adapter.cluster_connections().await
+    }
+
+    /// The adapter that keeps this server's connections and rooms.
+    pub fn adapter(&self) -> &Arc<dyn Adapter> {
+        &self.inner.hub.adapter
     }
 
     /// The app state.

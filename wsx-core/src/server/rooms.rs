@@ -1,18 +1,48 @@
 //! Rooms: named groups of connections, and the [`Adapter`] that keeps them.
 //!
-//! The server talks to rooms only through the [`Adapter`] trait. [`LocalAdapter`], the
-//! default, keeps everything in this process; an adapter that shares rooms between
-//! several server processes (e.g. over Redis pub/sub) implements the same trait and
+//! The server talks to its connections and rooms only through the [`Adapter`] trait,
+//! which is also the one registry of open connections. [`LocalAdapter`], the default,
+//! keeps everything in this process; an adapter that shares rooms between several server
+//! processes (the `wsx-redis` crate) wraps a `LocalAdapter` for its own node's share and
 //! forwards [`Adapter::deliver`] to the other nodes.
+//!
+//! Two kinds of calls:
+//! - the hot paths ([`Adapter::connect`], [`join`](Adapter::join),
+//!   [`leave`](Adapter::leave), [`deliver`](Adapter::deliver)) and this node's own share
+//!   ([`members`](Adapter::members), [`count`](Adapter::count), …) are synchronous: local
+//!   delivery costs no allocation and no await;
+//! - the questions about the whole cluster ([`Adapter::cluster_members`], …) are
+//!   asynchronous and fallible: a cluster adapter asks its backend. Their default answers
+//!   are the local ones, at once.
 
 use super::outbound::{Outbound, OutboundQueue, Overflow, SharedFrame};
 use crate::codec::Codec;
+use futures::future::BoxFuture;
+use parking_lot::{Mutex, RwLock};
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, OnceLock, Weak};
 
-/// A connection's id, unique within a server process.
+/// A connection's id, unique within a server process, and across the nodes of a cluster
+/// when the adapter gives each node its own range ([`Adapter::id_base`]).
 pub type ConnId = u64;
+
+/// Why a question about the whole cluster got no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdapterError {
+    /// The backend that shares the cluster's state (e.g. Redis) could not be reached or
+    /// failed the query.
+    #[error("the cluster backend is unavailable: {0}")]
+    Unavailable(String),
+    /// The backend did not answer in time.
+    #[error("the cluster backend did not answer within {0:?}")]
+    Timeout(std::time::Duration),
+}
+
+/// The answer of a cluster-wide question: asynchronous, fallible.
+pub type AdapterFuture<'a, T> = BoxFuture<'a, Result<T, AdapterError>>;
 
 /// Why a room operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +81,18 @@ pub enum Target {
     },
     /// One connection.
     Conn(ConnId),
+    /// Nobody (one connection, with that connection left out).
+    Nobody,
+}
+
+impl Target {
+    /// The members of `room`, but `except`.
+    pub fn room(room: &str, except: Option<ConnId>) -> Target {
+        Target::Room {
+            room: room.to_owned(),
+            except,
+        }
+    }
 }
 
 /// The delivery end of one connection: what an adapter needs to reach it.
@@ -60,31 +102,45 @@ pub struct Peer {
     codec: AtomicU8,
     pub(crate) queue: OutboundQueue,
     rooms: Mutex<Vec<Arc<str>>>,
+    /// The connection's handle (`Conn<C>` of the server's `C`), so that the adapter's
+    /// registry is the only one: the server finds a connection's handle through its peer.
+    /// Weak: the handle holds the peer.
+    handle: Weak<dyn Any + Send + Sync>,
     /// Set when the connection must stop at once (slow consumer), once (the first reason
     /// wins); the task reads it without a lock whenever the queue's notification fires.
-    killed: std::sync::OnceLock<(u16, String)>,
+    /// Boxed: it is rare, and every idle connection carries the field.
+    killed: OnceLock<Box<(u16, String)>>,
 }
 
 impl Peer {
+    /// A peer without a connection handle (for tests of the adapter alone).
     #[cfg(test)]
     pub(crate) fn new(id: ConnId, codec: Codec, queue_capacity: usize) -> Self {
-        Peer::with_limits(id, codec, queue_capacity, usize::MAX)
+        Peer::with_handle(id, codec, queue_capacity, usize::MAX, Weak::<()>::new())
     }
 
-    /// A peer whose queue holds at most `queue_capacity` frames and `max_bytes` bytes.
-    pub(crate) fn with_limits(
+    /// The peer of the connection whose handle is `handle`; its queue holds at most
+    /// `queue_capacity` frames and `max_bytes` bytes.
+    pub(crate) fn with_handle(
         id: ConnId,
         codec: Codec,
         queue_capacity: usize,
         max_bytes: usize,
+        handle: Weak<dyn Any + Send + Sync>,
     ) -> Self {
         Peer {
             id,
             codec: AtomicU8::new(codec.index() as u8),
             queue: OutboundQueue::new(queue_capacity).with_max_bytes(max_bytes),
             rooms: Mutex::new(Vec::new()),
-            killed: std::sync::OnceLock::new(),
+            handle,
+            killed: OnceLock::new(),
         }
+    }
+
+    /// The connection's handle, while the connection is open.
+    pub(crate) fn handle(&self) -> Option<Arc<dyn Any + Send + Sync>> {
+        self.handle.upgrade()
     }
 
     /// The connection's id.
@@ -146,25 +202,22 @@ impl Peer {
 
     /// Stops the connection at once, without flushing (for a peer that does not read).
     pub(crate) fn kill(&self, code: u16, reason: &str) {
-        let _ = self.killed.set((code, reason.to_owned()));
+        let _ = self.killed.set(Box::new((code, reason.to_owned())));
         self.queue.close();
         self.queue.wake();
     }
 
     pub(crate) fn killed(&self) -> Option<&(u16, String)> {
-        self.killed.get()
+        self.killed.get().map(|k| &**k)
     }
 
     /// The rooms this connection is in.
     pub fn rooms(&self) -> Vec<String> {
-        self.rooms
-            .lock()
-            .map(|r| r.iter().map(|s| s.to_string()).collect())
-            .unwrap_or_default()
+        self.rooms.lock().iter().map(|s| s.to_string()).collect()
     }
 
     fn add_room(&self, room: &Arc<str>, max: usize) -> Result<bool, RoomError> {
-        let mut rooms = self.rooms.lock().map_err(|_| RoomError::Closed)?;
+        let mut rooms = self.rooms.lock();
         if rooms.iter().any(|r| **r == **room) {
             return Ok(false);
         }
@@ -176,47 +229,73 @@ impl Peer {
     }
 
     fn remove_room(&self, room: &str) -> bool {
-        let Ok(mut rooms) = self.rooms.lock() else {
-            return false;
-        };
+        let mut rooms = self.rooms.lock();
         let before = rooms.len();
         rooms.retain(|r| &**r != room);
         before != rooms.len()
     }
 
     fn take_rooms(&self) -> Vec<Arc<str>> {
-        self.rooms
-            .lock()
-            .map(|mut r| std::mem::take(&mut *r))
-            .unwrap_or_default()
+        std::mem::take(&mut *self.rooms.lock())
     }
 }
 
-/// Keeps connections and rooms, and delivers pushes to them.
+/// Keeps connections and rooms, and delivers pushes to them: the server's one registry
+/// of open connections.
 ///
-/// Implement it to share rooms between server processes; the methods are synchronous so
-/// local delivery costs no allocation, and a distributed adapter forwards to its network
-/// from inside `deliver` (e.g. through a channel to a publishing task).
+/// Implement it to share rooms between server processes. The hot paths and this node's
+/// share are synchronous so local delivery costs no allocation; a distributed adapter
+/// forwards to its network from inside `deliver` (e.g. through a channel to a publishing
+/// task) and writes membership in the background. The `cluster_*` questions are
+/// asynchronous and fallible; their default answers are this node's.
 pub trait Adapter: Send + Sync + 'static {
     /// A connection opened.
     fn connect(&self, peer: Arc<Peer>);
     /// A connection closed: forget it and remove it from every room. Returns the rooms
     /// it was in.
     fn disconnect(&self, id: ConnId) -> Vec<String>;
+    /// An open connection of this node.
+    fn peer(&self, id: ConnId) -> Option<Arc<Peer>>;
+    /// Every open connection of this node.
+    fn peers(&self) -> Vec<Arc<Peer>>;
     /// Puts a connection in a room; `Ok(false)` if it was already there.
     fn join(&self, room: &str, id: ConnId, max_rooms: usize) -> Result<bool, RoomError>;
     /// Takes a connection out of a room; `false` if it was not there.
     fn leave(&self, room: &str, id: ConnId) -> bool;
-    /// The members of a room.
+    /// The members of a room on this node, sorted.
     fn members(&self, room: &str) -> Vec<ConnId>;
-    /// How many connections a room has (0 for a room that does not exist).
+    /// How many connections of this node a room has (0 for a room that does not exist).
     fn count(&self, room: &str) -> usize;
-    /// Every non-empty room.
+    /// Every room with a member on this node, by name, with this node's member count.
     fn rooms(&self) -> Vec<RoomInfo>;
-    /// How many connections there are.
+    /// How many connections this node has.
     fn connections(&self) -> usize;
-    /// Queues a frame for every connection of the target; returns how many got it.
+    /// Queues a frame for every connection of the target (on every node); returns how
+    /// many connections of this node got it.
     fn deliver(&self, target: &Target, frame: &Arc<SharedFrame>) -> usize;
+
+    /// The members of a room on every node, sorted.
+    fn cluster_members<'a>(&'a self, room: &'a str) -> AdapterFuture<'a, Vec<ConnId>> {
+        Box::pin(std::future::ready(Ok(self.members(room))))
+    }
+    /// How many connections a room has on every node together.
+    fn cluster_count<'a>(&'a self, room: &'a str) -> AdapterFuture<'a, usize> {
+        Box::pin(std::future::ready(Ok(self.count(room))))
+    }
+    /// Every room with a member on some node, by name, with its members on all nodes.
+    fn cluster_rooms(&self) -> AdapterFuture<'_, Vec<RoomInfo>> {
+        Box::pin(std::future::ready(Ok(self.rooms())))
+    }
+    /// How many connections every node has together.
+    fn cluster_connections(&self) -> AdapterFuture<'_, usize> {
+        Box::pin(std::future::ready(Ok(self.connections())))
+    }
+    /// Where this node's connection ids start: a cluster adapter gives each node its own
+    /// range, so that an id names one connection in the whole cluster. Read once, when
+    /// the server is built. Default 0.
+    fn id_base(&self) -> ConnId {
+        0
+    }
 }
 
 /// A room's members by connection id.
@@ -234,39 +313,41 @@ impl LocalAdapter {
     pub fn new() -> Self {
         LocalAdapter::default()
     }
-
-    fn peer(&self, id: ConnId) -> Option<Arc<Peer>> {
-        self.peers.read().ok().and_then(|p| p.get(&id).cloned())
-    }
 }
 
 impl Adapter for LocalAdapter {
     fn connect(&self, peer: Arc<Peer>) {
-        if let Ok(mut peers) = self.peers.write() {
-            peers.insert(peer.id(), peer);
-        }
+        self.peers.write().insert(peer.id(), peer);
     }
 
     fn disconnect(&self, id: ConnId) -> Vec<String> {
-        let peer = self.peers.write().ok().and_then(|mut p| p.remove(&id));
+        let peer = self.peers.write().remove(&id);
         let Some(peer) = peer else { return Vec::new() };
         let rooms = peer.take_rooms();
-        if let Ok(mut map) = self.rooms.write() {
-            for room in &rooms {
-                if let Some(members) = map.get_mut(room) {
-                    members.remove(&id);
-                    if members.is_empty() {
-                        map.remove(room);
-                    }
+        let mut map = self.rooms.write();
+        for room in &rooms {
+            if let Some(members) = map.get_mut(room) {
+                members.remove(&id);
+                if members.is_empty() {
+                    map.remove(room);
                 }
             }
         }
+        drop(map);
         rooms.iter().map(|r| r.to_string()).collect()
+    }
+
+    fn peer(&self, id: ConnId) -> Option<Arc<Peer>> {
+        self.peers.read().get(&id).cloned()
+    }
+
+    fn peers(&self) -> Vec<Arc<Peer>> {
+        self.peers.read().values().cloned().collect()
     }
 
     fn join(&self, room: &str, id: ConnId, max_rooms: usize) -> Result<bool, RoomError> {
         let peer = self.peer(id).ok_or(RoomError::Closed)?;
-        let mut map = self.rooms.write().map_err(|_| RoomError::Closed)?;
+        let mut map = self.rooms.write();
         let key: Arc<str> = match map.get_key_value(room) {
             Some((k, _)) => k.clone(),
             None => Arc::from(room),
@@ -285,21 +366,18 @@ impl Adapter for LocalAdapter {
         if !peer.remove_room(room) {
             return false;
         }
-        if let Ok(mut map) = self.rooms.write() {
-            if let Some(members) = map.get_mut(room) {
-                members.remove(&id);
-                if members.is_empty() {
-                    map.remove(room);
-                }
+        let mut map = self.rooms.write();
+        if let Some(members) = map.get_mut(room) {
+            members.remove(&id);
+            if members.is_empty() {
+                map.remove(room);
             }
         }
         true
     }
 
     fn members(&self, room: &str) -> Vec<ConnId> {
-        let Ok(map) = self.rooms.read() else {
-            return Vec::new();
-        };
+        let map = self.rooms.read();
         let mut ids: Vec<ConnId> = map
             .get(room)
             .map(|m| m.keys().copied().collect())
@@ -309,17 +387,11 @@ impl Adapter for LocalAdapter {
     }
 
     fn count(&self, room: &str) -> usize {
-        self.rooms
-            .read()
-            .ok()
-            .and_then(|m| m.get(room).map(|r| r.len()))
-            .unwrap_or(0)
+        self.rooms.read().get(room).map_or(0, |r| r.len())
     }
 
     fn rooms(&self) -> Vec<RoomInfo> {
-        let Ok(map) = self.rooms.read() else {
-            return Vec::new();
-        };
+        let map = self.rooms.read();
         let mut rooms: Vec<RoomInfo> = map
             .iter()
             .map(|(name, m)| RoomInfo {
@@ -332,25 +404,21 @@ impl Adapter for LocalAdapter {
     }
 
     fn connections(&self) -> usize {
-        self.peers.read().map(|p| p.len()).unwrap_or(0)
+        self.peers.read().len()
     }
 
     fn deliver(&self, target: &Target, frame: &Arc<SharedFrame>) -> usize {
         let mut delivered = 0;
         match target {
             Target::All { except } => {
-                let Ok(peers) = self.peers.read() else {
-                    return 0;
-                };
-                for (id, peer) in peers.iter() {
+                for (id, peer) in self.peers.read().iter() {
                     if Some(*id) != *except && peer.deliver(frame) {
                         delivered += 1;
                     }
                 }
             }
             Target::Room { room, except } => {
-                let Ok(map) = self.rooms.read() else { return 0 };
-                if let Some(members) = map.get(room.as_str()) {
+                if let Some(members) = self.rooms.read().get(room.as_str()) {
                     for (id, peer) in members.iter() {
                         if Some(*id) != *except && peer.deliver(frame) {
                             delivered += 1;
@@ -359,12 +427,13 @@ impl Adapter for LocalAdapter {
                 }
             }
             Target::Conn(id) => {
-                if let Some(peer) = self.peer(*id) {
+                if let Some(peer) = self.peers.read().get(id) {
                     if peer.deliver(frame) {
                         delivered += 1;
                     }
                 }
             }
+            Target::Nobody => {}
         }
         delivered
     }
@@ -400,6 +469,28 @@ mod tests {
         assert_eq!(a.members("general"), vec![2]);
         assert_eq!(a.connections(), 2);
         assert_eq!(a.join("general", 1, 2), Err(RoomError::Closed));
+    }
+
+    #[test]
+    fn the_cluster_questions_of_a_single_node_are_its_own_answers() {
+        use futures::executor::block_on;
+        let a = LocalAdapter::new();
+        for id in 1..=2 {
+            a.connect(Arc::new(Peer::new(id, Codec::JsonText, 8)));
+        }
+        a.join("r", 2, 8).unwrap();
+        assert_eq!(block_on(a.cluster_members("r")), Ok(vec![2]));
+        assert_eq!(block_on(a.cluster_count("r")), Ok(1));
+        assert_eq!(block_on(a.cluster_rooms()), Ok(a.rooms()));
+        assert_eq!(block_on(a.cluster_connections()), Ok(2));
+        assert_eq!(a.id_base(), 0);
+        let mut ids: Vec<ConnId> = a.peers().iter().map(|p| p.id()).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, [1, 2]);
+        assert_eq!(a.peer(2).map(|p| p.id()), Some(2));
+        assert!(a.peer(3).is_none());
+        let frame = SharedFrame::from_fn("x", |c| c.encode_value(&1));
+        assert_eq!(a.deliver(&Target::Nobody, &frame), 0);
     }
 
     #[test]
