@@ -435,7 +435,7 @@ impl App {
         let page = self.page.saturating_sub(1).max(1);
         if let Some(room) = self.rooms.get_mut(self.current) {
             // Keep at least one line on screen.
-            room.scroll = (room.scroll + page).min(room.entries.len().saturating_sub(1));
+            room.scroll = (room.scroll + page).min(room.entries.len().saturating_sub(page));
         }
     }
 
@@ -754,29 +754,58 @@ pub fn user_colour(name: &str) -> Color {
     PALETTE[hash as usize % PALETTE.len()]
 }
 
-/// Cuts a line into rows of at most `width` columns, keeping the styles.
+/// Cuts a line into rows of at most `width` columns, between words where it can, keeping
+/// the styles.
 fn wrap(line: Line<'static>, width: usize) -> Vec<Line<'static>> {
-    let mut rows = Vec::new();
-    let mut row: Vec<Span<'static>> = Vec::new();
-    let mut used = 0;
-    for span in line.spans {
-        let mut piece = String::new();
-        for c in span.content.chars() {
-            let w = c.width().unwrap_or(0);
-            if used + w > width && used > 0 {
-                row.push(Span::styled(std::mem::take(&mut piece), span.style));
-                rows.push(Line::from(std::mem::take(&mut row)).style(line.style));
-                used = 0;
+    // (character, style) cells, then rows of cells.
+    let cells: Vec<(char, Style)> = line
+        .spans
+        .iter()
+        .flat_map(|span| span.content.chars().map(move |c| (c, span.style)))
+        .collect();
+    let mut rows: Vec<&[(char, Style)]> = Vec::new();
+    let mut rest = cells.as_slice();
+    loop {
+        let mut used = 0;
+        let mut end = 0;
+        while end < rest.len() {
+            let w = rest[end].0.width().unwrap_or(0);
+            if used + w > width && end > 0 {
+                break;
             }
-            piece.push(c);
             used += w;
+            end += 1;
         }
-        if !piece.is_empty() {
-            row.push(Span::styled(piece, span.style));
+        if end < rest.len() {
+            // Break after the last space of the row, if there is one.
+            if let Some(space) = rest[..end].iter().rposition(|(c, _)| *c == ' ') {
+                if space > 0 {
+                    end = space + 1;
+                }
+            }
+        }
+        let (row, tail) = rest.split_at(end);
+        rows.push(row);
+        rest = tail;
+        while let [(' ', _), tail @ ..] = rest {
+            rest = tail;
+        }
+        if rest.is_empty() {
+            break;
         }
     }
-    rows.push(Line::from(row).style(line.style));
-    rows
+    rows.into_iter()
+        .map(|row| {
+            let mut spans: Vec<Span<'static>> = Vec::new();
+            for &(c, style) in row {
+                match spans.last_mut() {
+                    Some(span) if span.style == style => span.content.to_mut().push(c),
+                    _ => spans.push(Span::styled(c.to_string(), style)),
+                }
+            }
+            Line::from(spans).style(line.style)
+        })
+        .collect()
 }
 
 /// The text of a buffer, one line per row, without trailing spaces: what a screen shows.
@@ -794,4 +823,346 @@ pub fn screen_text(buffer: &Buffer) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{UserJoined, UserTyping};
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    const NOON: u64 = 1_764_936_001_000; // 2025-12-05 12:00:01 UTC
+
+    fn app() -> App {
+        let mut app = App::new(
+            "alice",
+            Zone::Fixed(chrono::FixedOffset::east_opt(0).unwrap()),
+        );
+        app.update(Update::Joined {
+            room: "general".into(),
+            users: vec!["bob".into(), "alice".into()],
+            again: false,
+        });
+        app
+    }
+
+    fn message(room: &str, from: &str, text: &str, seq: u64) -> ChatMessage {
+        ChatMessage {
+            message_id: format!("m{seq}"),
+            username: from.into(),
+            message: text.into(),
+            timestamp: NOON + seq * 1000,
+            room: room.into(),
+            seq,
+            kind: MessageKind::Message,
+        }
+    }
+
+    /// Draws the app on a `width`×`height` test terminal; the terminal, to read.
+    fn draw(app: &mut App, width: u16, height: u16) -> Terminal<TestBackend> {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal.draw(|frame| app.draw(frame)).unwrap();
+        terminal
+    }
+
+    fn screen(app: &mut App, width: u16, height: u16) -> String {
+        screen_text(draw(app, width, height).backend().buffer())
+    }
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    fn ctrl(c: char) -> KeyEvent {
+        KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+    }
+
+    fn type_line(app: &mut App, text: &str) -> Option<Action> {
+        for c in text.chars() {
+            app.key(key(KeyCode::Char(c)));
+        }
+        app.key(key(KeyCode::Enter))
+    }
+
+    /// The row of the screen that contains `needle`.
+    fn row<'a>(screen: &'a str, needle: &str) -> &'a str {
+        screen
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no row with {needle:?} in\n{screen}"))
+    }
+
+    #[test]
+    fn messages_render_with_time_name_colour_and_the_panes_around_them() {
+        let mut app = App::new(
+            "alice",
+            Zone::Fixed(chrono::FixedOffset::east_opt(7200).unwrap()),
+        );
+        app.update(Update::Joined {
+            room: "general".into(),
+            users: vec!["bob".into(), "alice".into()],
+            again: false,
+        });
+        app.update(Update::Message(message("general", "bob", "hi alice", 1)));
+        let mut me = message("general", "alice", "waves", 2);
+        me.kind = MessageKind::Action;
+        app.update(Update::Message(me));
+        let terminal = draw(&mut app, 80, 12);
+        let text = screen_text(terminal.backend().buffer());
+        // Times in the app's zone (UTC+2 here).
+        assert!(text.contains("14:00:02 bob: hi alice"), "{text}");
+        assert!(text.contains("14:00:03 * alice waves"), "{text}");
+        assert!(text.contains("*** joined general (alice, bob)"), "{text}");
+        let top = text.lines().next().unwrap();
+        assert!(top.contains("rooms") && top.contains("#general") && top.contains("members (2)"));
+        assert!(
+            row(&text, "joined general").starts_with("│#general "),
+            "{text}"
+        );
+        assert!(
+            row(&text, "hi alice").ends_with("│bob             │"),
+            "{text}"
+        );
+        assert!(text.contains("● connected │ #general │ alice"), "{text}");
+        assert_eq!(text.lines().last().unwrap(), "[general] >", "{text}");
+        // Bob's name is drawn in bob's colour.
+        let y = text
+            .lines()
+            .position(|l| l.contains("bob: hi alice"))
+            .unwrap() as u16;
+        let x = text
+            .lines()
+            .nth(y as usize)
+            .unwrap()
+            .find("bob: hi")
+            .unwrap();
+        let x = text.lines().nth(y as usize).unwrap()[..x].chars().count() as u16;
+        let cell = terminal.backend().buffer().cell((x, y)).unwrap();
+        assert_eq!(cell.fg, user_colour("bob"));
+    }
+
+    #[test]
+    fn page_up_and_page_down_scroll_through_the_history() {
+        let mut app = app();
+        for seq in 1..=40 {
+            app.update(Update::Message(message(
+                "general",
+                "bob",
+                &format!("line {seq}"),
+                seq,
+            )));
+        }
+        let text = screen(&mut app, 80, 14);
+        assert!(
+            text.contains("line 40") && !text.contains("line 30"),
+            "{text}"
+        );
+        app.key(key(KeyCode::PageUp));
+        let text = screen(&mut app, 80, 14);
+        assert!(
+            !text.contains("line 40") && text.contains("line 30"),
+            "{text}"
+        );
+        assert!(text.contains("newer (End)"), "{text}");
+        // A new message does not move what the reader looks at.
+        app.update(Update::Message(message("general", "bob", "line 41", 41)));
+        assert!(screen(&mut app, 80, 14).contains("line 30"));
+        for _ in 0..10 {
+            app.key(key(KeyCode::PageUp));
+        }
+        let text = screen(&mut app, 80, 14);
+        assert!(
+            text.contains("bob: line 1\n") || text.contains("bob: line 1 "),
+            "{text}"
+        );
+        assert!(
+            text.contains("joined general"),
+            "the oldest line is reachable:\n{text}"
+        );
+        for _ in 0..10 {
+            app.key(key(KeyCode::PageDown));
+        }
+        let text = screen(&mut app, 80, 14);
+        assert!(
+            text.contains("line 41") && !text.contains("newer (End)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn up_and_down_walk_the_lines_sent_before() {
+        let mut app = app();
+        let sent = type_line(&mut app, "first");
+        assert_eq!(
+            sent,
+            Some(Action::Run {
+                input: Input::Say("first".into()),
+                room: Some("general".into())
+            })
+        );
+        type_line(&mut app, "/me second");
+        app.key(key(KeyCode::Up));
+        assert!(screen(&mut app, 80, 10).ends_with("[general] > /me second\n"));
+        app.key(key(KeyCode::Up));
+        assert!(screen(&mut app, 80, 10).ends_with("[general] > first\n"));
+        app.key(key(KeyCode::Down));
+        assert!(screen(&mut app, 80, 10).ends_with("[general] > /me second\n"));
+        app.key(key(KeyCode::Down));
+        assert!(screen(&mut app, 80, 10).ends_with("[general] >\n"));
+        // Enter on a line from the history sends it again.
+        app.key(key(KeyCode::Up));
+        assert_eq!(
+            app.key(key(KeyCode::Enter)),
+            Some(Action::Run {
+                input: Input::Me("second".into()),
+                room: Some("general".into())
+            })
+        );
+    }
+
+    #[test]
+    fn tab_completes_commands_and_names() {
+        let mut app = app();
+        app.update(Update::UserJoined(UserJoined {
+            username: "barbara".into(),
+            room: "general".into(),
+        }));
+        for c in "/jo".chars() {
+            app.key(key(KeyCode::Char(c)));
+        }
+        app.key(key(KeyCode::Tab));
+        assert!(screen(&mut app, 80, 10).ends_with("[general] > /join\n"));
+        app.key(ctrl('u'));
+        app.key(key(KeyCode::Char('b')));
+        app.key(key(KeyCode::Tab));
+        let text = screen(&mut app, 80, 10);
+        assert!(text.ends_with("[general] > barbara:\n"), "{text}");
+        assert!(
+            text.contains("*** barbara  bob"),
+            "the candidates are listed:\n{text}"
+        );
+        app.key(key(KeyCode::Tab));
+        assert!(screen(&mut app, 80, 10).ends_with("[general] > bob:\n"));
+        for c in "hi".chars() {
+            app.key(key(KeyCode::Char(c)));
+        }
+        assert_eq!(
+            app.key(key(KeyCode::Enter)),
+            Some(Action::Run {
+                input: Input::Say("bob: hi".into()),
+                room: Some("general".into())
+            })
+        );
+    }
+
+    #[test]
+    fn rooms_count_unread_messages_until_shown() {
+        let mut app = app();
+        app.update(Update::Joined {
+            room: "random".into(),
+            users: vec!["alice".into()],
+            again: false,
+        });
+        app.update(Update::Message(message("general", "bob", "one", 1)));
+        app.update(Update::Message(message("general", "bob", "two", 2)));
+        app.update(Update::Message(message("random", "alice", "mine", 1)));
+        let text = screen(&mut app, 80, 10);
+        assert!(text.contains("│#general (2)"), "{text}");
+        assert!(text.contains("│#random    "), "{text}");
+        assert!(!text.contains("bob: one"), "general is not shown:\n{text}");
+        app.key(ctrl('p'));
+        let text = screen(&mut app, 80, 10);
+        assert!(!text.contains("#general (2)"), "{text}");
+        assert!(
+            text.contains("bob: one") && !text.contains("alice: mine"),
+            "{text}"
+        );
+        assert!(text.ends_with("[general] >\n"), "{text}");
+    }
+
+    #[test]
+    fn the_status_line_says_who_is_typing() {
+        let mut app = app();
+        let typing = |name: &str, active: bool| {
+            Update::Typing(UserTyping {
+                room: "general".into(),
+                username: name.into(),
+                active,
+            })
+        };
+        let status = |app: &mut App| {
+            let text = screen(app, 80, 10);
+            text.lines().nth(8).unwrap().to_owned()
+        };
+        assert!(!status(&mut app).contains("typing"));
+        app.update(typing("bob", true));
+        assert!(status(&mut app).ends_with("│ bob is typing…"));
+        app.update(typing("carol", true));
+        assert!(status(&mut app).ends_with("│ bob and carol are typing…"));
+        app.update(typing("bob", false));
+        assert!(status(&mut app).ends_with("│ carol is typing…"));
+        // A message from the typist ends it.
+        app.update(Update::Message(message("general", "carol", "done", 1)));
+        assert!(!status(&mut app).contains("typing"));
+    }
+
+    #[test]
+    fn the_outbox_shows_sending_until_answered_and_a_final_close_says_why() {
+        let mut app = app();
+        app.update(Update::Sending(Outgoing {
+            id: 1,
+            room: "general".into(),
+            text: "are you there?".into(),
+            kind: MessageKind::Message,
+        }));
+        app.update(Update::Link(Link::Disconnected {
+            why: "disconnected after 5 minutes without activity".into(),
+        }));
+        let text = screen(&mut app, 120, 10);
+        assert!(text.contains("sending… alice: are you there?"), "{text}");
+        assert!(
+            text.contains(
+                "*** disconnected after 5 minutes without activity; press any key to reconnect"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("✖ disconnected: press a key │ #general │ alice │ 1 message sending…"),
+            "{text}"
+        );
+        app.update(Update::Link(Link::Open));
+        app.update(Update::Sent { id: 1 });
+        let text = screen(&mut app, 100, 10);
+        assert!(!text.contains("sending…"), "{text}");
+        assert!(
+            text.contains("*** reconnected") && text.contains("● connected"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_narrow_terminal_drops_the_side_panes() {
+        let mut app = app();
+        app.update(Update::Message(message(
+            "general",
+            "bob",
+            "a message long enough to wrap on a narrow screen",
+            1,
+        )));
+        let wide = screen(&mut app, 90, 10);
+        assert!(wide.contains("members (2)"), "{wide}");
+        let narrow = screen(&mut app, 40, 10);
+        assert!(!narrow.contains("members"), "{narrow}");
+        assert!(
+            narrow.contains("12:00:02 bob: a message long enough"),
+            "{narrow}"
+        );
+        // Wrapped between words.
+        assert!(
+            narrow.contains("│12:00:02 bob: a message long enough  "),
+            "{narrow}"
+        );
+        assert!(narrow.contains("│to wrap on a narrow screen  "), "{narrow}");
+    }
 }
