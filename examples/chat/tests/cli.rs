@@ -1,4 +1,6 @@
-//! Two terminal clients chatting through pipes, across a server restart.
+//! The terminal client as a user runs it: two clients chatting through pipes across a
+//! server restart, the idle timeout and the outbox in line mode, and the full-screen
+//! interface in a pseudo-terminal.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -218,5 +220,208 @@ async fn two_terminal_clients_chat_through_pipes_and_survive_a_restart() {
     bob.expect("alice left", |l| l == "<<< alice left general")
         .await;
     bob.quit().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_idle_timeout_the_client_waits_for_the_user_then_replays_and_sends() {
+    let server = TestServer::with(Config {
+        idle_timeout: Duration::from_secs(1),
+        ..Config::default()
+    })
+    .await;
+    let mut alice = Cli::spawn("alice", "general", &server.ws_url());
+    alice
+        .expect("joined", |l| l == "*** joined general (alice)")
+        .await;
+    // One quiet second later the server closes with 4000; the client says so in words.
+    alice
+        .expect("idle", |l| {
+            l == "*** disconnected after 1 second without activity; type a line to reconnect"
+        })
+        .await;
+    // Meanwhile someone writes.
+    let (mut carol, _) = server.joined("carol", "general").await;
+    carol
+        .request("sendMessage", json!({ "message": "while you were away" }))
+        .await
+        .unwrap();
+    // The next line typed reconnects, joins again with replay, then goes out.
+    alice.say("back now").await;
+    alice
+        .expect("replayed", |l| timed(l, "carol: while you were away"))
+        .await;
+    alice
+        .expect("back", |l| l.starts_with("*** back in general ("))
+        .await;
+    alice
+        .expect("sent after the reconnect", |l| timed(l, "alice: back now"))
+        .await;
+    let seen = alice.quit().await;
+    assert_eq!(
+        seen.iter()
+            .filter(|l| l.ends_with("alice: back now"))
+            .count(),
+        1,
+        "{seen:#?}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|l| l.contains("Closed") || l.contains("Some(")),
+        "no Rust debug text: {seen:#?}"
+    );
+    drop(carol);
+    server.stop().await;
+}
+
+/// `wsx-chat-cli` in a pseudo-terminal, its output read into a terminal emulator.
+struct Screen {
+    parser: std::sync::Arc<std::sync::Mutex<vt100::Parser>>,
+    writer: Box<dyn std::io::Write + Send>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    /// The terminal's side the test holds; dropping it would hang up the child.
+    _master: Box<dyn portable_pty::MasterPty + Send>,
+}
+
+impl Screen {
+    fn spawn(args: &[&str]) -> Screen {
+        use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+        let (rows, cols) = (24, 100);
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_wsx-chat-cli"));
+        cmd.args(args);
+        cmd.env("TERM", "xterm-256color");
+        cmd.cwd(std::env::current_dir().unwrap());
+        let child = pair.slave.spawn_command(cmd).unwrap();
+        drop(pair.slave);
+        let parser = std::sync::Arc::new(std::sync::Mutex::new(vt100::Parser::new(rows, cols, 0)));
+        let mut reader = pair.master.try_clone_reader().unwrap();
+        let feed = parser.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut reader, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                feed.lock().unwrap().process(&buf[..n]);
+            }
+        });
+        let writer = pair.master.take_writer().unwrap();
+        Screen {
+            parser,
+            writer,
+            child,
+            _master: pair.master,
+        }
+    }
+
+    fn text(&self) -> String {
+        self.parser.lock().unwrap().screen().contents()
+    }
+
+    /// Waits until the screen's text satisfies `want`.
+    async fn wait(&self, what: &str, want: impl Fn(&str) -> bool) {
+        self.wait_for(what, |screen| want(&screen.contents())).await;
+    }
+
+    /// Waits until the screen satisfies `want`.
+    async fn wait_for(&self, what: &str, want: impl Fn(&vt100::Screen) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !want(self.parser.lock().unwrap().screen()) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {what:?} on the screen within 10 s:\n{}",
+                self.text()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn keys(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).unwrap();
+        self.writer.flush().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_full_screen_client_joins_sends_receives_and_quits_in_a_terminal() {
+    let server = TestServer::start().await;
+    let url = server.ws_url();
+    let mut alice = Screen::spawn(&["alice", "general", "--url", &url]);
+    alice
+        .wait("the room joined", |s| {
+            s.contains("*** joined general (alice)")
+        })
+        .await;
+    assert!(alice.parser.lock().unwrap().screen().alternate_screen());
+    let screen = alice.text();
+    assert!(
+        screen.contains("rooms") && screen.contains("members (1)"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("● connected │ #general │ alice"),
+        "{screen}"
+    );
+
+    let (mut bob, _) = server.joined("bob", "general").await;
+    alice
+        .wait("bob in the members", |s| {
+            s.contains("*** bob joined") && s.contains("members (2)")
+        })
+        .await;
+
+    // Type a message (with Tab completing bob's name) and send it.
+    alice.keys("b\tsee you at noon\r");
+    let message = bob.push("message").await;
+    assert_eq!(message["username"], "alice");
+    assert_eq!(message["message"], "bob: see you at noon");
+    alice
+        .wait("the message echoed", |s| {
+            s.contains("alice: bob: see you at noon")
+        })
+        .await;
+
+    bob.request("sendMessage", json!({ "message": "hi alice" }))
+        .await
+        .unwrap();
+    alice
+        .wait("bob's message with its time", |s| {
+            s.lines().any(|l| {
+                l.find("bob: hi alice")
+                    .and_then(|at| l.get(at.checked_sub(9)?..at))
+                    .is_some_and(|time| timed(&format!("[{}] x", time.trim_end()), "x"))
+            })
+        })
+        .await;
+
+    // `/qu` completed by Tab, then Enter: the program ends and gives the terminal back.
+    alice.keys("/qu\t\r");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = alice.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still running:\n{}",
+            alice.text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "exit status {status:?}");
+    let left = bob.push("userLeft").await;
+    assert_eq!(left["username"], "alice");
+    alice
+        .wait_for("the terminal given back", |s| !s.alternate_screen())
+        .await;
     server.stop().await;
 }
