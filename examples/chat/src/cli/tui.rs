@@ -1166,3 +1166,119 @@ mod tests {
         assert!(narrow.contains("│to wrap on a narrow screen  "), "{narrow}");
     }
 }
+
+#[cfg(test)]
+mod readme {
+    use super::*;
+    use crate::events::{UserJoined, UserTyping};
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    /// The session the README shows, drawn on a 100×13 terminal.
+    fn session() -> String {
+        let at = |h: u64, m: u64, s: u64| 1_764_936_000_000 + ((h - 12) * 3600 + m * 60 + s) * 1000;
+        let msg = |room: &str, from: &str, text: &str, seq: u64, time: u64| ChatMessage {
+            message_id: format!("m{seq}"),
+            username: from.into(),
+            message: text.into(),
+            timestamp: time,
+            room: room.into(),
+            seq,
+            kind: MessageKind::Message,
+        };
+        let mut app = App::new(
+            "alice",
+            Zone::Fixed(chrono::FixedOffset::east_opt(0).unwrap()),
+        );
+        app.update(Update::Welcome {
+            message: "welcome to the wsx chat".into(),
+            rooms: Vec::new(),
+        });
+        app.update(Update::Joined {
+            room: "random".into(),
+            users: vec!["alice".into(), "dave".into()],
+            again: false,
+        });
+        app.update(Update::Joined {
+            room: "general".into(),
+            users: vec!["alice".into(), "bob".into()],
+            again: false,
+        });
+        app.update(Update::Message(msg(
+            "general",
+            "bob",
+            "morning all",
+            41,
+            at(12, 0, 1),
+        )));
+        app.update(Update::UserJoined(UserJoined {
+            username: "carol".into(),
+            room: "general".into(),
+        }));
+        app.update(Update::Message(msg(
+            "general",
+            "carol",
+            "hi! did the deploy go out?",
+            42,
+            at(12, 0, 9),
+        )));
+        let mut action = msg("general", "bob", "checks the dashboard", 43, at(12, 0, 14));
+        action.kind = MessageKind::Action;
+        app.update(Update::Message(action));
+        app.update(Update::Message(msg(
+            "general",
+            "alice",
+            "yes, at 11:58, all green",
+            44,
+            at(12, 0, 20),
+        )));
+        app.update(Update::Private(PrivateMessage {
+            message_id: "p1".into(),
+            from: "carol".into(),
+            to: "alice".into(),
+            message: "lunch later?".into(),
+            timestamp: at(12, 0, 31),
+        }));
+        app.update(Update::Message(msg(
+            "random",
+            "dave",
+            "anyone seen my mug",
+            7,
+            at(12, 0, 33),
+        )));
+        app.update(Update::Message(msg(
+            "random",
+            "dave",
+            "the blue one",
+            8,
+            at(12, 0, 35),
+        )));
+        app.update(Update::Sending(Outgoing {
+            id: 1,
+            room: "general".into(),
+            text: "thanks bob".into(),
+            kind: MessageKind::Message,
+        }));
+        app.update(Update::Typing(UserTyping {
+            room: "general".into(),
+            username: "bob".into(),
+            active: true,
+        }));
+        for c in "/pm carol sure, 12:30?".chars() {
+            app.key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+        }
+        let mut terminal = Terminal::new(TestBackend::new(100, 13)).unwrap();
+        terminal.draw(|frame| app.draw(frame)).unwrap();
+        screen_text(terminal.backend().buffer())
+    }
+
+    #[test]
+    fn the_readme_shows_this_session() {
+        let screen = session();
+        let readme = include_str!("../../../../README.md");
+        assert!(
+            readme.contains(&format!("```text\n{screen}```")),
+            "README.md should show this session (between ```text and ```):\n{screen}"
+        );
+    }
+}
