@@ -25,24 +25,23 @@ struct Cli {
 
 impl Cli {
     fn spawn(name: &'static str, room: &str, url: &str) -> Cli {
+        Cli::spawn_with(name, &[room, "--url", url])
+    }
+
+    fn spawn_with(name: &'static str, args: &[&str]) -> Cli {
         let mut child = Command::new(env!("CARGO_BIN_EXE_wsx-chat-cli"))
-            .args([name, room, "--url", url])
+            .arg(name)
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
+        // Errors (`!!! …`, on stderr) are read with the rest.
         let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut reader = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        forward_lines(child.stdout.take().unwrap(), tx.clone());
+        forward_lines(child.stderr.take().unwrap(), tx);
         Cli {
             name,
             stdin: child.stdin.take(),
@@ -99,6 +98,21 @@ impl Cli {
         }
         self.seen
     }
+}
+
+/// Sends every line read from `output` to `tx`.
+fn forward_lines<R>(output: R, tx: tokio::sync::mpsc::UnboundedSender<String>)
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut reader = BufReader::new(output).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
 }
 
 /// `[HH:MM:SS] rest`.
@@ -182,6 +196,8 @@ async fn two_terminal_clients_chat_through_pipes_and_survive_a_restart() {
     alice
         .expect("lost", |l| l.starts_with("*** connection lost"))
         .await;
+    // Typed during the outage: it waits in the outbox and goes out after the reconnect.
+    bob.say("typed during the outage").await;
     let server = TestServer::at(config, addr).await;
     let (mut carol, _) = server.joined("carol", "general").await;
     for i in 1..=3 {
@@ -201,6 +217,11 @@ async fn two_terminal_clients_chat_through_pipes_and_survive_a_restart() {
         .await;
     bob.say("still here").await;
     alice
+        .expect("typed during the outage", |l| {
+            timed(l, "robert: typed during the outage")
+        })
+        .await;
+    alice
         .expect("after the restart", |l| timed(l, "robert: still here"))
         .await;
 
@@ -212,11 +233,10 @@ async fn two_terminal_clients_chat_through_pipes_and_survive_a_restart() {
             .count();
         assert_eq!(shown, 1, "missed {i} shown {shown} times: {seen:#?}");
     }
-    assert_eq!(
-        seen.iter().filter(|l| l.ends_with("bob: hi alice")).count(),
-        1,
-        "{seen:#?}"
-    );
+    for once in ["bob: hi alice", "robert: typed during the outage"] {
+        let shown = seen.iter().filter(|l| l.ends_with(once)).count();
+        assert_eq!(shown, 1, "{once:?} shown {shown} times: {seen:#?}");
+    }
     bob.expect("alice left", |l| l == "<<< alice left general")
         .await;
     bob.quit().await;
@@ -272,6 +292,54 @@ async fn after_the_idle_timeout_the_client_waits_for_the_user_then_replays_and_s
         "no Rust debug text: {seen:#?}"
     );
     drop(carol);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_whose_request_timed_out_during_an_outage_is_sent_after_it() {
+    let dir = TempDir::new("cli-outbox");
+    let config = Config {
+        memory: false,
+        db: dir.0.join("chat.db"),
+        ..Config::default()
+    };
+    let server = TestServer::with(config.clone()).await;
+    let addr = server.addr;
+    let url = server.ws_url();
+    let mut alice = Cli::spawn_with(
+        "alice",
+        &["general", "--url", &url, "--request-timeout", "1"],
+    );
+    alice
+        .expect("joined", |l| l == "*** joined general (alice)")
+        .await;
+    server.stop().await;
+    alice
+        .expect("lost", |l| l.starts_with("*** connection lost"))
+        .await;
+    alice.say("typed while the server was down").await;
+    // The outage outlasts the request timeout (1 s): the request fails with a timeout
+    // while the server is down, and the outbox keeps the message.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let server = TestServer::at(config, addr).await;
+    let (mut bob, _) = server.joined("bob", "general").await;
+    let message = bob.push("message").await;
+    assert_eq!(message["message"], "typed while the server was down");
+    alice
+        .expect("sent", |l| {
+            timed(l, "alice: typed while the server was down")
+        })
+        .await;
+    let seen = alice.quit().await;
+    let shown = seen
+        .iter()
+        .filter(|l| l.ends_with("alice: typed while the server was down"))
+        .count();
+    assert_eq!(shown, 1, "{seen:#?}");
+    assert!(
+        !seen.iter().any(|l| l.contains("timed out")),
+        "the timeout is not the user's problem: {seen:#?}"
+    );
     server.stop().await;
 }
 

@@ -42,6 +42,10 @@ struct Args {
     /// stdout is not a terminal).
     #[arg(long)]
     plain: bool,
+    /// How long to wait for the server's answer, in seconds; a message not answered in
+    /// time stays in the outbox and is sent again once the connection is open.
+    #[arg(long, value_name = "SECONDS", default_value_t = REQUEST_TIMEOUT.as_secs())]
+    request_timeout: u64,
 }
 
 /// How often a "typing" indicator is renewed while the user types (the server drops it
@@ -52,7 +56,14 @@ const TYPING_EVERY: Duration = Duration::from_secs(3);
 async fn main() -> ExitCode {
     let args = Args::parse();
     let (updates, received) = mpsc::unbounded_channel();
-    let session = match Session::connect(&args.url, &args.name, updates).await {
+    let session = match Session::connect(
+        &args.url,
+        &args.name,
+        Duration::from_secs(args.request_timeout.max(1)),
+        updates,
+    )
+    .await
+    {
         Ok(session) => session,
         Err(e) => {
             eprintln!("!!! cannot connect to {}: {e}", args.url);
@@ -107,7 +118,10 @@ async fn line_mode(
         }
     }
     // What was typed goes out before leaving.
-    if !session.drain(REQUEST_TIMEOUT).await {
+    if !session
+        .drain(Duration::from_secs(args.request_timeout))
+        .await
+    {
         eprintln!("!!! some messages were not sent");
     }
     session.close().await;

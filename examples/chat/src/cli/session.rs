@@ -28,7 +28,8 @@ use wsx_client::{
     Client, CloseReason, ConnectionState, Error, Lagged, ReconnectPolicy, Subscription,
 };
 
-/// How long the client waits for an answer before it counts a request as lost.
+/// How long the client waits for an answer, by default, before it counts a request as
+/// lost (an outbox message is then sent again once the connection is open).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The connection as the user sees it.
@@ -231,10 +232,12 @@ struct Pushes {
 }
 
 impl Session {
-    /// Connects to `url` as `name`; updates go to `updates`. Nothing is joined yet.
+    /// Connects to `url` as `name`, waiting up to `request_timeout` for each answer;
+    /// updates go to `updates`. Nothing is joined yet.
     pub async fn connect(
         url: &str,
         name: &str,
+        request_timeout: Duration,
         updates: mpsc::UnboundedSender<Update>,
     ) -> Result<Session, Error> {
         let (outbox_len, _) = watch::channel(0);
@@ -250,7 +253,7 @@ impl Session {
         });
         let hook_inner = inner.clone();
         let builder = Client::builder(url)
-            .request_timeout(REQUEST_TIMEOUT)
+            .request_timeout(request_timeout)
             .reconnect(
                 ReconnectPolicy::default()
                     .min_delay(Duration::from_millis(100))
