@@ -348,8 +348,8 @@ struct Screen {
     parser: std::sync::Arc<std::sync::Mutex<vt100::Parser>>,
     writer: Box<dyn std::io::Write + Send>,
     child: Box<dyn portable_pty::Child + Send + Sync>,
-    /// The terminal's side the test holds; dropping it would hang up the child.
-    _master: Box<dyn portable_pty::MasterPty + Send>,
+    /// The terminal's side the test holds (dropping it would hang up the child).
+    master: Box<dyn portable_pty::MasterPty + Send>,
 }
 
 impl Screen {
@@ -387,7 +387,7 @@ impl Screen {
             parser,
             writer,
             child,
-            _master: pair.master,
+            master: pair.master,
         }
     }
 
@@ -411,6 +411,20 @@ impl Screen {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Resizes the terminal, as a user dragging the window's corner.
+    fn resize(&self, rows: u16, cols: u16) {
+        // The emulator first, so it reads the redraw at the new size.
+        self.parser.lock().unwrap().set_size(rows, cols);
+        self.master
+            .resize(portable_pty::PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
     }
 
     fn keys(&mut self, keys: &str) {
@@ -472,6 +486,15 @@ async fn the_full_screen_client_joins_sends_receives_and_quits_in_a_terminal() {
         .await;
 
     // `/qu` completed by Tab, then Enter: the program ends and gives the terminal back.
+    // A narrower window: redrawn without the side panes, the messages still there.
+    alice.resize(20, 50);
+    alice
+        .wait("the redraw at 50 columns", |s| {
+            let top = s.lines().next().unwrap_or("");
+            !s.contains("members") && top.chars().count() == 50 && s.contains("bob: hi alice")
+        })
+        .await;
+
     alice.keys("/qu\t\r");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let status = loop {

@@ -158,6 +158,8 @@ pub struct App {
     outbox: Vec<Outgoing>,
     /// Rooms heard of (for completion).
     known_rooms: BTreeSet<String>,
+    /// Whether the server's greeting was shown.
+    welcomed: bool,
     editor: Editor,
     zone: Zone,
     /// The height of the message pane at the last draw (a page).
@@ -176,6 +178,7 @@ impl App {
             link: Link::Open,
             outbox: Vec::new(),
             known_rooms: BTreeSet::new(),
+            welcomed: false,
             editor: Editor::default(),
             zone,
             page: 10,
@@ -246,7 +249,11 @@ impl App {
             }
             Update::Welcome { message, rooms } => {
                 self.known_rooms.extend(rooms.into_iter().map(|r| r.name));
-                self.notice(message);
+                // Once: a reconnect is told by "reconnected".
+                if !self.welcomed {
+                    self.welcomed = true;
+                    self.notice(message);
+                }
             }
             Update::Joined { room, users, again } => {
                 self.known_rooms.insert(room.clone());
