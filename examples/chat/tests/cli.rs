@@ -100,6 +100,18 @@ impl Cli {
     }
 }
 
+/// A server with its history in a file, to be started again where it was.
+async fn restartable(tag: &str) -> (TempDir, Config, TestServer) {
+    let dir = TempDir::new(tag);
+    let config = Config {
+        memory: false,
+        db: dir.0.join("chat.db"),
+        ..Config::default()
+    };
+    let server = TestServer::with(config.clone()).await;
+    (dir, config, server)
+}
+
 /// Sends every line read from `output` to `tx`.
 fn forward_lines<R>(output: R, tx: tokio::sync::mpsc::UnboundedSender<String>)
 where
@@ -129,13 +141,7 @@ fn timed(line: &str, rest: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_terminal_clients_chat_through_pipes_and_survive_a_restart() {
-    let dir = TempDir::new("cli");
-    let config = Config {
-        memory: false,
-        db: dir.0.join("chat.db"),
-        ..Config::default()
-    };
-    let server = TestServer::with(config.clone()).await;
+    let (_dir, config, server) = restartable("cli").await;
     let addr = server.addr;
     let url = server.ws_url();
 
@@ -297,13 +303,7 @@ async fn after_the_idle_timeout_the_client_waits_for_the_user_then_replays_and_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_whose_request_timed_out_during_an_outage_is_sent_after_it() {
-    let dir = TempDir::new("cli-outbox");
-    let config = Config {
-        memory: false,
-        db: dir.0.join("chat.db"),
-        ..Config::default()
-    };
-    let server = TestServer::with(config.clone()).await;
+    let (_dir, config, server) = restartable("cli-outbox").await;
     let addr = server.addr;
     let url = server.ws_url();
     let mut alice = Cli::spawn_with(
