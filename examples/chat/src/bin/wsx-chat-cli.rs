@@ -86,13 +86,24 @@ async fn line_mode(
     args: &Args,
 ) -> ExitCode {
     let printer_session = session.clone();
+    let print =
+        move |update: Update| match plain_line(&update, printer_session.current().as_deref()) {
+            Some(Ok(line)) => println!("{line}"),
+            Some(Err(line)) => eprintln!("{line}"),
+            None => {}
+        };
+    // The printer holds the session, so the updates never end by themselves: it prints
+    // until told to stop, then what is left.
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     let printer = tokio::spawn(async move {
-        while let Some(update) = received.recv().await {
-            match plain_line(&update, printer_session.current().as_deref()) {
-                Some(Ok(line)) => println!("{line}"),
-                Some(Err(line)) => eprintln!("{line}"),
-                None => {}
+        loop {
+            tokio::select! {
+                Some(update) = received.recv() => print(update),
+                _ = &mut stopped => break,
             }
+        }
+        while let Ok(update) = received.try_recv() {
+            print(update);
         }
     });
     if let Err(e) = session.join(&args.room).await {
@@ -125,8 +136,8 @@ async fn line_mode(
         eprintln!("!!! some messages were not sent");
     }
     session.close().await;
-    drop(session);
-    let _ = tokio::time::timeout(Duration::from_secs(2), printer).await;
+    let _ = stop.send(());
+    let _ = printer.await;
     ExitCode::SUCCESS
 }
 
