@@ -245,7 +245,12 @@ async fn two_terminal_clients_chat_through_pipes_and_survive_a_restart() {
     }
     bob.expect("alice left", |l| l == "<<< alice left general")
         .await;
-    bob.quit().await;
+    let seen = bob.quit().await;
+    // Bob's own change is announced once, by the answer, not again by the push.
+    assert!(
+        !seen.iter().any(|l| l.contains("bob is now robert")),
+        "{seen:#?}"
+    );
     server.stop().await;
 }
 
