@@ -261,7 +261,7 @@ impl Session {
             )
             .on_reconnect(move |client| {
                 let inner = hook_inner.clone();
-                async move { rejoin_all(&client, &inner).await }
+                async move { rejoin_all(&client, &inner, true).await }
             });
         let pushes = Pushes {
             messages: builder.subscribe::<ChatMessage>(),
@@ -273,7 +273,7 @@ impl Session {
             welcomes: builder.subscribe::<Welcome>(),
         };
         let client = builder.connect().await?;
-        tokio::spawn(follow(client.states(), pushes, inner.clone()));
+        tokio::spawn(follow(client.clone(), pushes, inner.clone()));
         tokio::spawn(send_outbox(client.clone(), inner.clone()));
         Ok(Session { client, inner })
     }
@@ -302,7 +302,7 @@ impl Session {
 
     /// Joins a room; it becomes the current one.
     pub async fn join(&self, room: &str) -> Result<(), String> {
-        join(&self.client, &self.inner, room).await
+        join(&self.client, &self.inner, room, true).await
     }
 
     /// Acts on a typed line; `room` is the room it is about (default: the current one).
@@ -366,7 +366,8 @@ impl Session {
         matches!(tokio::time::timeout(timeout, empty).await, Ok(Ok(_)))
     }
 
-    /// Closes the connection for good.
+    /// Closes the connection for good. The session's tasks hold the client, so dropping
+    /// the session does not close it: call this.
     pub async fn close(&self) {
         self.client.close().await;
     }
@@ -488,8 +489,9 @@ async fn wait_open(client: &Client) -> bool {
     }
 }
 
-/// Joins a room (or joins it again after a reconnect, with the last position seen).
-async fn join(client: &Client, inner: &Inner, room: &str) -> Result<(), String> {
+/// Joins a room (or joins it again after a reconnect, with the last position seen); with
+/// `announce`, says so ([`Update::Joined`]).
+async fn join(client: &Client, inner: &Inner, room: &str, announce: bool) -> Result<(), String> {
     let since = inner.transcript().begin_join(room);
     let again = since.is_some();
     let request = JoinRequest {
@@ -524,7 +526,7 @@ async fn join(client: &Client, inner: &Inner, room: &str) -> Result<(), String> 
         again,
     };
     // "joined" opens the room's history; "back in" follows what was missed.
-    if !again {
+    if announce && !again {
         inner.send(joined.clone());
     }
     for s in shown {
@@ -533,24 +535,26 @@ async fn join(client: &Client, inner: &Inner, room: &str) -> Result<(), String> 
             Shown::Notice(n) => Update::Notice(n),
         });
     }
-    if again {
+    if announce && again {
         inner.send(joined);
     }
     Ok(())
 }
 
-/// After a reconnect: every room again, in the order joined, from where we were.
-async fn rejoin_all(client: &Client, inner: &Inner) {
+/// After a reconnect (or pushes lost on the way): every room again, in the order joined,
+/// from where we were, for exactly what was missed.
+async fn rejoin_all(client: &Client, inner: &Inner, announce: bool) {
     let rooms = inner.transcript().rooms();
     for room in rooms {
-        if let Err(e) = join(client, inner, &room).await {
+        if let Err(e) = join(client, inner, &room, announce).await {
             inner.send(Update::Error(e));
         }
     }
 }
 
 /// Turns pushes and connection changes into updates until the client closes.
-async fn follow(mut states: wsx_client::StateStream, mut p: Pushes, inner: Arc<Inner>) {
+async fn follow(client: Client, mut p: Pushes, inner: Arc<Inner>) {
+    let mut states = client.states();
     let missed = |inner: &Inner, n: u64, what: &str| {
         inner.send(Update::Error(format!(
             "missed {} (the client fell behind)",
@@ -567,7 +571,15 @@ async fn follow(mut states: wsx_client::StateStream, mut p: Pushes, inner: Arc<I
                         inner.send(Update::Message(m));
                     }
                 }
-                Err(Lagged(n)) => missed(&inner, n, "message"),
+                Err(Lagged(n)) => {
+                    // The server keeps them: join again from the last one shown.
+                    inner.send(Update::Error(format!(
+                        "missed {} (the client fell behind); fetching them",
+                        count(n, "message", "messages")
+                    )));
+                    let (client, inner) = (client.clone(), inner.clone());
+                    tokio::spawn(async move { rejoin_all(&client, &inner, false).await });
+                }
             },
             Some(j) = p.joined.next() => match j {
                 Ok(j) => inner.send(Update::UserJoined(j)),
