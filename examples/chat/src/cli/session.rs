@@ -8,8 +8,9 @@
 //! it ([`Update::SendFailed`]). One task sends the outbox in order, one message at a time;
 //! when a send fails because the connection dropped or the answer did not come in time,
 //! the task waits for the connection to be open again (after the re-joins) and sends the
-//! same message again. The server does not yet recognise a repeat (the request carries
-//! no client id), so a message the server stored whose answer was lost is stored twice.
+//! same message again. Each message has a random [`Outgoing::client_id`] for the server
+//! to recognise a repeat, but `sendMessage` has no field for it yet: until it has, a
+//! message the server stored whose answer was lost is stored twice.
 //!
 //! # Final closes
 //! After a close the server means to stick (4000, the idle timeout, and the other codes
@@ -31,6 +32,9 @@ use wsx_client::{
 /// How long the client waits for an answer, by default, before it counts a request as
 /// lost (an outbox message is then sent again once the connection is open).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The pause before an outbox message is sent again.
+const RESEND_PAUSE: Duration = Duration::from_millis(200);
 
 /// The connection as the user sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +138,9 @@ pub enum Update {
 pub struct Outgoing {
     /// Its id in the outbox (local to this client).
     pub id: u64,
+    /// A random id, the same for every attempt: what the server will need to recognise a
+    /// repeat (not sent yet: `sendMessage` has no field for it).
+    pub client_id: String,
     /// The room it goes to.
     pub room: String,
     /// Its text.
@@ -379,6 +386,7 @@ impl Session {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let outgoing = Outgoing {
             id,
+            client_id: uuid::Uuid::new_v4().simple().to_string(),
             room,
             text,
             kind,
@@ -451,10 +459,12 @@ async fn send_outbox(client: Client, inner: Arc<Inner>) {
                 inner.send(Update::Sent { id: outgoing.id });
             }
             Err(e) if worth_resending(&e) => {
-                // Once the connection is open again (and the rooms re-joined), again.
+                // Once the connection is open again (and the rooms re-joined), again; not
+                // in a tight loop if it is open and the server just did not answer.
                 if !wait_open(&client).await {
                     return;
                 }
+                tokio::time::sleep(RESEND_PAUSE).await;
             }
             Err(Error::Closed { .. }) => return,
             Err(e) => {

@@ -287,6 +287,7 @@ fn the_outbox_shows_sending_until_answered_and_a_final_close_says_why() {
     let mut app = app();
     app.update(Update::Sending(Outgoing {
         id: 1,
+        client_id: "c1".into(),
         room: "general".into(),
         text: "are you there?".into(),
         kind: MessageKind::Message,
@@ -426,6 +427,7 @@ mod readme {
         )));
         app.update(Update::Sending(Outgoing {
             id: 1,
+            client_id: "c1".into(),
             room: "general".into(),
             text: "thanks bob".into(),
             kind: MessageKind::Message,
