@@ -19,4 +19,12 @@ room?: string,
  * The last message this client saw in the room, to receive exactly what it
  * missed.
  */
-since?: RoomPosition, };
+since?: RoomPosition, 
+/**
+ * The `resumeToken` of an earlier join, on a new connection: when another
+ * connection still holds the name (one whose network died without closing),
+ * that connection is closed and this one takes the name and its rooms at once,
+ * without `userLeft`/`userJoined`. Without it (or with a wrong one), a name in
+ * use is refused as before.
+ */
+resumeToken?: string, };

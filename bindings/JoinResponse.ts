@@ -38,4 +38,9 @@ history: Array<ChatMessage>,
 /**
  * Only when `since` was given: whether every missed message is in `history`.
  */
-recovered?: boolean, };
+recovered?: boolean, 
+/**
+ * A secret that lets a later connection take this name back (see the request's
+ * `resumeToken`). Keep it for re-joins; it changes when it is used.
+ */
+resumeToken?: string, };

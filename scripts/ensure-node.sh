@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the npm devDependencies of the root package.json (typescript, playwright-core)
+# Installs the npm devDependencies of the root package.json (typescript, zod, playwright-core)
 # with `npm ci`, only when node_modules is missing or was installed from another
 # package-lock.json. Idempotent: a second run does nothing.
 #

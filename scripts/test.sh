@@ -18,6 +18,12 @@ scripts/ensure-node.sh
 step "Rust: every crate's tests (unit, sockets on 127.0.0.1, trybuild, doc tests)"
 cargo test --workspace --locked
 
+step "wsx-client depends on wsx-core without its server stack (no axum)"
+if cargo tree -p wsx-client -e normal --locked --prefix none | grep -q '^axum '; then
+    echo "wsx-client pulls in axum: wsx-core's server feature leaked into it" >&2
+    exit 1
+fi
+
 step "Generated TypeScript type-checks with tsc --strict"
 scripts/check-bindings.sh
 

@@ -2,9 +2,10 @@
 // last message it saw and shows what it missed exactly once; after the idle timeout it
 // says why it was disconnected.
 import assert from "node:assert/strict";
+import net from "node:net";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { launchBrowser, lines, openChat, say, startServer, tempDir, waitForLine } from "./harness.mjs";
+import { freePort, launchBrowser, lines, openChat, say, startServer, tempDir, waitForLine } from "./harness.mjs";
 
 let browser;
 before(async () => (browser = await launchBrowser()));
@@ -129,6 +130,68 @@ describe("reconnection", () => {
       assert.equal(await page.inputValue("#input"), "");
     } finally {
       await page.context().close();
+      await server.kill();
+    }
+  });
+
+  test("after a silent network drop the page takes its name back at once with its resume token", async () => {
+    // The page reaches the server through a TCP relay, so the test can cut the page's
+    // side while the server's side stays open and silent: what a dead network looks
+    // like to the server, which keeps holding the name until its ping timeout (45 s).
+    const relayPort = await freePort();
+    const server = await startServer({ args: ["--allow-origin", `http://127.0.0.1:${relayPort}`] });
+    const links = new Set();
+    const relay = net.createServer((page) => {
+      const upstream = net.connect(server.port, "127.0.0.1");
+      const link = { page, upstream };
+      links.add(link);
+      page.pipe(upstream);
+      upstream.pipe(page);
+      const drop = () => links.delete(link);
+      page.on("error", drop);
+      upstream.on("error", drop);
+    });
+    relay.listen(relayPort, "127.0.0.1");
+    await new Promise((resolve) => relay.once("listening", resolve));
+    const viaRelay = { ...server, url: `http://127.0.0.1:${relayPort}` };
+    const bob = await openChat(browser, viaRelay, { name: "bob", query: "?reconnectBase=100&reconnectMax=300" });
+    const carol = await openChat(browser, server, { name: "carol" });
+    try {
+      await say(bob, "before the drop");
+      await waitForLine(carol, "before the drop", "#messages li.msg");
+
+      // The network dies: the page's sockets break, the server's stay open, unread.
+      for (const link of links) {
+        link.upstream.unpipe(link.page);
+        link.page.unpipe(link.upstream);
+        link.upstream.pause();
+        link.page.destroy();
+      }
+      links.clear();
+      await say(carol, "while bob was cut off");
+
+      // The page reconnects by itself and, with its token, is bob again at once.
+      await bob.locator("#status[data-state='open']").waitFor({ timeout: 10_000 });
+      await waitForLine(bob, "while bob was cut off", "#messages li.msg");
+      await waitForLine(bob, "Reconnected", "#messages li.notice");
+      assert.equal(await bob.locator("#messages li.notice", { hasText: "Could not re-join" }).count(), 0);
+      await say(bob, "back already");
+      await waitForLine(carol, "back already", "#messages li.msg");
+      // Carol saw no leave and no join of bob.
+      const notices = await lines(carol, "#messages li.notice");
+      assert.deepEqual(notices.filter((t) => /bob (left|joined)/.test(t)), []);
+      assert.deepEqual(await carol.locator("#member-list .author").allInnerTexts(), ["bob", "carol"]);
+      const expected = /WebSocket|ERR_CONNECTION_RESET|ERR_EMPTY_RESPONSE|ERR_INCOMPLETE_CHUNKED_ENCODING/;
+      assert.deepEqual(bob.problems.filter((p) => !expected.test(p)), []);
+      assert.deepEqual(carol.problems, []);
+    } finally {
+      await bob.context().close();
+      await carol.context().close();
+      relay.close();
+      for (const link of links) {
+        link.page.destroy();
+        link.upstream.destroy();
+      }
       await server.kill();
     }
   });

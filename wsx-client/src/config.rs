@@ -9,7 +9,7 @@ use http::HeaderMap;
 use std::time::Duration;
 use wsx_core::Codec;
 use wsx_core::codec::CodecFamily;
-use wsx_core::server::{SUBPROTOCOL_CBOR, SUBPROTOCOL_JSON};
+use wsx_core::protocol::{SUBPROTOCOL_CBOR, SUBPROTOCOL_JSON};
 
 /// Everything the connection needs, fixed when the client is built.
 #[derive(Debug, Clone)]

@@ -25,7 +25,7 @@ use std::time::Duration;
 /// | code | meaning | why final |
 /// | --- | --- | --- |
 /// | `1008` | policy violation (wsx: rate limit, too many bad frames, slow consumer) | the server judged this client; an instant reconnect would repeat it |
-/// | `4000` | wsx's idle timeout ([`close_code::IDLE_TIMEOUT`](wsx_core::server::close_code::IDLE_TIMEOUT)) | the server closed a quiet client on purpose; reconnecting would make every quiet reader leave and rejoin |
+/// | `4000` | wsx's idle timeout ([`close_code::IDLE_TIMEOUT`](wsx_core::protocol::close_code::IDLE_TIMEOUT)) | the server closed a quiet client on purpose; reconnecting would make every quiet reader leave and rejoin |
 /// | `4001`–`4999` | application codes ([`Conn::close`](wsx_core::server::Conn::close)) | an app picks a private code to say something specific (kicked, banned, logged out) |
 ///
 /// Every other close reconnects: `1000` normal, `1001` going away (a restart), `1011`

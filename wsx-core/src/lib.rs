@@ -20,6 +20,7 @@ pub mod error;
 pub mod event;
 pub mod export;
 pub mod protocol;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod validate;
 

@@ -15,6 +15,31 @@ pub const VERSION: &str = "1.0";
 /// The event name of the push that answers an undecodable frame.
 pub const ERROR_EVENT: &str = "$error";
 
+/// The WebSocket subprotocol a JSON client offers.
+pub const SUBPROTOCOL_JSON: &str = "wsx.v1.json";
+/// The WebSocket subprotocol a CBOR client offers.
+pub const SUBPROTOCOL_CBOR: &str = "wsx.v1.cbor";
+
+/// The close codes a wsx server sends (RFC 6455 §7.4.1, and 4000 of its own).
+pub mod close_code {
+    /// Normal closure.
+    pub const NORMAL: u16 = 1000;
+    /// The server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// The peer broke the WebSocket protocol (RFC 6455 §7.4.1).
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text message was not UTF-8 (RFC 6455 §7.4.1).
+    pub const INVALID_DATA: u16 = 1007;
+    /// Rate limit, bad frames, slow consumer or write timeout.
+    pub const POLICY_VIOLATION: u16 = 1008;
+    /// A message was larger than the limit.
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// The server failed.
+    pub const INTERNAL_ERROR: u16 = 1011;
+    /// The connection sent nothing for the idle timeout.
+    pub const IDLE_TIMEOUT: u16 = 4000;
+}
+
 /// The `t` of an envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -222,49 +247,6 @@ impl<'a> EnvelopeParts<'a> {
     }
 }
 
-/// A JSON envelope borrowed from the text of its message: no string is copied and the
-/// payload stays raw JSON until the handler of its event decodes it into its type.
-///
-/// Strings with escapes cannot be borrowed; such a frame fails here and is decoded
-/// again as a [`WireFrame`], which also gives the precise error of a malformed one.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct JsonFrameRef<'a> {
-    #[serde(default, borrow)]
-    pub(crate) v: Option<&'a str>,
-    #[serde(default, borrow)]
-    pub(crate) t: Option<&'a str>,
-    #[serde(default, borrow)]
-    pub(crate) x: Option<&'a str>,
-    #[serde(default, borrow)]
-    pub(crate) id: Option<&'a str>,
-    #[serde(default)]
-    pub(crate) w: Option<Number>,
-    #[serde(default, borrow)]
-    pub(crate) p: Option<&'a serde_json::value::RawValue>,
-    /// Boxed: only a client's `response_error` has one, and the envelope is moved
-    /// through the decode of every frame.
-    #[serde(default)]
-    pub(crate) e: Option<Box<WireError>>,
-    /// Set by the direct scan instead of `p` when the payload is the last member: the
-    /// rest of the text up to the closing brace, not yet known to be one JSON value.
-    /// Whoever decodes it checks that, and sends the frame down the owned path if not.
-    #[serde(skip)]
-    pub(crate) p_tail: Option<&'a str>,
-}
-
-impl<'a> JsonFrameRef<'a> {
-    /// The parts the envelope checks look at.
-    pub(crate) fn parts(&self) -> EnvelopeParts<'a> {
-        EnvelopeParts {
-            v: self.v,
-            t: self.t,
-            x: self.x,
-            id: self.id,
-            has_e: self.e.is_some(),
-        }
-    }
-}
-
 /// A frame to encode, borrowing its parts. Field order is the wire order:
 /// `v, t, x, id, w, p, e`.
 #[derive(Debug, Serialize)]
@@ -352,70 +334,9 @@ impl<'a> OutFrame<'a, WireError> {
     }
 }
 
-/// The bytes every JSON `response_ok` of event `x` starts with: what
-/// [`OutFrame::ok`] writes before the `id`. A server builds it once per event.
-pub(crate) fn json_ok_prefix(x: &str) -> Result<String, serde_json::Error> {
-    Ok(format!(
-        r#"{{"v":"{VERSION}","t":"response_ok","x":{}"#,
-        serde_json::to_string(x)?
-    ))
-}
-
-/// Writes a JSON `response_ok` exactly as [`OutFrame::ok`] serializes, from its prefix
-/// ([`json_ok_prefix`]): the event name and the constant keys are not serialized again.
-pub(crate) fn write_json_ok<P: Serialize + ?Sized>(
-    out: &mut String,
-    prefix: &str,
-    id: Option<&str>,
-    w: Option<&Number>,
-    p: &P,
-) -> Result<(), serde_json::Error> {
-    use crate::codec::json_write;
-    out.push_str(prefix);
-    if let Some(id) = id {
-        out.push_str(r#","id":"#);
-        json_write::write_str(out, id);
-    }
-    if let Some(w) = w {
-        out.push_str(r#","w":"#);
-        // A client's clock in ms, as serde_json writes a `u64`.
-        match w.as_u64() {
-            Some(ms) => out.push_str(itoa::Buffer::new().format(ms)),
-            None => json_write::write(out, w)?,
-        }
-    }
-    out.push_str(r#","p":"#);
-    json_write::write(out, p)?;
-    out.push('}');
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_prebuilt_response_is_byte_for_byte_the_serialized_one() {
-        let payload = serde_json::json!({ "text": "h\"i é\n", "n": [1, 2.5] });
-        let ws = [
-            None,
-            Some(Number::from(0)),
-            Some(Number::from(1737100000000u64)),
-            Number::from_f64(-1.5),
-        ];
-        for x in ["echo", "sendMessage", "we\"ird"] {
-            let prefix = json_ok_prefix(x).unwrap();
-            for id in [None, Some("1"), Some("a\"b\\c\u{1}")] {
-                for w in &ws {
-                    let mut fast = String::new();
-                    write_json_ok(&mut fast, &prefix, id, w.as_ref(), &payload).unwrap();
-                    let slow =
-                        serde_json::to_string(&OutFrame::ok(x, id, w.as_ref(), &payload)).unwrap();
-                    assert_eq!(fast, slow);
-                }
-            }
-        }
-    }
 
     fn parse(s: &str) -> Result<Frame, FrameError> {
         Frame::from_wire(serde_json::from_str(s).unwrap())

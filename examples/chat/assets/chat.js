@@ -7,10 +7,14 @@
 // Query parameters (for tests and the curious): `reconnectBase`, `reconnectMax` (backoff in
 // ms), `requestTimeout` (ms).
 import { HELP, parseCommand, ROOM_NAME } from "./commands.js";
-import { WsxClient, WsxError } from "./wsx-client.js";
+import { CLOSE_IDLE_TIMEOUT, WsxClient, WsxError } from "./wsx-client.js";
 const MAX_ITEMS = 500;
 const THEME_KEY = "wsx-chat-theme";
 const NAME_KEY = "wsx-chat-name";
+/** This tab's resume token and the name it belongs to (sessionStorage: one per tab). */
+const RESUME_KEY = "wsx-chat-resume";
+/** The close code of a connection whose name a newer connection took back. */
+const CLOSE_REPLACED = 4001;
 const params = new URLSearchParams(location.search);
 const numberParam = (key) => {
     const n = Number(params.get(key));
@@ -19,8 +23,37 @@ const numberParam = (key) => {
 const client = new WsxClient({
     url: "/ws",
     requestTimeoutMs: numberParam("requestTimeout") ?? 10_000,
-    reconnect: { baseDelayMs: numberParam("reconnectBase") ?? 500, maxDelayMs: numberParam("reconnectMax") ?? 15_000 },
+    reconnect: {
+        baseDelayMs: numberParam("reconnectBase") ?? 500,
+        maxDelayMs: numberParam("reconnectMax") ?? 15_000,
+        // Neither the idle timeout nor a newer connection of this user is fought.
+        shouldReconnect: (code) => code !== CLOSE_IDLE_TIMEOUT && code !== CLOSE_REPLACED,
+    },
 });
+/**
+ * The resume token of the latest join: a re-join presents it, so the server hands the
+ * name back at once even while it still holds the old connection (a network that died
+ * without closing). Kept per tab, so a reload of the tab can take its name back too.
+ */
+function resumeTokenFor(name) {
+    try {
+        const kept = JSON.parse(sessionStorage.getItem(RESUME_KEY) ?? "null");
+        return kept !== null && kept.name === name && typeof kept.token === "string" ? kept.token : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+function keepResumeToken(name, answer) {
+    if (answer.resumeToken === undefined)
+        return;
+    try {
+        sessionStorage.setItem(RESUME_KEY, JSON.stringify({ name, token: answer.resumeToken }));
+    }
+    catch {
+        // Storage refused (private mode): the token only helps, it is not needed.
+    }
+}
 let me = "";
 const rooms = new Map();
 const threads = new Map();
@@ -392,7 +425,10 @@ async function joinNew(username, room) {
     const early = [];
     joining.set(room, early);
     try {
-        return { answer: await client.request("join", { username, room }), early };
+        const resumeToken = resumeTokenFor(username);
+        const answer = await client.request("join", { username, room, ...(resumeToken === undefined ? {} : { resumeToken }) });
+        keepResumeToken(username, answer);
+        return { answer, early };
     }
     finally {
         if (joining.get(room) === early)
@@ -559,7 +595,7 @@ async function run(command) {
                 activeRooms = list.rooms;
                 renderSidebar();
                 notice(list.rooms.length === 0 ? "No rooms have members." :
-                    "Rooms: " + list.rooms.map((r) => `#${r.name} (${r.members} member${r.members === 1 ? "" : "s"}, ${r.messages} messages)`).join(", "));
+                    "Rooms: " + list.rooms.map((r) => `#${r.name} (${r.members} member${r.members === 1 ? "" : "s"}, ${r.messages} message${r.messages === 1 ? "" : "s"})`).join(", "));
             }
             catch (e) {
                 notice(`/rooms failed: ${describe(e)}`, "error");
@@ -594,6 +630,10 @@ async function run(command) {
         case "nick": {
             try {
                 const answer = await client.request("setNick", { username: command.name });
+                // The resume token goes with the name.
+                const token = resumeTokenFor(me);
+                if (token !== undefined)
+                    keepResumeToken(answer.username, { resumeToken: token });
                 me = answer.username;
                 localStorage.setItem(NAME_KEY, me);
                 renderAll();
@@ -692,9 +732,12 @@ client.on("nickChanged", (n) => {
     if (room === undefined)
         return;
     room.users = room.users.map((u) => (u === n.oldName ? n.newName : u)).sort((a, b) => a.localeCompare(b));
+    // Our own change was told once, by the answer to /nick (it may arrive before or after).
+    const mine = n.oldName === me || n.newName === me;
     if (n.oldName === me)
         me = n.newName;
-    notice(`${n.oldName} is now known as ${n.newName}.`, "info", { kind: "room", name: n.room });
+    if (!mine)
+        notice(`${n.oldName} is now known as ${n.newName}.`, "info", { kind: "room", name: n.room });
     const thread = threads.get(n.oldName);
     if (thread !== undefined && !threads.has(n.newName)) {
         threads.delete(n.oldName);
@@ -776,6 +819,10 @@ function renderState(state) {
                     action: "Reconnect",
                 };
             }
+            else if (state.code === CLOSE_REPLACED) {
+                // Not retried: the user is back elsewhere, and this tab's token is spent.
+                banner = { text: `“${me}” is now connected from another tab or device, so this page stopped. Reload it to join again.` };
+            }
             else {
                 banner = { text: `Disconnected${state.reason ? `: ${state.reason}` : ` (code ${state.code})`}.`, action: "Reconnect" };
             }
@@ -806,21 +853,9 @@ async function resume() {
     resuming = true;
     try {
         for (const room of [...rooms.values()]) {
-            try {
-                const answer = await client.request("join", {
-                    username: me,
-                    room: room.name,
-                    ...(room.epoch === "" ? {} : { since: { epoch: room.epoch, seq: room.lastSeq } }),
-                });
-                if (!answer.success) {
-                    notice(`Could not re-join #${room.name}: ${answer.message}`, "error", { kind: "room", name: room.name });
-                    continue;
-                }
+            const answer = await rejoin(room);
+            if (answer !== null)
                 applyJoin(room, answer, true);
-            }
-            catch (e) {
-                notice(`Could not re-join #${room.name}: ${describe(e)}`, "error", { kind: "room", name: room.name });
-            }
         }
     }
     finally {
@@ -828,6 +863,65 @@ async function resume() {
     }
     renderAll();
     refreshRooms();
+}
+/** Waits `ms`, or less if the connection drops meanwhile (the next resume takes over). */
+function pause(ms) {
+    return new Promise((resolve) => {
+        let stop = () => { };
+        const timer = setTimeout(() => {
+            stop();
+            resolve();
+        }, ms);
+        stop = client.onState((state) => {
+            if (state.kind !== "open") {
+                clearTimeout(timer);
+                queueMicrotask(() => {
+                    stop();
+                    resolve();
+                });
+            }
+        });
+    });
+}
+/**
+ * Joins a room again after a reconnect, from the last message seen, with the resume
+ * token. While the server still gives the name to the old connection (no token yet, or
+ * one another tab used since), it retries with growing pauses, up to about a minute:
+ * the server lets a dead connection go within its ping timeout.
+ */
+async function rejoin(room) {
+    const where = { kind: "room", name: room.name };
+    for (let attempt = 0;; attempt++) {
+        if (!client.isOpen)
+            return null;
+        try {
+            const resumeToken = resumeTokenFor(me);
+            const answer = await client.request("join", {
+                username: me,
+                room: room.name,
+                ...(room.epoch === "" ? {} : { since: { epoch: room.epoch, seq: room.lastSeq } }),
+                ...(resumeToken === undefined ? {} : { resumeToken }),
+            });
+            if (!answer.success) {
+                notice(`Could not re-join #${room.name}: ${answer.message}`, "error", where);
+                return null;
+            }
+            keepResumeToken(me, answer);
+            return answer;
+        }
+        catch (e) {
+            const taken = e instanceof WsxError && e.code === "handler_error" && /taken/.test(e.message);
+            const retryable = taken || (e instanceof WsxError && (e.code === "rate_limited" || e.code === "timeout"));
+            if (!retryable || attempt >= 8) {
+                notice(`Could not re-join #${room.name}: ${describe(e)}`, "error", where);
+                return null;
+            }
+            if (attempt === 0 && taken) {
+                notice(`The server still holds your name \u201c${me}\u201d for the old connection; trying again…`, "warn", where);
+            }
+            await pause(Math.min(1_000 * 2 ** attempt, 15_000));
+        }
+    }
 }
 /**
  * Resolves once connected and resumed. After a close that is not retried (the idle
@@ -991,7 +1085,8 @@ function renderStats(stats) {
     add("messages", num("messages"));
     add("uptime", num("uptimeSecs"), duration);
     ui.statsList.replaceChildren(...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
-    ui.stats.textContent = rows.filter(([k]) => k === "online" || k === "rooms" || k === "messages").map(([k, v]) => `${v} ${k}`).join(" · ");
+    const one = (k, v) => (v === "1" && k.endsWith("s") ? k.slice(0, -1) : k);
+    ui.stats.textContent = rows.filter(([k]) => k === "online" || k === "rooms" || k === "messages").map(([k, v]) => `${v} ${one(k, v)}`).join(" · ");
     ui.stats.title = rows.map(([k, v]) => `${k}: ${v}`).join("\n");
 }
 /** "1 second", "90 seconds", "5 minutes". */

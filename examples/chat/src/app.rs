@@ -1,8 +1,11 @@
 //! The chat's shared state: rooms, the names in use, the store, the system events.
 
+use crate::chat::Session;
 use crate::config::Config;
 use crate::events::RoomSummary;
 use crate::history::RoomLog;
+use crate::limits::RateLimits;
+use crate::names::UserName;
 use crate::sse::SystemEvents;
 use crate::store::{Store, StoreError};
 use serde_json::json;
@@ -10,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use wsx_core::server::{ConnId, HandlerError};
+use wsx_core::server::{Conn, ConnId, HandlerError};
 
 /// The app state every handler gets (`State<App>`). Cheap to clone.
 #[derive(Debug, Clone)]
@@ -22,18 +25,70 @@ pub struct App {
 struct AppInner {
     config: Config,
     store: Store,
-    /// Every room used since the start, by name. Rooms are never dropped from here, so a
-    /// room has exactly one [`RoomLog`] and one sequence counter for the process's life
-    /// (bounded by `--max-rooms`).
+    /// The rooms in memory, by name: every room with members, and rooms with history
+    /// that emptied less than `--room-idle` ago. A room leaves this map only when it has
+    /// no members, and is marked retired as it leaves (under its members lock), so a join
+    /// racing the eviction retries with a fresh load instead of entering a room nobody
+    /// else sees. A room loaded again reads its last `seq` from the database after every
+    /// message queued before (the store serves commands in order), so numbering goes on
+    /// where it stopped. At most `--max-rooms` entries.
     rooms: Mutex<HashMap<String, Arc<Room>>>,
-    /// Who holds each name: name key → (connection, name as shown).
-    users: Mutex<HashMap<String, (ConnId, String)>>,
+    /// Message and room-creation limits per name and per client address.
+    limits: RateLimits,
+    /// Who holds each name, by name key.
+    users: Mutex<HashMap<String, NameHolder>>,
     events: SystemEvents,
     started: Instant,
     /// Open WebSocket connections.
     connections: AtomicUsize,
     /// Messages in the database (counted once at start, then on each commit).
     messages: AtomicU64,
+    /// The address the server listens on, once bound: its own page's origins are
+    /// allowed to open WebSockets.
+    local_addr: std::sync::OnceLock<std::net::SocketAddr>,
+}
+
+/// The connection holding a name.
+#[derive(Debug)]
+struct NameHolder {
+    /// The connection (to close it when a resume takes the name back).
+    conn: Conn<Session>,
+    /// The name as shown.
+    display: String,
+    /// The secret a new connection presents to take the name back.
+    resume_token: String,
+}
+
+/// How a name was claimed.
+#[derive(Debug)]
+pub enum Claim {
+    /// It was free.
+    Free {
+        /// The session's resume token.
+        resume_token: String,
+    },
+    /// Another connection held it and the claim carried its resume token: that
+    /// connection is to be closed.
+    Resumed {
+        /// The session's new resume token (a token is good for one resume).
+        resume_token: String,
+        /// The connection that held the name.
+        stale: Conn<Session>,
+    },
+}
+
+/// A fresh resume token: 122 random bits.
+fn new_resume_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Compares two secrets in time independent of where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// One chat room.
@@ -49,37 +104,90 @@ pub struct Room {
     /// recorded and broadcast, and while a connection joins or leaves, so those happen in
     /// one order for everyone (see [`crate::history`]).
     log: Mutex<RoomLog>,
-    /// Its members: connection → name as shown.
-    members: Mutex<BTreeMap<ConnId, String>>,
+    /// Its members, and whether it left memory.
+    members: Mutex<Members>,
     /// Its latest sequence number, readable without the log lock (listings).
     last_seq: AtomicU64,
 }
 
+/// A room's members.
+#[derive(Debug, Default)]
+struct Members {
+    /// Connection → name as shown.
+    names: BTreeMap<ConnId, String>,
+    /// Since when the room has had no members.
+    empty_since: Option<Instant>,
+    /// The room left memory: nobody may enter this copy (a join loads it again).
+    retired: bool,
+}
+
+/// A join found the room leaving memory; load it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retired;
+
 impl Room {
-    /// Adds or renames a member; returns whether the room was empty before.
-    pub fn add_member(&self, conn: ConnId, name: &str) -> bool {
-        let Ok(mut members) = self.members.lock() else {
-            return false;
-        };
-        let was_empty = members.is_empty();
-        members.insert(conn, name.to_owned());
-        was_empty
+    fn members(&self) -> std::sync::MutexGuard<'_, Members> {
+        self.members
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds or renames a member; returns whether the room was empty before, or
+    /// [`Retired`] when the room just left memory.
+    pub fn add_member(&self, conn: ConnId, name: &str) -> Result<bool, Retired> {
+        let mut members = self.members();
+        if members.retired {
+            return Err(Retired);
+        }
+        let was_empty = members.names.is_empty();
+        members.names.insert(conn, name.to_owned());
+        members.empty_since = None;
+        Ok(was_empty)
     }
 
     /// Removes a member; returns `Some(now_empty)` if it was one.
     pub fn remove_member(&self, conn: ConnId) -> Option<bool> {
-        let mut members = self.members.lock().ok()?;
-        members.remove(&conn)?;
-        Some(members.is_empty())
+        let mut members = self.members();
+        members.names.remove(&conn)?;
+        let now_empty = members.names.is_empty();
+        if now_empty {
+            members.empty_since = Some(Instant::now());
+        }
+        Some(now_empty)
+    }
+
+    /// Gives a member's place to another connection (a resumed session), under `name`.
+    pub fn replace_member(&self, stale: ConnId, fresh: ConnId, name: &str) {
+        let mut members = self.members();
+        if members.names.remove(&stale).is_some() {
+            members.names.insert(fresh, name.to_owned());
+        }
     }
 
     /// Renames a member, if it is one.
     pub fn rename_member(&self, conn: ConnId, name: &str) {
-        if let Ok(mut members) = self.members.lock() {
-            if let Some(n) = members.get_mut(&conn) {
-                *n = name.to_owned();
-            }
+        if let Some(n) = self.members().names.get_mut(&conn) {
+            *n = name.to_owned();
         }
+    }
+
+    /// Marks the room retired if it may leave memory: no members, and no history or
+    /// empty for `idle` (`None`: whatever the history).
+    fn retire_if_idle(&self, idle: Option<std::time::Duration>) -> bool {
+        let mut members = self.members();
+        let leaves = members.names.is_empty()
+            && match idle {
+                None => true,
+                Some(idle) => {
+                    self.last_seq() == 0
+                        || idle.is_zero()
+                        || members.empty_since.is_some_and(|t| t.elapsed() >= idle)
+                }
+            };
+        if leaves {
+            members.retired = true;
+        }
+        leaves
     }
 
     /// The committed history, locked. A poisoned lock is taken over: the log is only
@@ -92,18 +200,14 @@ impl Room {
 
     /// The members' names, sorted (each name's sort key computed once).
     pub fn member_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .members
-            .lock()
-            .map(|m| m.values().cloned().collect())
-            .unwrap_or_default();
-        names.sort_by_cached_key(|n| crate::names::name_key(n));
+        let mut names: Vec<String> = self.members().names.values().cloned().collect();
+        names.sort_by_cached_key(|n| crate::names::fold_case(n));
         names
     }
 
     /// How many members.
     pub fn member_count(&self) -> usize {
-        self.members.lock().map(|m| m.len()).unwrap_or(0)
+        self.members().names.len()
     }
 
     /// Notes the latest sequence number (after a commit, under the log lock).
@@ -149,16 +253,19 @@ impl App {
             Some(config.db.as_path())
         })?;
         let messages = store.count_messages().await?;
+        let limits = RateLimits::new(config.user_rate(), config.ip_rate(), config.room_rate_limit);
         Ok(App {
             inner: Arc::new(AppInner {
                 config,
                 store,
                 rooms: Mutex::new(HashMap::new()),
+                limits,
                 users: Mutex::new(HashMap::new()),
                 events: SystemEvents::default(),
                 started: Instant::now(),
                 connections: AtomicUsize::new(0),
                 messages: AtomicU64::new(messages),
+                local_addr: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -166,6 +273,21 @@ impl App {
     /// The settings.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Notes the address the server listens on (once; later calls are ignored).
+    pub fn set_local_addr(&self, addr: std::net::SocketAddr) {
+        let _ = self.inner.local_addr.set(addr);
+    }
+
+    /// The origins allowed to open a WebSocket: `--allow-origin`, plus the server's own
+    /// (see [`crate::chat::presence::own_origins`]) once it listens.
+    pub fn allowed_origins(&self) -> Vec<String> {
+        let mut allowed = self.inner.config.allowed_origins.clone();
+        if let Some(addr) = self.inner.local_addr.get() {
+            allowed.extend(crate::chat::presence::own_origins(*addr));
+        }
+        allowed
     }
 
     /// The database.
@@ -178,16 +300,20 @@ impl App {
         &self.inner.events
     }
 
-    /// A room, loaded from the database (or created) on first use.
-    pub async fn room(&self, name: &str) -> Result<Arc<Room>, HandlerError> {
+    /// A room, from memory or else loaded from the database (or created), for a join
+    /// from `address`. Bringing a room into memory takes from the address's room budget
+    /// (`--room-rate-limit`) and is refused when `--max-rooms` rooms have members; rooms
+    /// without members make way first.
+    pub async fn room(
+        &self,
+        name: &str,
+        address: Option<std::net::IpAddr>,
+    ) -> Result<Arc<Room>, HandlerError> {
         if let Some(room) = self.existing_room(name) {
             return Ok(room);
         }
-        if self.inner.rooms.lock().map(|r| r.len()).unwrap_or(0) >= self.inner.config.max_rooms {
-            return Err(HandlerError::new(
-                "the server has too many rooms; join an existing one",
-            ));
-        }
+        self.inner.limits.new_room(address)?;
+        self.make_way()?;
         let record = self
             .inner
             .store
@@ -198,11 +324,7 @@ impl App {
                 HandlerError::new("the room's history could not be read")
                     .with_code(wsx_core::ErrorCode::Internal)
             })?;
-        let mut rooms = self
-            .inner
-            .rooms
-            .lock()
-            .map_err(|_| HandlerError::new("internal error"))?;
+        let mut rooms = self.rooms();
         // Two first joins may race: the first one in wins, the other's load is dropped.
         let room = rooms
             .entry(name.to_owned())
@@ -212,13 +334,77 @@ impl App {
                     name: name.to_owned(),
                     numbering: tokio::sync::Mutex::new(record.last_seq),
                     log: Mutex::new(RoomLog::new(record, self.inner.config.history)),
-                    members: Mutex::new(BTreeMap::new()),
+                    members: Mutex::new(Members {
+                        empty_since: Some(Instant::now()),
+                        ..Members::default()
+                    }),
                     last_seq,
                 })
             })
             .clone();
         metrics::gauge!("chat_rooms_loaded").set(rooms.len() as f64);
         Ok(room)
+    }
+
+    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Room>>> {
+        self.inner
+            .rooms
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Before a room is loaded: refuses when `--max-rooms` rooms have members, and
+    /// evicts every room without members when the map is full.
+    fn make_way(&self) -> Result<(), HandlerError> {
+        let max = self.inner.config.max_rooms;
+        let mut rooms = self.rooms();
+        if rooms.len() < max {
+            return Ok(());
+        }
+        let live = rooms.values().filter(|r| r.member_count() > 0).count();
+        if live >= max {
+            return Err(HandlerError::new(format!(
+                "the server has {live} rooms in use, its limit: join one of them"
+            )));
+        }
+        rooms.retain(|_, room| !room.retire_if_idle(None));
+        metrics::gauge!("chat_rooms_loaded").set(rooms.len() as f64);
+        Ok(())
+    }
+
+    /// After a room lost its last member: it leaves memory at once if it has no history
+    /// (or `--room-idle` is 0); otherwise [`App::evict_idle_rooms`] takes it later.
+    pub fn room_emptied(&self, name: &str) {
+        let idle = self.inner.config.room_idle;
+        let mut rooms = self.rooms();
+        if rooms
+            .get(name)
+            .is_some_and(|r| r.retire_if_idle(Some(idle)))
+        {
+            rooms.remove(name);
+        }
+        metrics::gauge!("chat_rooms_loaded").set(rooms.len() as f64);
+    }
+
+    /// Drops the rooms that have had no members for `--room-idle` (every stats tick),
+    /// and the rate limiters' refilled keys.
+    pub fn evict_idle_rooms(&self) {
+        let idle = self.inner.config.room_idle;
+        let mut rooms = self.rooms();
+        rooms.retain(|_, room| !room.retire_if_idle(Some(idle)));
+        metrics::gauge!("chat_rooms_loaded").set(rooms.len() as f64);
+        drop(rooms);
+        self.inner.limits.sweep();
+    }
+
+    /// How many rooms are in memory (with members or recently emptied).
+    pub fn rooms_in_memory(&self) -> usize {
+        self.rooms().len()
+    }
+
+    /// The keyed rate limits.
+    pub fn limits(&self) -> &RateLimits {
+        &self.inner.limits
     }
 
     /// A room already in memory.
@@ -248,60 +434,103 @@ impl App {
         self.active_rooms().iter().map(|r| r.summary()).collect()
     }
 
-    /// Claims a name for a connection; `false` if another holds it.
-    pub fn claim_name(&self, key: &str, display: &str, conn: ConnId) -> bool {
-        let Ok(mut users) = self.inner.users.lock() else {
-            return false;
-        };
-        match users.get(key) {
-            Some((holder, _)) if *holder != conn => false,
-            _ => {
-                users.insert(key.to_owned(), (conn, display.to_owned()));
-                metrics::gauge!("chat_users").set(users.len() as f64);
-                true
+    /// Claims a name for a connection; `None` if another connection holds it and
+    /// `resume_token` is not that holder's token. With the right token, the holder is
+    /// replaced (see [`Claim::Resumed`]).
+    pub fn claim_name(
+        &self,
+        name: &UserName,
+        conn: &Conn<Session>,
+        resume_token: Option<&str>,
+    ) -> Option<Claim> {
+        let mut users = self.users();
+        let stale = match users.get(&name.key) {
+            Some(holder) if holder.conn.id() != conn.id() => {
+                let proven = resume_token.is_some_and(|t| same_secret(t, &holder.resume_token));
+                if !proven {
+                    return None;
+                }
+                Some(holder.conn.clone())
             }
-        }
+            _ => None,
+        };
+        let token = new_resume_token();
+        users.insert(
+            name.key.clone(),
+            NameHolder {
+                conn: conn.clone(),
+                display: name.display.clone(),
+                resume_token: token.clone(),
+            },
+        );
+        metrics::gauge!("chat_users").set(users.len() as f64);
+        Some(match stale {
+            Some(stale) => Claim::Resumed {
+                resume_token: token,
+                stale,
+            },
+            None => Claim::Free {
+                resume_token: token,
+            },
+        })
     }
 
-    /// Moves a connection from one name to another; `false` if the new one is taken.
-    pub fn rename(&self, old_key: &str, new_key: &str, display: &str, conn: ConnId) -> bool {
-        let Ok(mut users) = self.inner.users.lock() else {
+    fn users(&self) -> std::sync::MutexGuard<'_, HashMap<String, NameHolder>> {
+        self.inner
+            .users
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Moves a connection from one name to another (its resume token goes along);
+    /// `false` if the new one is taken.
+    pub fn rename(&self, old_key: &str, new: &UserName, conn: &Conn<Session>) -> bool {
+        let mut users = self.users();
+        if users
+            .get(&new.key)
+            .is_some_and(|holder| holder.conn.id() != conn.id())
+        {
             return false;
+        }
+        let resume_token = match users.get(old_key) {
+            Some(holder) if holder.conn.id() == conn.id() => users
+                .remove(old_key)
+                .map_or_else(new_resume_token, |h| h.resume_token),
+            _ => new_resume_token(),
         };
-        if users
-            .get(new_key)
-            .is_some_and(|(holder, _)| *holder != conn)
-        {
-            return false;
-        }
-        if users
-            .get(old_key)
-            .is_some_and(|(holder, _)| *holder == conn)
-        {
-            users.remove(old_key);
-        }
-        users.insert(new_key.to_owned(), (conn, display.to_owned()));
+        users.insert(
+            new.key.clone(),
+            NameHolder {
+                conn: conn.clone(),
+                display: new.display.clone(),
+                resume_token,
+            },
+        );
         true
     }
 
     /// Frees a connection's name.
     pub fn release_name(&self, key: &str, conn: ConnId) {
-        if let Ok(mut users) = self.inner.users.lock() {
-            if users.get(key).is_some_and(|(holder, _)| *holder == conn) {
-                users.remove(key);
-            }
-            metrics::gauge!("chat_users").set(users.len() as f64);
+        let mut users = self.users();
+        if users
+            .get(key)
+            .is_some_and(|holder| holder.conn.id() == conn)
+        {
+            users.remove(key);
         }
+        metrics::gauge!("chat_users").set(users.len() as f64);
     }
 
     /// Who holds a name: connection and name as shown.
     pub fn find_user(&self, key: &str) -> Option<(ConnId, String)> {
-        self.inner.users.lock().ok()?.get(key).cloned()
+        self.users()
+            .get(key)
+            .map(|holder| (holder.conn.id(), holder.display.clone()))
     }
 
     /// How many users have a name.
     pub fn user_count(&self) -> usize {
-        self.inner.users.lock().map(|u| u.len()).unwrap_or(0)
+        self.users().len()
     }
 
     /// Counts a connection in (`true`) or out.

@@ -402,6 +402,7 @@ mod tests {
             seq,
             history,
             recovered,
+            resume_token: None,
         }
     }
 
@@ -452,22 +453,6 @@ mod tests {
             format_message_in(&me, Some("general"), utc),
             "[12:00:01] * bob waves"
         );
-        let rooms = [
-            RoomSummary {
-                name: "general".into(),
-                members: 2,
-                messages: 1,
-            },
-            RoomSummary {
-                name: "random".into(),
-                members: 1,
-                messages: 0,
-            },
-        ];
-        assert_eq!(
-            format_rooms(&rooms),
-            "*** rooms: general (2 users, 1 message), random (1 user, 0 messages)"
-        );
     }
 
     fn texts(shown: &[Shown]) -> Vec<String> {
@@ -478,6 +463,20 @@ mod tests {
                 Shown::Notice(n) => n.clone(),
             })
             .collect()
+    }
+
+    #[test]
+    fn room_lists_count_in_words() {
+        let room = |name: &str, members, messages| RoomSummary {
+            name: name.into(),
+            members,
+            messages,
+        };
+        assert_eq!(
+            format_rooms(&[room("general", 2, 14), room("quiet", 1, 1)]),
+            "*** rooms: general (2 users, 14 messages), quiet (1 user, 1 message)"
+        );
+        assert_eq!(format_rooms(&[]), "*** no rooms");
     }
 
     #[test]

@@ -33,9 +33,12 @@ pub struct Config {
     /// Close connections that send nothing for this long (`300`, `90s`, `5m`, `500ms`; `0`: never).
     #[arg(long, env = "WSX_CHAT_IDLE_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
     pub idle_timeout: Duration,
-    /// Origins allowed to open a WebSocket, besides the page's own origin and localhost
-    /// (comma-separated; `*` allows any). A client that sends no `Origin` (not a browser)
-    /// is always allowed.
+    /// Origins allowed to open a WebSocket, besides the server's own page at its listen
+    /// address (`http://127.0.0.1:PORT`, `http://localhost:PORT`, `http://[::1]:PORT`);
+    /// comma-separated, `*` allows any. Serving the page under another name (a domain, a
+    /// proxy, a dev server on another port) needs it here: the request's `Host` is never
+    /// trusted (DNS rebinding). A client that sends no `Origin` (not a browser) is always
+    /// allowed.
     #[arg(
         long = "allow-origin",
         env = "WSX_CHAT_ALLOWED_ORIGINS",
@@ -49,9 +52,30 @@ pub struct Config {
     /// of twice as many are allowed.
     #[arg(long, env = "WSX_CHAT_RATE_LIMIT", default_value_t = 20)]
     pub rate_limit: u32,
-    /// Most rooms the server keeps (each holds its recent history in memory).
+    /// Messages (room and private) one user name may send, across all its connections
+    /// and reconnects: `COUNT/PERIOD` (e.g. `40/2s`: bursts of 40, one more every 50 ms);
+    /// `0`: no limit. Default: what one connection may send (`--rate-limit`).
+    #[arg(long, env = "WSX_CHAT_USER_RATE_LIMIT", value_parser = RateSpec::parse)]
+    pub user_rate_limit: Option<RateSpec>,
+    /// Messages one client address (an IPv6 address by its /64) may send, whatever the
+    /// names and connections: `COUNT/PERIOD`; `0`: no limit. Default: five users' worth.
+    /// The address is the TCP peer's (`X-Forwarded-For` is not trusted): behind a reverse
+    /// proxy every user shares the proxy's, so raise this there or turn it off.
+    #[arg(long, env = "WSX_CHAT_IP_RATE_LIMIT", value_parser = RateSpec::parse)]
+    pub ip_rate_limit: Option<RateSpec>,
+    /// Rooms one client address may bring into memory with `join` (a new room, or one
+    /// that was evicted): `COUNT/PERIOD`; `0`: no limit.
+    #[arg(long, env = "WSX_CHAT_ROOM_RATE_LIMIT", default_value = "30/1m", value_parser = RateSpec::parse)]
+    pub room_rate_limit: RateSpec,
+    /// Most live rooms (rooms with members); a join that would open one more is refused.
+    /// Rooms without members leave memory: at once when they have no history, after
+    /// `--room-idle` (or sooner, when the cap is reached) when they have.
     #[arg(long, env = "WSX_CHAT_MAX_ROOMS", default_value_t = 10_000)]
     pub max_rooms: usize,
+    /// How long a room with history stays in memory without members (`0`: leaves at
+    /// once); it is loaded again from the database on the next join.
+    #[arg(long, env = "WSX_CHAT_ROOM_IDLE", default_value = "1m", value_parser = parse_duration)]
+    pub room_idle: Duration,
     /// How long a `typing` lasts without a new one.
     #[arg(long, env = "WSX_CHAT_TYPING_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub typing_timeout: Duration,
@@ -73,7 +97,14 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             max_message_bytes: 16 * 1024,
             rate_limit: 20,
+            user_rate_limit: None,
+            ip_rate_limit: None,
+            room_rate_limit: RateSpec {
+                count: 30,
+                per: Duration::from_secs(60),
+            },
             max_rooms: 10_000,
+            room_idle: Duration::from_secs(60),
             typing_timeout: Duration::from_secs(5),
             stats_interval: Duration::from_secs(5),
         }
@@ -81,9 +112,67 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The per-name message limit: `--user-rate-limit`, or one connection's budget.
+    pub fn user_rate(&self) -> RateSpec {
+        self.user_rate_limit.unwrap_or(RateSpec {
+            count: self.rate_limit.saturating_mul(2),
+            per: Duration::from_secs(2),
+        })
+    }
+
+    /// The per-address message limit: `--ip-rate-limit`, or five users' budgets.
+    pub fn ip_rate(&self) -> RateSpec {
+        self.ip_rate_limit.unwrap_or(RateSpec {
+            count: self.rate_limit.saturating_mul(10),
+            per: Duration::from_secs(2),
+        })
+    }
+
     /// The idle timeout, `None` when disabled.
     pub fn idle_timeout(&self) -> Option<Duration> {
         (!self.idle_timeout.is_zero()).then_some(self.idle_timeout)
+    }
+}
+
+/// A rate: `count` events per `per`, in bursts of up to `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateSpec {
+    /// How many (0: no limit).
+    pub count: u32,
+    /// In how long.
+    pub per: Duration,
+}
+
+impl RateSpec {
+    /// No limit.
+    pub const OFF: RateSpec = RateSpec {
+        count: 0,
+        per: Duration::from_secs(1),
+    };
+
+    /// Parses `COUNT/PERIOD` (`40/2s`, `30/1m`, `5/s`) or `0` (no limit).
+    pub fn parse(s: &str) -> Result<RateSpec, String> {
+        let s = s.trim();
+        if s == "0" {
+            return Ok(RateSpec::OFF);
+        }
+        let (count, per) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}` is not a rate (e.g. 40/2s, 30/1m, or 0 for none)"))?;
+        let count: u32 = count
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{count}` is not a count (in `{s}`)"))?;
+        let per = per.trim();
+        let per = if per.starts_with(|c: char| c.is_ascii_digit()) {
+            parse_duration(per)?
+        } else {
+            parse_duration(&format!("1{per}"))?
+        };
+        if per.is_zero() {
+            return Err(format!("the period of `{s}` is zero"));
+        }
+        Ok(RateSpec { count, per })
     }
 }
 
@@ -139,5 +228,28 @@ mod tests {
             ["https://a.example", "https://b.example"]
         );
         assert_eq!(c.idle_timeout(), None);
+        // Rates follow `--rate-limit` unless given.
+        assert_eq!(c.user_rate().count, 40);
+        assert_eq!(c.ip_rate().count, 200);
+    }
+
+    #[test]
+    fn rates_parse() {
+        let r = |s| RateSpec::parse(s).unwrap();
+        assert_eq!(
+            r("40/2s"),
+            RateSpec {
+                count: 40,
+                per: Duration::from_secs(2)
+            }
+        );
+        assert_eq!(r("30/m").per, Duration::from_secs(60));
+        assert_eq!(r("5/1m").per, Duration::from_secs(60));
+        assert_eq!(r("0").count, 0);
+        for bad in ["40", "x/s", "4/0s", "4/parsec"] {
+            assert!(RateSpec::parse(bad).is_err(), "{bad}");
+        }
+        let c = Config::try_parse_from(["wsx-chat", "--rate-limit", "0"]).unwrap();
+        assert_eq!((c.user_rate().count, c.ip_rate().count), (0, 0));
     }
 }

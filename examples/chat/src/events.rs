@@ -31,6 +31,12 @@ wsx_core::define_events! {
         /// The last message this client saw in the room, to receive exactly what it
         /// missed.
         since: Option<RoomPosition>,
+        /// The `resumeToken` of an earlier join, on a new connection: when another
+        /// connection still holds the name (one whose network died without closing),
+        /// that connection is closed and this one takes the name and its rooms at once,
+        /// without `userLeft`/`userJoined`. Without it (or with a wrong one), a name in
+        /// use is refused as before.
+        resume_token: Option<String>.max(64),
     } -> JoinResponse {
         /// Whether the user joined.
         success: bool,
@@ -49,6 +55,9 @@ wsx_core::define_events! {
         history: Vec<ChatMessage>,
         /// Only when `since` was given: whether every missed message is in `history`.
         recovered: Option<bool>,
+        /// A secret that lets a later connection take this name back (see the request's
+        /// `resumeToken`). Keep it for re-joins; it changes when it is used.
+        resume_token: Option<String>,
     }
 
     /// Send a message to a room (by default the most recently joined one).

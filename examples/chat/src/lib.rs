@@ -12,6 +12,7 @@
 //! - [`app`]: the shared state: rooms, names in use, counters.
 //! - [`chat`]: the WebSocket handlers, one concern per module, and the server built
 //!   from them.
+//! - [`limits`]: rate limits kept per user name and per client address.
 //! - [`names`]: user names: normalisation, comparison, refused characters.
 //! - [`store`]: every room message in SQLite, on its own thread, with group commit.
 //! - [`history`]: the last N messages of a room in memory, and replay after a reconnect.
@@ -21,6 +22,28 @@
 //! - [`cli`]: the terminal client's parsing, formatting and exactly-once transcript;
 //!   `src/bin/wsx-chat.rs` is the server, `src/bin/wsx-chat-cli.rs` the terminal client
 //!   (on `wsx-client`).
+//!
+//! # Limits
+//! Everything a peer can make the server hold is bounded; each limit is a flag (and a
+//! `WSX_CHAT_*` variable), see `wsx-chat --help`.
+//!
+//! | what | limit | flag (default) |
+//! | --- | --- | --- |
+//! | frames per connection | refused with `rate_limited`, closed (1008) after repeated strikes | `--rate-limit` (20/s, bursts of 40) |
+//! | messages per user name | `rate_limited`, kept across reconnects | `--user-rate-limit` (as one connection) |
+//! | messages per client address (IPv6: per /64) | `rate_limited`, whatever the names | `--ip-rate-limit` (five users' worth) |
+//! | rooms brought into memory per client address | `rate_limited` on `join` | `--room-rate-limit` (`30/1m`) |
+//! | live rooms (with members) | `join` of one more refused | `--max-rooms` (10,000) |
+//! | empty rooms | leave memory at once without history; with history after | `--room-idle` (1m) |
+//! | message size | closed with 1009 | `--max-message-bytes` (16 KiB) |
+//! | silence | closed with 4000 | `--idle-timeout` (5m) |
+//! | browsers' origins | 403 unless listed or the server's own (`http://127.0.0.1:PORT`, `http://localhost:PORT`, `http://[::1]:PORT`); never derived from `Host` | `--allow-origin` |
+//!
+//! Names: two names that look alike (the TR39 confusable skeleton of their case-folded
+//! form, see [`names`]) are one name. A name held by a connection that died without
+//! closing is taken back at once by a `join` that presents the `resumeToken` of that
+//! connection's join; the stale connection is closed with 4001 (see
+//! [`chat::rooms::CLOSE_REPLACED`]).
 
 pub mod app;
 pub mod chat;
@@ -29,6 +52,7 @@ pub mod config;
 pub mod events;
 pub mod history;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod names;
 pub mod page;

@@ -1,12 +1,16 @@
 //! User names: what is refused, and when two names are the same.
 //!
 //! A name is shown as the user typed it (trimmed, NFC-normalised) and compared by its
-//! key: NFKC-normalised and lower-cased, so `Alice`, `ALICE` and `Ａｌｉｃｅ` (full-width)
-//! are one name. Characters that hide or reorder text are refused outright: control
+//! key: NFKC-normalised, lower-cased, then reduced to its Unicode TR39 confusable
+//! skeleton, so `Alice`, `ALICE`, `Ａｌｉｃｅ` (full-width), `аlice` (Cyrillic `а`) and
+//! `rnallory` (`rn` for `m`) are one name: nobody can pass for someone else with a
+//! look-alike. (Case is folded before the skeleton, so `Iris` and `iris` stay one name;
+//! the price is that a capital `I` posing as `l` is not caught.) Characters that hide or reorder text are refused outright: control
 //! characters, bidirectional overrides and isolates, and zero-width characters, which
 //! would let `alice\u{200B}` pass for `alice` or flip the rest of a line.
 
 use unicode_normalization::UnicodeNormalization;
+use unicode_security::confusable_detection::skeleton;
 
 /// Longest name, in characters (the `join` schema says the same).
 pub const MAX_NAME_CHARS: usize = 50;
@@ -16,7 +20,7 @@ pub const MAX_NAME_CHARS: usize = 50;
 pub struct UserName {
     /// How the name is shown: trimmed and NFC-normalised.
     pub display: String,
-    /// How names are compared: NFKC-normalised and lower-cased.
+    /// How names are compared: [`name_key`] (case-folded confusable skeleton).
     pub key: String,
 }
 
@@ -54,9 +58,18 @@ impl UserName {
     }
 }
 
-/// The comparison key of a name: NFKC, lower case, NFKC again (lower-casing may
-/// denormalise).
+/// The comparison key of a name: [`fold_case`], then the TR39 confusable skeleton of
+/// that, lower-cased and folded again (a skeleton maps some look-alikes to capitals:
+/// `0` → `O`). Two names with the same key look alike and cannot both be in use.
 pub fn name_key(name: &str) -> String {
+    let folded = fold_case(name);
+    let skeleton: String = skeleton(&folded).collect();
+    fold_case(&skeleton)
+}
+
+/// A name without case or width: NFKC, lower case, NFKC again (lower-casing may
+/// denormalise). Used to sort names as people read them.
+pub fn fold_case(name: &str) -> String {
     let lowered: String = name.nfkc().flat_map(char::to_lowercase).collect();
     lowered.nfkc().collect()
 }
@@ -93,6 +106,33 @@ mod tests {
             UserName::parse("Jose\u{301}").unwrap().key
         );
         assert_eq!(UserName::parse("Jose\u{301}").unwrap().display, "Jos\u{e9}");
+    }
+
+    #[test]
+    fn look_alike_names_are_one_name() {
+        let alice = UserName::parse("alice").unwrap().key;
+        // Cyrillic а (U+0430), Greek ο in "bοb", digit zero for o, `rn` for `m`.
+        assert_eq!(UserName::parse("\u{430}lice").unwrap().key, alice);
+        assert_eq!(UserName::parse("\u{410}LICE").unwrap().key, alice);
+        assert_eq!(
+            UserName::parse("rnallory").unwrap().key,
+            UserName::parse("Mallory").unwrap().key
+        );
+        assert_eq!(
+            UserName::parse("b\u{3bf}b").unwrap().key,
+            UserName::parse("bob").unwrap().key
+        );
+        assert_eq!(
+            UserName::parse("b0b").unwrap().key,
+            UserName::parse("BOB").unwrap().key
+        );
+        // Names that only share letters stay apart, and the shown name is untouched.
+        assert_ne!(UserName::parse("alicia").unwrap().key, alice);
+        assert_ne!(UserName::parse("bob").unwrap().key, alice);
+        assert_eq!(
+            UserName::parse("\u{430}lice").unwrap().display,
+            "\u{430}lice"
+        );
     }
 
     #[test]

@@ -50,6 +50,9 @@ impl Chat {
     where
         F: Future + Send + 'static,
     {
+        if let Ok(addr) = listener.local_addr() {
+            self.app.set_local_addr(addr);
+        }
         let ticker = tokio::spawn(stats_ticker(self.app.clone()));
         let service = self
             .router
@@ -84,6 +87,7 @@ async fn stats_ticker(app: App) {
     loop {
         tick.tick().await;
         app.events().publish("stats", app.stats());
+        app.evict_idle_rooms();
         crate::metrics::upkeep();
     }
 }

@@ -1,8 +1,8 @@
 //! `GET /events`: Server-Sent Events of what happens on the server.
 //!
 //! Events: `userConnected`, `userDisconnected`, `userRenamed` (`{ username, … }`),
-//! `roomCreated`, `roomEmptied` (`{ room }`) and `stats` (as `GET /api/stats`, every few
-//! seconds). Each carries an `id`, increasing by one. The last [`RING_CAPACITY`] events
+//! `roomCreated`, `roomEmptied` (`{ room }`) and `stats` (as `GET /api/stats`, at once
+//! on connecting — without an id — then every few seconds). Each carries an `id`, increasing by one. The last [`RING_CAPACITY`] events
 //! are kept; a client that reconnects with `Last-Event-ID` (or `?lastEventId=`) first gets
 //! the kept events after that id, then the live ones, with nothing lost or repeated
 //! between the two: publishing and subscribing take the same lock, so an event is either
@@ -161,13 +161,19 @@ pub async fn events(
     let live = BroadcastStream::new(rx)
         .take_while(|r| std::future::ready(r.is_ok()))
         .filter_map(move |r| std::future::ready(r.ok().filter(|e| e.id > replayed_up_to)));
-    let stream = futures::stream::iter(backlog)
-        .chain(live)
+    // The numbers right away (without an id: a snapshot, not part of the event log, so
+    // a reconnecting browser's `Last-Event-ID` stays the last logged event).
+    let now = Event::default()
+        .event("stats")
+        .data(app.stats().to_string());
+    let logged = futures::stream::iter(backlog).chain(live).map(move |e| {
+        let _alive = &clients;
+        to_sse(&e)
+    });
+    let stream = futures::stream::once(std::future::ready(now))
+        .chain(logged)
         .take_until(SystemEvents::wait_closed(hub.closed.subscribe()))
-        .map(move |e| {
-            let _alive = &clients;
-            Ok(to_sse(&e))
-        });
+        .map(Ok);
     Sse::new(stream).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
 }
 

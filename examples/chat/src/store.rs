@@ -4,8 +4,11 @@
 //! async runtime never blocks on disk. Appends that arrive together are committed in one
 //! transaction (group commit), and each caller hears back only after the commit: a
 //! `messageId` returned to its sender is on disk. The database runs in WAL mode with
-//! `synchronous=NORMAL`, which keeps every committed transaction across a crash or a
-//! `kill -9` of the process (only a power loss may lose the last ones).
+//! `synchronous=FULL`: every commit is synced to the disk before its messages are
+//! answered, so an acknowledged message survives a `kill -9` and a power loss alike (with
+//! `NORMAL`, a power loss could drop the last commits, and their `seq`s would then be
+//! given to new messages that a client holding the old position would take as seen).
+//! Group commit keeps that to one sync per batch, not per message.
 //!
 //! Schema: `rooms(name, epoch, created_at)` and `messages(room, seq, id, username, body,
 //! ts, kind)` keyed by `(room, seq)`. A room's epoch is made when the room first appears
@@ -119,9 +122,7 @@ impl Store {
             Some(path) => Connection::open(path)?,
             None => Connection::open_in_memory()?,
         };
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        configure(&conn)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS rooms (
                  name TEXT PRIMARY KEY,
@@ -236,6 +237,14 @@ impl Store {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
     }
+}
+
+/// The connection's settings: WAL, and a sync at every commit (see the module docs).
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(())
 }
 
 /// The database thread: one command at a time, consecutive appends in one transaction.
@@ -511,6 +520,28 @@ mod tests {
             store.count_messages().await,
             Err(StoreError::Stopped)
         ));
+    }
+
+    #[test]
+    fn commits_are_synced_to_disk() {
+        let dir = std::env::temp_dir().join(format!(
+            "wsx-chat-pragma-{}-{}",
+            std::process::id(),
+            crate::now_ms()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conn = Connection::open(dir.join("chat.db")).unwrap();
+        configure(&conn).unwrap();
+        // 2 = FULL (0 OFF, 1 NORMAL, 3 EXTRA).
+        let synchronous: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        let journal: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        drop(conn);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!((synchronous, journal.as_str()), (2, "wal"));
     }
 
     #[tokio::test]

@@ -39,6 +39,7 @@ fn join_request_serializes_like_the_seed_chat() {
         username: "alice".into(),
         room: "general".into(),
         since: None,
+        resume_token: None,
     };
     assert_eq!(
         serde_json::to_string(&join).unwrap(),
@@ -73,6 +74,7 @@ fn default_room_is_applied() {
             username: "alice".into(),
             room: "general".into(),
             since: None,
+            resume_token: None,
         }
     );
 }

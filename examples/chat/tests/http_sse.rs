@@ -111,6 +111,14 @@ async fn rest_routes_answer_json() {
     let text = metrics.text().await.unwrap();
     assert!(text.contains("chat_messages_total"), "{text}");
     assert!(text.contains("wsx_connections"), "{text}");
+    // Every metric says what it is, the framework's too.
+    for name in [
+        "chat_messages_total",
+        "wsx_connections",
+        "wsx_frames_in_total",
+    ] {
+        assert!(text.contains(&format!("# HELP {name} ")), "{name}: {text}");
+    }
     server.stop().await;
 }
 
@@ -150,6 +158,16 @@ impl SseReader {
 
     async fn next(&mut self) -> SseEvent {
         loop {
+            let (id, event, data) = self.next_raw().await;
+            if let Some(id) = id {
+                return SseEvent { id, event, data };
+            }
+        }
+    }
+
+    /// The next event, with or without an id.
+    async fn next_raw(&mut self) -> (Option<u64>, String, serde_json::Value) {
+        loop {
             if let Some(end) = self.buf.find("\n\n") {
                 let block: String = self.buf.drain(..end + 2).collect();
                 let (mut id, mut event, mut data) = (None, String::new(), String::new());
@@ -162,14 +180,10 @@ impl SseReader {
                         data.push_str(v.trim_start());
                     }
                 }
-                if let Some(id) = id {
-                    return SseEvent {
-                        id,
-                        event,
-                        data: serde_json::from_str(&data).unwrap(),
-                    };
+                if event.is_empty() {
+                    continue; // a comment (heartbeat)
                 }
-                continue;
+                return (id, event, serde_json::from_str(&data).unwrap());
             }
             let chunk = tokio::time::timeout(common::WAIT, self.body.next())
                 .await
@@ -269,5 +283,35 @@ async fn sse_streams_system_events_and_replays_after_last_event_id() {
     // The same through the query parameter, for clients that cannot set headers.
     let mut by_query = SseReader::open(&format!("{url}?lastEventId={}", last_seen), None).await;
     assert_eq!(by_query.next().await.id, last_seen + 1);
+    server.stop().await;
+}
+
+/// Issue 18.4: `/events` said nothing for 5 s after connecting, and a disconnect's
+/// reason was Rust debug text (`ClientClosed(Some(1000))`).
+#[tokio::test]
+async fn sse_sends_the_stats_at_once_and_reasons_in_words() {
+    let server = TestServer::with(Config {
+        stats_interval: Duration::from_secs(3600),
+        ..Config::default()
+    })
+    .await;
+    let (_alice, _) = server.joined("alice", "general").await;
+    let mut sse = SseReader::open(&server.http("/events"), None).await;
+    let (id, event, data) = sse.next_raw().await;
+    assert_eq!((id, event.as_str()), (None, "stats"), "{data}");
+    assert_eq!(
+        (data["users"].as_u64(), data["rooms"].as_u64()),
+        (Some(1), Some(1))
+    );
+
+    let (carol, _) = server.joined("carol", "general").await;
+    carol.close().await;
+    let gone = loop {
+        let e = sse.next_system().await;
+        if e.event == "userDisconnected" {
+            break e;
+        }
+    };
+    assert_eq!(gone.data, json!({ "username": "carol", "reason": "left" }));
     server.stop().await;
 }

@@ -55,25 +55,32 @@ async fn only_allowed_origins_may_connect() {
     assert_eq!(refused.err(), Some(403));
     let refused = RawClient::connect_with(&url, &[("Origin", "null")]).await;
     assert_eq!(refused.err(), Some(403));
+    // Another port of this machine is another site, unless listed.
+    for origin in ["http://localhost:5173", "http://127.0.0.1:8080"] {
+        let refused = RawClient::connect_with(&url, &[("Origin", origin)]).await;
+        assert_eq!(refused.err(), Some(403), "{origin}");
+    }
+    let port = server.addr.port();
     for origin in [
-        "https://friend.example",
-        "http://localhost:5173",
-        "http://127.0.0.1:8080",
+        "https://friend.example".to_owned(),
+        format!("http://127.0.0.1:{port}"),
+        format!("http://localhost:{port}"),
+        format!("http://[::1]:{port}"),
     ] {
-        let mut ok = RawClient::connect_with(&url, &[("Origin", origin)])
+        let mut ok = RawClient::connect_with(&url, &[("Origin", &origin)])
             .await
             .unwrap_or_else(|s| panic!("{origin}: {s}"));
         ok.push("welcome").await;
     }
-    // The page's own origin: Origin matches Host.
-    let host = format!("chat.example:{}", server.addr.port());
-    let mut same = RawClient::connect_with(
+    // An Origin equal to the request's Host is not enough (DNS rebinding: a page of
+    // evil.example whose name now resolves to this server).
+    let host = format!("evil.example:{port}");
+    let forged = RawClient::connect_with(
         &url,
-        &[("Origin", &format!("https://{host}")), ("Host", &host)],
+        &[("Origin", &format!("http://{host}")), ("Host", &host)],
     )
-    .await
-    .unwrap();
-    same.push("welcome").await;
+    .await;
+    assert_eq!(forged.err(), Some(403));
     // No Origin at all: not a browser, allowed.
     server.client().await.push("welcome").await;
     server.stop().await;

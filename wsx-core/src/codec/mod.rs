@@ -12,10 +12,15 @@
 
 mod cbor;
 mod json;
+#[cfg(feature = "server")]
+mod json_ref;
 pub(crate) mod json_write;
 mod records;
 
-pub(crate) use json::{decode_ref_slice, decode_ref_str};
+#[cfg(feature = "server")]
+pub(crate) use json_ref::{
+    JsonFrameRef, decode_ref_slice, decode_ref_str, json_ok_prefix, write_json_ok,
+};
 
 use crate::protocol::{Frame, FrameError, OutFrame, WireFrame};
 use bytes::Bytes;

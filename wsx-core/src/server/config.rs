@@ -79,6 +79,12 @@ pub struct ServerConfig {
     /// long, with close code 4000. `None` disables it. Default `None`; the chat app uses
     /// 5 minutes.
     pub idle_timeout: Option<Duration>,
+    /// How long a connection whose codec is not known yet (no subprotocol, no `codec=`
+    /// query) holds its pushes, waiting for its first frame to tell the codec: pushes
+    /// made on open (a `welcome`) then reach a CBOR or binary-JSON client in its own
+    /// codec. Past it, held pushes go out in the server's default codec. `ZERO` sends
+    /// them at once. Default 2 s.
+    pub codec_wait: Duration,
     /// How long graceful shutdown waits for connections to flush and close. Default 5 s.
     pub shutdown_deadline: Duration,
     /// Validate responses and pushes against their schema before sending. Default: on in
@@ -105,6 +111,7 @@ impl Default for ServerConfig {
             ping_interval: Some(Duration::from_secs(25)),
             pong_timeout: Duration::from_secs(20),
             idle_timeout: None,
+            codec_wait: Duration::from_secs(2),
             shutdown_deadline: Duration::from_secs(5),
             validate_outgoing: cfg!(debug_assertions),
         }

@@ -1,6 +1,7 @@
 //! Errors a handler returns, refusals of a connect hook, and why a connection ended.
 
 use crate::error::{ErrorCode, WireError};
+use crate::protocol::close_code;
 use std::fmt;
 
 /// What a request handler returns on failure. Becomes a `response_error` with code
@@ -200,24 +201,4 @@ impl DisconnectReason {
             DisconnectReason::Closed(code, _) => *code,
         })
     }
-}
-
-/// The close codes the server uses.
-pub mod close_code {
-    /// Normal closure.
-    pub const NORMAL: u16 = 1000;
-    /// The server is shutting down.
-    pub const GOING_AWAY: u16 = 1001;
-    /// The peer broke the WebSocket protocol (RFC 6455 §7.4.1).
-    pub const PROTOCOL_ERROR: u16 = 1002;
-    /// A text message was not UTF-8 (RFC 6455 §7.4.1).
-    pub const INVALID_DATA: u16 = 1007;
-    /// Rate limit, bad frames, slow consumer or write timeout.
-    pub const POLICY_VIOLATION: u16 = 1008;
-    /// A message was larger than the limit.
-    pub const MESSAGE_TOO_BIG: u16 = 1009;
-    /// The server failed.
-    pub const INTERNAL_ERROR: u16 = 1011;
-    /// The connection sent nothing for the idle timeout.
-    pub const IDLE_TIMEOUT: u16 = 4000;
 }

@@ -5,8 +5,9 @@
 //! type. CBOR frames (and JSON frames that need the owned path, e.g. an event name with
 //! escapes) arrive with their payload already a [`Value`].
 
+use crate::codec::JsonFrameRef;
 use crate::event::Payload;
-use crate::protocol::{Frame, FrameType, JsonFrameRef};
+use crate::protocol::{Frame, FrameType};
 use crate::validate::{self, PayloadError, Validator};
 use serde_json::value::RawValue;
 use serde_json::{Number, Value};

@@ -45,9 +45,11 @@ mod rooms;
 mod session;
 mod testing;
 
+#[doc(inline)]
+pub use crate::protocol::close_code;
 pub use config::ServerConfig;
 pub use conn::{Conn, Emitter, PushError};
-pub use error::{DisconnectReason, HandlerError, Reject, close_code};
+pub use error::{DisconnectReason, HandlerError, Reject};
 pub use extract::{Context, EventName, FromContext, State};
 pub use handler::{RequestHandler, SendHandler};
 pub use handshake::Handshake;
@@ -76,10 +78,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use tracing::Instrument;
 
-/// The subprotocol a JSON client offers.
-pub const SUBPROTOCOL_JSON: &str = "wsx.v1.json";
-/// The subprotocol a CBOR client offers.
-pub const SUBPROTOCOL_CBOR: &str = "wsx.v1.cbor";
+#[doc(inline)]
+pub use crate::protocol::{SUBPROTOCOL_CBOR, SUBPROTOCOL_JSON};
 
 /// An event's handler, type-erased: it decodes the payload, calls the handler and polls
 /// it once ([`Started`]). `None` when the payload turned out not to be one JSON value
@@ -553,7 +553,7 @@ async fn guarded<Fut: Future>(fut: Fut) -> Result<Fut::Output, WireError> {
 }
 
 /// The JSON `response_ok` prefix of an event (see
-/// [`json_ok_prefix`](crate::protocol::json_ok_prefix)), made once per event name in a
+/// [`json_ok_prefix`](crate::codec::json_ok_prefix)), made once per event name in a
 /// process and kept for its life, so a reply borrows it instead of counting references
 /// to it: the names are `'static` and few, so is the memory.
 fn ok_prefix_of(name: &'static str) -> Result<&'static str, serde_json::Error> {
@@ -566,7 +566,7 @@ fn ok_prefix_of(name: &'static str) -> Result<&'static str, serde_json::Error> {
     if let Some(prefix) = prefixes.get(name) {
         return Ok(prefix);
     }
-    let prefix: &'static str = Box::leak(crate::protocol::json_ok_prefix(name)?.into_boxed_str());
+    let prefix: &'static str = Box::leak(crate::codec::json_ok_prefix(name)?.into_boxed_str());
     prefixes.insert(name, prefix);
     Ok(prefix)
 }

@@ -155,7 +155,7 @@ impl Outbound {
     }
 
     /// A `response_ok` of event `x`: in the JSON codecs written from its prefix (see
-    /// [`json_ok_prefix`](crate::protocol::json_ok_prefix)) as a `String`, which a text
+    /// [`json_ok_prefix`](crate::codec::json_ok_prefix)) as a `String`, which a text
     /// message takes as it is (no UTF-8 check); in the others encoded whole.
     pub(crate) fn encode_ok<T: Serialize + ?Sized>(
         codec: Codec,
@@ -169,7 +169,7 @@ impl Outbound {
             return Outbound::encode(codec, &OutFrame::ok(x, id, w, p));
         }
         let text = crate::codec::with_scratch(|out| {
-            crate::protocol::write_json_ok(out, json_prefix, id, w, p)
+            crate::codec::write_json_ok(out, json_prefix, id, w, p)
         })
         .map_err(|e| EncodeError(e.to_string()))?;
         let msg = if codec.is_text() {
@@ -191,6 +191,27 @@ impl Outbound {
                 droppable: false,
             })
             .ok_or_else(|| EncodeError("a text frame is not UTF-8".into()))
+    }
+}
+
+/// One message re-encoded from `from` into `to`, keeping the order of its keys: JSON
+/// to JSON changes only the frame type, JSON to CBOR goes through an ordered CBOR value.
+fn transcoded(from: Codec, to: Codec, bytes: &[u8]) -> Result<Encoded, String> {
+    use crate::codec::CodecFamily;
+    match (from.family(), to.family()) {
+        (CodecFamily::Json, CodecFamily::Json) => Ok(Encoded {
+            text: to.is_text(),
+            bytes: bytes::Bytes::copy_from_slice(bytes),
+        }),
+        (CodecFamily::Json, CodecFamily::Cbor) => {
+            let value: ciborium::Value =
+                serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+            to.encode_value(&value).map_err(|e| e.to_string())
+        }
+        (CodecFamily::Cbor, _) => {
+            let value = from.decode_value(bytes).map_err(|e| e.to_string())?;
+            to.encode_value(&value).map_err(|e| e.to_string())
+        }
     }
 }
 
@@ -348,6 +369,38 @@ impl OutboundQueue {
         state.writing_bytes = 0;
     }
 
+    /// Re-encodes every queued message from codec `from` into `to`: the pushes queued
+    /// before the connection's first frame told its codec. A message that cannot be
+    /// re-encoded is dropped (and logged).
+    pub(crate) fn transcode(&self, from: Codec, to: Codec) {
+        let mut state = match self.items.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut queued: u32 = 0;
+        state.items.retain_mut(|item| {
+            if let Outbound::Message { msg, .. } = item {
+                let bytes: &[u8] = match msg {
+                    WsMessage::Text(t) => t.as_bytes(),
+                    WsMessage::Binary(b) => b,
+                    _ => return true,
+                };
+                let again = transcoded(from, to, bytes)
+                    .and_then(|e| into_ws_message(e).ok_or_else(|| "not UTF-8".to_owned()));
+                match again {
+                    Ok(m) => *msg = m,
+                    Err(e) => {
+                        tracing::error!(%e, from = from.name(), to = to.name(), "a held push could not be re-encoded; dropped");
+                        return false;
+                    }
+                }
+            }
+            queued = queued.saturating_add(count(item.size()));
+            true
+        });
+        state.queued_bytes = queued;
+    }
+
     /// Refuses every later push (the connection is going away).
     pub(crate) fn close(&self) {
         let mut state = match self.items.lock() {
@@ -466,6 +519,29 @@ mod tests {
         // One frame larger than the limit passes when nothing else is held.
         q.push(sized(500, false), true).unwrap();
         assert_eq!(q.push(sized(1, false), true), Err(Overflow::Full));
+    }
+
+    #[test]
+    fn held_pushes_are_re_encoded_in_the_codec_that_settled() {
+        let q = OutboundQueue::new(8);
+        let payload = serde_json::json!({"text": "hi", "n": 1});
+        let push = OutFrame::send("welcome", &payload);
+        q.push(Outbound::encode(Codec::JsonText, &push).unwrap(), true)
+            .unwrap();
+        q.transcode(Codec::JsonText, Codec::CborRecords);
+        let mut out = VecDeque::new();
+        q.drain_into(&mut out);
+        let Some(Outbound::Message {
+            msg: WsMessage::Binary(b),
+            ..
+        }) = out.front()
+        else {
+            panic!("expected a binary frame, got {out:?}");
+        };
+        assert!(b.starts_with(&[0xd9, 0xdf, 0xff]), "a cbor-x record");
+        let back = Codec::CborRecords.decode_value(b).unwrap();
+        assert_eq!(back["x"], "welcome");
+        assert_eq!(back["p"], serde_json::json!({"text": "hi", "n": 1}));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! write goes out as one burst with one flush.
 
 use super::conn::Conn;
-use super::error::{DisconnectReason, close_code};
+use super::error::DisconnectReason;
 use super::inbound::Inbound;
 use super::limits::TokenBucket;
 use super::outbound::Outbound;
@@ -15,6 +15,7 @@ use super::{Route, ServerInner, Started};
 use crate::codec::{Codec, CodecFamily};
 use crate::error::{ErrorCode, WireError};
 use crate::event::EventKind;
+use crate::protocol::close_code;
 use crate::protocol::{Frame, FrameType, OutFrame};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use bytes::Bytes;
@@ -116,6 +117,9 @@ struct Session<S, C> {
     burst_time: Option<Instant>,
     ping_sent: Option<Instant>,
     next_ping: Option<Instant>,
+    /// Until when pushes wait for the first frame to settle the codec (no subprotocol
+    /// fixed it); `None` once settled or given up.
+    hold: Option<Instant>,
 }
 
 pub(crate) async fn run<S, C, T>(
@@ -146,6 +150,8 @@ pub(crate) async fn run<S, C, T>(
         burst_time: None,
         ping_sent: None,
         next_ping,
+        hold: (negotiated.family.is_none() && !config.codec_wait.is_zero())
+            .then(|| now + config.codec_wait),
         server,
     };
     let reason = s.drive(&mut socket).await;
@@ -275,8 +281,9 @@ where
         let max_in_flight = self.server.config.max_in_flight.max(1);
         loop {
             // Whether to write what is queued: after a wake-up from another task, and
-            // after this task queued replies of its own (quietly: no wake-up to itself).
-            let mut write = false;
+            // after this task queued replies of its own (quietly: no wake-up to itself), and
+            // when the wait for the codec ends.
+            let write;
             tokio::select! {
                 biased;
                 _ = &mut ready => {
@@ -318,13 +325,16 @@ where
                     write = true;
                 }
                 _ = &mut timer => {
+                    let held = self.hold.is_some();
                     if let Some(reason) = Box::pin(self.on_timer(socket)).await {
                         return reason;
                     }
+                    // The wait for the codec is over: send what was held.
+                    write = held && self.hold.is_none();
                     timer.as_mut().reset(self.next_deadline());
                 }
             }
-            if !write {
+            if !write || self.hold.is_some() {
                 continue;
             }
             if peer.killed().is_some() {
@@ -526,6 +536,9 @@ where
         if let Some(idle) = config.idle_timeout {
             deadline = deadline.min(self.last_message + idle);
         }
+        if let Some(hold) = self.hold {
+            deadline = deadline.min(hold);
+        }
         deadline
     }
 
@@ -533,6 +546,9 @@ where
         let now = Instant::now();
         if let Some(reason) = self.expired(now) {
             return Some(reason);
+        }
+        if self.hold.is_some_and(|hold| now >= hold) {
+            self.hold = None;
         }
         let config = &self.server.config;
         if let (None, Some(next), Some(interval)) =
@@ -582,11 +598,16 @@ where
         let sniffed = Codec::sniff(matches!(data, Data::Text(_)), bytes);
         if !self.codec_fixed {
             self.codec_fixed = true;
+            let before = self.conn.codec();
             let codec = match self.family {
-                Some(family) if family != sniffed.family() => self.conn.codec(),
+                Some(family) if family != sniffed.family() => before,
                 _ => sniffed,
             };
             self.conn.peer().set_codec(codec);
+            // Pushes held for this moment were encoded in the default codec.
+            if self.hold.take().is_some() && codec != before {
+                self.conn.peer().queue.transcode(before, codec);
+            }
         }
         let codec = self.conn.codec();
         io_counters().bytes_in.increment(bytes.len() as u64);

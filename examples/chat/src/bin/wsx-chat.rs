@@ -4,7 +4,7 @@
 //! port picked), logs on stderr (`RUST_LOG=debug` for more).
 
 use clap::Parser;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 use wsx_chat::{Chat, Config};
@@ -16,6 +16,8 @@ async fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in files or journals.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = Config::parse();
     match run(config).await {

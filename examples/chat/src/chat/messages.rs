@@ -27,6 +27,8 @@ pub async fn send_message(
                 serde_json::json!([{ "path": "/message", "message": "must not be blank" }]),
             ));
     }
+    app.limits()
+        .message(&name.key, conn.handshake().peer_addr.map(|a| a.ip()))?;
     let room = app
         .existing_room(&room_name)
         .ok_or_else(|| HandlerError::new("the room is gone"))?;

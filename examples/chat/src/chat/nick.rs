@@ -28,14 +28,14 @@ pub async fn set_nick(
             username: new.display,
         });
     }
-    if !app.rename(&old.key, &new.key, &new.display, conn.id()) {
+    if !app.rename(&old.key, &new, &conn) {
         return Err(HandlerError::new(format!(
             "the name `{}` is taken",
             new.display
         )));
     }
     conn.state().set_name(new.clone());
-    for room_name in conn.state().rooms() {
+    for room_name in conn.state().all_rooms() {
         if let Some(room) = app.existing_room(&room_name) {
             room.rename_member(conn.id(), &new.display);
         }

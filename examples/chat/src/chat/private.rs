@@ -26,6 +26,8 @@ pub async fn send_private(
     if req.message.trim().is_empty() {
         return Err(HandlerError::new("the message is blank"));
     }
+    app.limits()
+        .message(&from.key, conn.handshake().peer_addr.map(|a| a.ip()))?;
     let (target, to_display) = app.find_user(&to.key).ok_or_else(no_such_user)?;
     let message = PrivateMessage {
         message_id: uuid::Uuid::now_v7().to_string(),

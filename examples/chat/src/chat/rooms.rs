@@ -2,7 +2,7 @@
 
 use super::session::Session;
 use super::typing;
-use crate::app::App;
+use crate::app::{App, Claim, Retired};
 use crate::events::*;
 use crate::names::UserName;
 use serde_json::json;
@@ -32,50 +32,123 @@ pub async fn join(
         }
         Some(current) => current,
         None => {
-            if !app.claim_name(&wanted.key, &wanted.display, conn.id()) {
-                return Err(HandlerError::new(format!(
-                    "the name `{}` is taken",
-                    wanted.display
-                )));
+            let claim = app
+                .claim_name(&wanted, &conn, req.resume_token.as_deref())
+                .ok_or_else(|| {
+                    HandlerError::new(format!("the name `{}` is taken", wanted.display))
+                })?;
+            match claim {
+                Claim::Free { resume_token } => {
+                    conn.state().set_identity(wanted.clone(), resume_token);
+                    app.events()
+                        .publish("userConnected", json!({ "username": wanted.display }));
+                }
+                Claim::Resumed {
+                    resume_token,
+                    stale,
+                } => {
+                    conn.state().set_identity(wanted.clone(), resume_token);
+                    take_over(&app, &conn, &stale, &wanted).await;
+                }
             }
-            conn.state().set_name(wanted.clone());
-            app.events()
-                .publish("userConnected", json!({ "username": wanted.display }));
             wanted
         }
     };
-    let room = app.room(&req.room).await?;
-    let log = room.log();
-    // Under the log lock: no message is between numbering and broadcast, so the backlog
-    // read below and the live pushes the connection gets from now on split exactly.
-    let newly = conn.join(&room.name)?;
-    let was_empty = room.add_member(conn.id(), &name.display);
-    if newly {
-        let _ = conn.others_in(&room.name).push::<UserJoined>(UserJoined {
-            username: name.display.clone(),
-            room: room.name.clone(),
-        });
-        if was_empty {
-            app.events()
-                .publish("roomCreated", json!({ "room": room.name }));
+    let address = conn.handshake().peer_addr.map(|a| a.ip());
+    // A room leaving memory as we enter is loaded again (see `App::rooms`).
+    let mut attempts = 0;
+    let (room, answer) = loop {
+        let room = app.room(&req.room, address).await?;
+        let log = room.log();
+        // Under the log lock: no message is between numbering and broadcast, so the
+        // backlog read below and the live pushes the connection gets from now on split
+        // exactly.
+        let newly = conn.join(&room.name)?;
+        let was_empty = match room.add_member(conn.id(), &name.display) {
+            Ok(was_empty) => was_empty,
+            Err(Retired) => {
+                if newly {
+                    conn.leave(&room.name);
+                }
+                drop(log);
+                attempts += 1;
+                if attempts >= 3 {
+                    return Err(HandlerError::new("the room is busy: try again"));
+                }
+                continue;
+            }
+        };
+        // A room taken over from the user's stale connection: they never left.
+        let resumed = conn.state().unhold(&room.name);
+        if newly && !resumed {
+            let _ = conn.others_in(&room.name).push::<UserJoined>(UserJoined {
+                username: name.display.clone(),
+                room: room.name.clone(),
+            });
+            if was_empty {
+                app.events()
+                    .publish("roomCreated", json!({ "room": room.name }));
+            }
         }
-    }
-    let replay = log.replay(req.since.as_ref());
-    let answer = JoinResponse {
-        success: true,
-        message: format!("Welcome to {}!", room.name),
-        users: room.member_names(),
-        room: room.name.clone(),
-        epoch: log.epoch().to_owned(),
-        seq: log.last_seq(),
-        history: replay.history,
-        recovered: replay.recovered,
+        let replay = log.replay(req.since.as_ref());
+        let answer = JoinResponse {
+            success: true,
+            message: format!("Welcome to {}!", room.name),
+            users: room.member_names(),
+            room: room.name.clone(),
+            epoch: log.epoch().to_owned(),
+            seq: log.last_seq(),
+            history: replay.history,
+            recovered: replay.recovered,
+            resume_token: conn.state().resume_token(),
+        };
+        drop(log);
+        break (room, answer);
     };
-    drop(log);
     conn.state().enter(&room.name);
     tracing::debug!(user = %name.display, room = %room.name, recovered = ?answer.recovered, "joined");
     Ok(answer)
 }
+
+/// A resume: `conn` takes the name and the rooms of `stale`, a connection of the same
+/// user that never closed (its network died). The others see no `userLeft` or
+/// `userJoined`: the user's place in each room passes to the new connection, which gets
+/// the room's pushes again once it re-joins (with `since`). The stale connection loses
+/// its identity, then is closed with [`CLOSE_REPLACED`].
+async fn take_over(app: &App, conn: &Conn<Session>, stale: &Conn<Session>, name: &UserName) {
+    // After the stale connection's running requests (a join of its own would otherwise
+    // put it back into a room after it was evicted). They finish without its peer: pushes
+    // and answers are queued, never awaited.
+    let _stale_changing = stale.state().changing().await;
+    for room in stale.state().all_rooms() {
+        typing::stop(stale, &room);
+    }
+    let rooms = stale.state().evict();
+    for room_name in &rooms {
+        match app.existing_room(room_name) {
+            Some(room) => {
+                let _log = room.log();
+                room.replace_member(stale.id(), conn.id(), &name.display);
+                stale.leave(room_name);
+            }
+            None => {
+                stale.leave(room_name);
+            }
+        }
+    }
+    conn.state().hold(rooms);
+    stale.close(
+        CLOSE_REPLACED,
+        "your name was taken back by a newer connection",
+    );
+    metrics::counter!("chat_sessions_resumed_total").increment(1);
+    tracing::info!(user = %name.display, stale = ?stale.id(), "session resumed on a new connection");
+}
+
+/// The close code of a connection whose name a newer connection took back with its
+/// resume token. Final: a client that gets it must not reconnect by itself (the user is
+/// already back elsewhere).
+pub const CLOSE_REPLACED: u16 = 4001;
 
 /// `leave`: leaves a room (by default the most recently joined one).
 pub async fn leave(
@@ -104,7 +177,7 @@ pub async fn leave_room(app: &App, conn: &Conn<Session>, room_name: &str, displa
     let Some(room) = app.existing_room(room_name) else {
         return;
     };
-    let _log = room.log();
+    let log = room.log();
     if let Some(now_empty) = room.remove_member(conn.id()) {
         let _ = conn.others_in(room_name).push::<UserLeft>(UserLeft {
             username: display.to_owned(),
@@ -116,6 +189,8 @@ pub async fn leave_room(app: &App, conn: &Conn<Session>, room_name: &str, displa
         }
     }
     conn.leave(room_name);
+    drop(log);
+    app.room_emptied(room_name);
 }
 
 /// `listRooms`: the rooms that have members.

@@ -24,8 +24,15 @@ pub struct Session {
 struct SessionState {
     /// Set by the first `join`; every message is signed with it.
     name: Option<UserName>,
+    /// The secret that lets a later connection take the name back (`resumeToken`).
+    resume_token: Option<String>,
     /// Rooms in the order joined; the last one is where a request without `room` goes.
     rooms: Vec<String>,
+    /// Rooms taken over from a stale connection of the same user: the user is shown
+    /// there, but this connection gets the room's pushes only once it joins again (with
+    /// `since`, so nothing is missed or doubled). A join of one of these announces
+    /// nobody; a disconnect leaves them like the others.
+    held: Vec<String>,
     /// Rooms where the user is typing → generation of the latest `typing`, so an expiry
     /// timer knows whether a newer `typing` superseded it.
     typing: HashMap<String, u64>,
@@ -57,9 +64,63 @@ impl Session {
         self.with(|s| s.name = Some(name));
     }
 
+    /// Names the session and keeps its resume token.
+    pub fn set_identity(&self, name: UserName, resume_token: String) {
+        self.with(|s| {
+            s.name = Some(name);
+            s.resume_token = Some(resume_token);
+        });
+    }
+
+    /// The session's resume token, once it joined.
+    pub fn resume_token(&self) -> Option<String> {
+        self.with(|s| s.resume_token.clone()).flatten()
+    }
+
     /// The rooms, in the order joined.
     pub fn rooms(&self) -> Vec<String> {
         self.with(|s| s.rooms.clone()).unwrap_or_default()
+    }
+
+    /// The rooms joined and the rooms held (see `held`): every room the user is shown in.
+    pub fn all_rooms(&self) -> Vec<String> {
+        self.with(|s| s.rooms.iter().chain(&s.held).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Takes the rooms of a stale connection of the same user (see `held`).
+    pub fn hold(&self, rooms: Vec<String>) {
+        self.with(|s| {
+            for room in rooms {
+                if !s.rooms.contains(&room) && !s.held.contains(&room) {
+                    s.held.push(room);
+                }
+            }
+        });
+    }
+
+    /// Whether `room` was held (and is no longer: the connection is joining it).
+    pub fn unhold(&self, room: &str) -> bool {
+        self.with(|s| {
+            let before = s.held.len();
+            s.held.retain(|r| r != room);
+            s.held.len() != before
+        })
+        .unwrap_or(false)
+    }
+
+    /// Ends the session's identity: another connection took its name back. Returns the
+    /// rooms it was shown in; afterwards it has no name and no room, so its requests
+    /// are refused and its disconnect tells nobody.
+    pub fn evict(&self) -> Vec<String> {
+        self.with(|s| {
+            s.name = None;
+            s.resume_token = None;
+            let mut rooms = std::mem::take(&mut s.rooms);
+            rooms.append(&mut s.held);
+            rooms
+        })
+        .unwrap_or_default()
     }
 
     /// Whether the session is in a room.
@@ -76,12 +137,13 @@ impl Session {
         });
     }
 
-    /// Forgets a room; `false` if the session was not in it.
+    /// Forgets a room, joined or held; `false` if the session was not in it.
     pub fn exit(&self, room: &str) -> bool {
         self.with(|s| {
-            let before = s.rooms.len();
+            let before = s.rooms.len() + s.held.len();
             s.rooms.retain(|r| r != room);
-            s.rooms.len() != before
+            s.held.retain(|r| r != room);
+            s.rooms.len() + s.held.len() != before
         })
         .unwrap_or(false)
     }

@@ -187,6 +187,10 @@ struct Inner {
     transcript: Mutex<Transcript>,
     /// The user's name now.
     name: Mutex<String>,
+    /// The latest join's `resumeToken`: a re-join after a reconnect presents it, so the
+    /// server hands the name back at once even if it has not noticed the old connection
+    /// die.
+    resume_token: Mutex<Option<String>>,
     /// Where the updates go. Unbounded: the interface reads it at once, and the pushes
     /// feeding it are bounded by the client's push buffer.
     updates: mpsc::UnboundedSender<Update>,
@@ -251,6 +255,7 @@ impl Session {
         let inner = Arc::new(Inner {
             transcript: Mutex::default(),
             name: Mutex::new(name.to_owned()),
+            resume_token: Mutex::default(),
             updates,
             outbox: Mutex::default(),
             outbox_added: Notify::new(),
@@ -508,6 +513,7 @@ async fn join(client: &Client, inner: &Inner, room: &str, announce: bool) -> Res
         username: inner.name(),
         room: room.to_owned(),
         since,
+        resume_token: inner.resume_token.lock().ok().and_then(|t| t.clone()),
     };
     let mut attempt = 0;
     let answer = loop {
@@ -527,6 +533,9 @@ async fn join(client: &Client, inner: &Inner, room: &str, announce: bool) -> Res
             }
         }
     };
+    if let (Some(token), Ok(mut kept)) = (answer.resume_token.clone(), inner.resume_token.lock()) {
+        *kept = Some(token);
+    }
     // Under the lock: nothing from the push task slips in between.
     let mut t = inner.transcript();
     let shown = t.finish_join(&answer);

@@ -320,3 +320,65 @@ pub async fn eventually<F: FnMut() -> bool>(mut check: F) {
     }
     panic!("condition not met within 5 s");
 }
+
+/// A TCP relay in front of a server whose client side can be cut while the server side
+/// stays open and unread: a network that died without closing, as the server sees it.
+pub struct CuttableRelay {
+    pub addr: SocketAddr,
+    cut: tokio::sync::watch::Sender<u64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CuttableRelay {
+    pub async fn start(target: SocketAddr) -> CuttableRelay {
+        use tokio::net::TcpListener;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (cut, _) = tokio::sync::watch::channel(0u64);
+        let cuts = cut.clone();
+        // Server sides of cut links, kept open (and never read) until the relay stops.
+        let parked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(upstream) = TcpStream::connect(target).await else {
+                    continue;
+                };
+                let mut cut_seen = cuts.subscribe();
+                let parked = parked.clone();
+                tokio::spawn(async move {
+                    let (mut cr, mut cw) = client.into_split();
+                    let (mut ur, mut uw) = upstream.into_split();
+                    let piped = async {
+                        tokio::select! {
+                            _ = tokio::io::copy(&mut cr, &mut uw) => {}
+                            _ = tokio::io::copy(&mut ur, &mut cw) => {}
+                        }
+                    };
+                    tokio::select! {
+                        _ = piped => {}
+                        _ = cut_seen.changed() => {
+                            drop((cr, cw));
+                            parked.lock().unwrap().push((ur, uw));
+                        }
+                    }
+                });
+            }
+        });
+        CuttableRelay { addr, cut, task }
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Cuts every link open now on the client's side; the server's side stays open.
+    pub fn cut(&self) {
+        self.cut.send_modify(|n| *n += 1);
+    }
+}
+
+impl Drop for CuttableRelay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

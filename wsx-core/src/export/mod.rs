@@ -6,6 +6,7 @@
 //! | [`typescript_index`] | `index.ts`: re-exports of the payload types, the event maps `RequestEvents`, `SendEvents`, `PushEvents`, and the error shapes |
 //! | [`json_schema_document`] | every payload and response schema in one document, `$defs` merged |
 //! | [`asyncapi`] | an AsyncAPI 3.0 document: channel `/ws`, one message per payload, one operation per event |
+//! | [`zod_module`] | `<Set>.zod.ts`: zod validators of every payload and the `events` object of the TypeScript client |
 //! | [`write_bindings`] | all of the above plus one `.ts` file per type (ts-rs) into a directory |
 //! | [`check_bindings`] | regenerates into a temporary directory and lists what differs |
 //!
@@ -46,6 +47,11 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
 use ts_rs::{Config, ExportError, TS, TypeVisitor};
+
+mod zod;
+
+#[doc(inline)]
+pub use zod::zod_module;
 
 /// The first line of every file wsx writes (JSON files carry it as `$comment`).
 const GENERATED: &str =
@@ -574,6 +580,7 @@ fn generate_into<S: EventSet>(dir: &Path) -> io::Result<BTreeSet<PathBuf>> {
             format!("{}.asyncapi.json", S::NAME),
             pretty(&asyncapi::<S>())?,
         ),
+        (format!("{}.zod.ts", S::NAME), zod_module::<S>()),
     ];
     for (name, text) in outputs {
         std::fs::write(dir.join(&name), text)?;
@@ -583,7 +590,7 @@ fn generate_into<S: EventSet>(dir: &Path) -> io::Result<BTreeSet<PathBuf>> {
 }
 
 /// Writes the bindings of `S` into `dir`: one `.ts` file per type (ts-rs), `index.ts`,
-/// `<Set>.schema.json` and `<Set>.asyncapi.json`. Any other `.ts` or `.json` file under
+/// `<Set>.schema.json`, `<Set>.asyncapi.json` and `<Set>.zod.ts`. Any other `.ts` or `.json` file under
 /// `dir` is removed, so the directory must be dedicated to the bindings. Returns the
 /// paths written.
 pub fn write_bindings<S: EventSet>(dir: &Path) -> io::Result<Vec<PathBuf>> {
