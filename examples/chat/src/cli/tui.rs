@@ -39,7 +39,8 @@ pub const COMMANDS: &[&str] = &[
 /// How the key help reads, after `/help`.
 const KEYS: &str = "\
 keys:
-  Enter send · Up/Down history · Tab complete · PageUp/PageDown scroll · End newest
+  Enter send · Up/Down history · Tab complete
+  PageUp/PageDown scroll · End or Esc newest
   Ctrl+N/Ctrl+P next/previous room · Ctrl+C quit";
 
 /// Which clock the times are shown in.
@@ -68,6 +69,8 @@ enum Entry {
     Private(PrivateMessage),
     Notice(String),
     Error(String),
+    /// Help text, as it is.
+    Info(String),
 }
 
 /// A room joined, as the interface shows it.
@@ -481,7 +484,7 @@ impl App {
             Input::Quit => self.quitting(),
             Input::Help => {
                 for line in HELP.lines().chain(KEYS.lines()) {
-                    self.notice(line);
+                    self.say(Entry::Info(line.to_owned()));
                 }
                 None
             }

@@ -158,6 +158,7 @@ impl App {
                 Line::styled(format!("*** {text}"), Style::new().fg(Color::Cyan))
             }
             Entry::Error(text) => Line::styled(format!("!!! {text}"), Style::new().fg(Color::Red)),
+            Entry::Info(text) => Line::styled(text.clone(), Style::new().fg(Color::Gray)),
         }
     }
 

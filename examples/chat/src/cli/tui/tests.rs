@@ -455,3 +455,38 @@ mod readme {
         );
     }
 }
+
+#[test]
+fn help_switching_to_a_joined_room_and_ctrl_c_stay_in_the_interface() {
+    let mut app = app();
+    app.update(Update::Joined {
+        room: "random".into(),
+        users: vec!["alice".into()],
+        again: false,
+    });
+    assert_eq!(type_line(&mut app, "/help"), None);
+    let text = screen(&mut app, 100, 30);
+    assert!(
+        text.contains("│  /pm <user> <text>   send a private message"),
+        "{text}"
+    );
+    assert!(
+        text.contains("│  PageUp/PageDown scroll · End or Esc newest "),
+        "{text}"
+    );
+    assert_eq!(type_line(&mut app, "/frobnicate"), None);
+    assert!(screen(&mut app, 100, 30).contains("!!! unknown command /frobnicate"));
+    // Already in general: shown at once, nothing asked of the server.
+    assert_eq!(type_line(&mut app, "/join general"), None);
+    assert_eq!(app.current_room(), Some("general"));
+    assert_eq!(
+        type_line(&mut app, "/join lobby"),
+        Some(Action::Run {
+            input: Input::Join("lobby".into()),
+            room: Some("general".into())
+        })
+    );
+    assert!(!app.quit());
+    assert_eq!(app.key(ctrl('c')), Some(Action::Quit));
+    assert!(app.quit());
+}
