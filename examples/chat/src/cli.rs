@@ -1,6 +1,18 @@
-//! The terminal client's logic, apart from its I/O: what a line typed means, how events
-//! are printed, and the [`Transcript`] that shows every room message exactly once across
-//! reconnects.
+//! The terminal client's logic, apart from its terminal I/O: what a line typed means, how
+//! events are printed in line mode, and the [`Transcript`] that shows every room message
+//! exactly once across reconnects.
+//!
+//! # Layout
+//! | module | what it holds |
+//! | --- | --- |
+//! | this one | [`Input`] (a typed line), [`Transcript`], line-mode formatting |
+//! | [`session`] | the connection: joins, re-joins with replay, the outbox, pushes turned into [`session::Update`]s |
+//! | [`tui`] | the full-screen interface's state, key handling and drawing, apart from the terminal |
+//! | [`editor`] | the input line: editing, history, tab completion |
+//!
+//! The binary (`src/bin/wsx-chat-cli.rs`) owns the terminal: it feeds keys and updates to
+//! [`tui::App`] and draws it, or, in line mode, prints [`session::Update`]s with
+//! [`plain_line`].
 //!
 //! # Exactly once on screen
 //! The transcript remembers, per room, the epoch and the last `seq` shown. While a join
@@ -14,6 +26,10 @@ use crate::events::{
     ChatMessage, JoinResponse, MessageKind, PrivateMessage, RoomPosition, RoomSummary,
 };
 use std::collections::HashMap;
+
+pub mod editor;
+pub mod session;
+pub mod tui;
 
 /// The help text of `/help`.
 pub const HELP: &str = "\
@@ -99,15 +115,52 @@ impl Input {
     }
 }
 
-/// `HH:MM:SS` (UTC) of a timestamp in milliseconds since the Unix epoch.
+/// `HH:MM:SS` in the local time zone of a timestamp in milliseconds since the Unix epoch.
+///
+/// Local time comes from `chrono`'s `Local`, which reads `TZ` and the system's zone
+/// database itself: it gives the right offset for every date (daylight saving included),
+/// and works in a multi-threaded program, where the `time` crate refuses to find the
+/// local offset on Unix.
 pub fn clock(ms: u64) -> String {
-    let secs = (ms / 1000) % 86_400;
-    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+    clock_in(ms, &chrono::Local)
 }
 
-/// `[12:00:01] alice: hi`, `[12:00:01] * alice waves`; prefixed with `#room` when it is
-/// not the current room.
+/// `HH:MM:SS` of a timestamp in milliseconds in the time zone `tz`.
+pub fn clock_in<Tz: chrono::TimeZone>(ms: u64, tz: &Tz) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let ms = i64::try_from(ms).unwrap_or(i64::MAX);
+    match tz.timestamp_millis_opt(ms).single() {
+        Some(time) => time.format("%H:%M:%S").to_string(),
+        None => "--:--:--".to_owned(),
+    }
+}
+
+/// `n thing` or `n things`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// `[12:00:01] alice: hi`, `[12:00:01] * alice waves` (local time); prefixed with `#room`
+/// when it is not the current room.
 pub fn format_message(m: &ChatMessage, current: Option<&str>) -> String {
+    format_message_in(m, current, &chrono::Local)
+}
+
+/// [`format_message`] with the time in the zone `tz`.
+pub fn format_message_in<Tz: chrono::TimeZone>(
+    m: &ChatMessage,
+    current: Option<&str>,
+    tz: &Tz,
+) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
     let room = if current == Some(m.room.as_str()) {
         String::new()
     } else {
@@ -116,13 +169,13 @@ pub fn format_message(m: &ChatMessage, current: Option<&str>) -> String {
     match m.kind {
         MessageKind::Message => format!(
             "[{}] {room}{}: {}",
-            clock(m.timestamp),
+            clock_in(m.timestamp, tz),
             m.username,
             m.message
         ),
         MessageKind::Action => format!(
             "[{}] {room}* {} {}",
-            clock(m.timestamp),
+            clock_in(m.timestamp, tz),
             m.username,
             m.message
         ),
@@ -140,6 +193,48 @@ pub fn format_private(m: &PrivateMessage) -> String {
     )
 }
 
+/// The line mode's line for an update: `Ok` for stdout, `Err` for stderr, `None` for
+/// nothing (what the user typed is not echoed; their messages come back from the server).
+/// `current` is the room joined last.
+pub fn plain_line(
+    update: &session::Update,
+    current: Option<&str>,
+) -> Option<Result<String, String>> {
+    use session::{Link, Update};
+    let line = match update {
+        Update::Link(Link::Open) => "*** reconnected".to_owned(),
+        Update::Link(Link::Reconnecting { error }) => {
+            format!("*** connection lost ({error}); reconnecting…")
+        }
+        Update::Link(Link::Disconnected { why }) => {
+            format!("*** {why}; type a line to reconnect")
+        }
+        Update::Link(Link::Closed { why }) => format!("*** connection closed: {why}"),
+        Update::Welcome { message, .. } => format!("*** {message}"),
+        Update::Joined { room, users, again } => {
+            let what = if *again { "back in" } else { "joined" };
+            format!("*** {what} {room} ({})", users.join(", "))
+        }
+        Update::Message(m) => format_message(m, current),
+        Update::Private(p) => format_private(p),
+        Update::UserJoined(j) => format!(">>> {} joined {}", j.username, j.room),
+        Update::UserLeft(l) => format!("<<< {} left {}", l.username, l.room),
+        Update::NickChanged { old_name, new_name } => format!("*** {old_name} is now {new_name}"),
+        Update::Renamed(name) => format!("*** you are now {name}"),
+        Update::Left { room } => match current {
+            Some(now) => format!("*** left {room}; now in {now}"),
+            None => format!("*** left {room}"),
+        },
+        Update::Rooms(rooms) => format_rooms(rooms),
+        Update::Users { room, users } => format!("*** users in {room}: {}", users.join(", ")),
+        Update::Notice(text) => format!("*** {text}"),
+        Update::Error(text) => return Some(Err(format!("!!! {text}"))),
+        Update::SendFailed { why, .. } => return Some(Err(format!("!!! not sent: {why}"))),
+        Update::Typing(_) | Update::Sending(_) | Update::Sent { .. } => return None,
+    };
+    Some(Ok(line))
+}
+
 /// `*** rooms: general (2 users, 14 messages), random (1 user, 0 messages)`.
 pub fn format_rooms(rooms: &[RoomSummary]) -> String {
     if rooms.is_empty() {
@@ -148,19 +243,24 @@ pub fn format_rooms(rooms: &[RoomSummary]) -> String {
     let list: Vec<String> = rooms
         .iter()
         .map(|r| {
-            let users = if r.members == 1 { "user" } else { "users" };
-            let messages = if r.messages == 1 {
-                "message"
-            } else {
-                "messages"
-            };
             format!(
-                "{} ({} {users}, {} {messages})",
-                r.name, r.members, r.messages
+                "{} ({}, {})",
+                r.name,
+                count(r.members, "user", "users"),
+                count(r.messages, "message", "messages")
             )
         })
         .collect();
     format!("*** rooms: {}", list.join(", "))
+}
+
+/// What a join lets through to the screen, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shown {
+    /// A room message, shown once.
+    Message(ChatMessage),
+    /// Something to say about the room (e.g. that some messages were lost).
+    Notice(String),
 }
 
 /// What the client has shown, per room (see the module docs).
@@ -192,14 +292,14 @@ impl Transcript {
     }
 
     /// A join failed: shows what was held back, stops holding.
-    pub fn abort_join(&mut self, room: &str) -> Vec<String> {
+    pub fn abort_join(&mut self, room: &str) -> Vec<ChatMessage> {
         let held = self.syncing.remove(room).unwrap_or_default();
         held.into_iter().filter_map(|m| self.show(m)).collect()
     }
 
     /// A join answered: the lines to print (history, a notice if some messages were
     /// lost, then the held-back pushes), and the room becomes the current one.
-    pub fn finish_join(&mut self, answer: &JoinResponse) -> Vec<String> {
+    pub fn finish_join(&mut self, answer: &JoinResponse) -> Vec<Shown> {
         let room = answer.room.clone();
         self.rooms.retain(|r| *r != room);
         self.rooms.push(room.clone());
@@ -210,21 +310,21 @@ impl Transcript {
             .filter(|p| p.epoch == answer.epoch)
             .map(|p| p.seq);
         if answer.recovered == Some(false) {
-            lines.push(format!(
-                "*** some messages of {room} could not be recovered; here are the latest"
-            ));
+            lines.push(Shown::Notice(format!(
+                "some messages of {room} could not be recovered; here are the latest"
+            )));
         }
         let shown_up_to = match answer.recovered {
             Some(false) => 0,
             _ => known.unwrap_or(0),
         };
-        let current = Some(room.as_str());
         lines.extend(
             answer
                 .history
                 .iter()
                 .filter(|m| m.seq > shown_up_to)
-                .map(|m| format_message(m, current)),
+                .cloned()
+                .map(Shown::Message),
         );
         self.positions.insert(
             room.clone(),
@@ -234,7 +334,10 @@ impl Transcript {
             },
         );
         let held = self.syncing.remove(&room).unwrap_or_default();
-        lines.extend(held.into_iter().filter_map(|m| self.show(m)));
+        lines.extend(
+            held.into_iter()
+                .filter_map(|m| self.show(m).map(Shown::Message)),
+        );
         lines
     }
 
@@ -245,8 +348,8 @@ impl Transcript {
         self.syncing.remove(room);
     }
 
-    /// A live `message` push: the line to print, or `None` (held back, or a repeat).
-    pub fn on_message(&mut self, m: ChatMessage) -> Option<String> {
+    /// A live `message` push: the message to show, or `None` (held back, or a repeat).
+    pub fn on_message(&mut self, m: ChatMessage) -> Option<ChatMessage> {
         if let Some(held) = self.syncing.get_mut(&m.room) {
             held.push(m);
             return None;
@@ -254,12 +357,12 @@ impl Transcript {
         self.show(m)
     }
 
-    fn show(&mut self, m: ChatMessage) -> Option<String> {
+    fn show(&mut self, m: ChatMessage) -> Option<ChatMessage> {
         match self.positions.get_mut(&m.room) {
             Some(p) if m.seq <= p.seq => None,
             Some(p) => {
                 p.seq = m.seq;
-                Some(format_message(&m, self.rooms.last().map(String::as_str)))
+                Some(m)
             }
             // Not (or no longer) in the room.
             None => None,
@@ -328,11 +431,17 @@ mod tests {
 
     #[test]
     fn messages_print_like_the_seed() {
-        assert_eq!(clock(43_201_000), "12:00:01");
+        assert_eq!(clock_in(43_201_000, &chrono::Utc), "12:00:01");
+        let two_hours_east = chrono::FixedOffset::east_opt(7200).unwrap();
+        assert_eq!(clock_in(43_201_000, &two_hours_east), "14:00:01");
         let m = msg("general", 1);
-        assert_eq!(format_message(&m, Some("general")), "[12:00:01] bob: n1");
+        let utc = &chrono::Utc;
         assert_eq!(
-            format_message(&m, Some("random")),
+            format_message_in(&m, Some("general"), utc),
+            "[12:00:01] bob: n1"
+        );
+        assert_eq!(
+            format_message_in(&m, Some("random"), utc),
             "[12:00:01] #general bob: n1"
         );
         let me = ChatMessage {
@@ -341,9 +450,19 @@ mod tests {
             ..m
         };
         assert_eq!(
-            format_message(&me, Some("general")),
+            format_message_in(&me, Some("general"), utc),
             "[12:00:01] * bob waves"
         );
+    }
+
+    fn texts(shown: &[Shown]) -> Vec<String> {
+        shown
+            .iter()
+            .map(|s| match s {
+                Shown::Message(m) => m.message.clone(),
+                Shown::Notice(n) => n.clone(),
+            })
+            .collect()
     }
 
     #[test]
@@ -372,10 +491,7 @@ mod tests {
             None,
         ));
         assert_eq!(lines.len(), 2);
-        assert_eq!(
-            t.on_message(msg("general", 3)).as_deref(),
-            Some("[12:00:01] bob: n3")
-        );
+        assert_eq!(t.on_message(msg("general", 3)), Some(msg("general", 3)));
         // Reconnect: 4 and 5 missed; 6 arrives live before the answer; 5 is repeated live.
         let since = t.begin_join("general").unwrap();
         assert_eq!((since.epoch.as_str(), since.seq), ("e", 3));
@@ -387,14 +503,7 @@ mod tests {
             vec![msg("general", 4), msg("general", 5)],
             Some(true),
         ));
-        assert_eq!(
-            lines,
-            [
-                "[12:00:01] bob: n4",
-                "[12:00:01] bob: n5",
-                "[12:00:01] bob: n6"
-            ]
-        );
+        assert_eq!(texts(&lines), ["n4", "n5", "n6"]);
         assert_eq!(t.on_message(msg("general", 5)), None);
         assert!(t.on_message(msg("general", 7)).is_some());
     }
@@ -412,7 +521,7 @@ mod tests {
             vec![msg("general", 1), msg("general", 2)],
             Some(false),
         ));
-        assert!(lines[0].contains("could not be recovered"));
+        assert!(texts(&lines)[0].contains("could not be recovered"));
         assert_eq!(lines.len(), 3);
         t.left("general");
         assert_eq!(t.on_message(msg("general", 3)), None);

@@ -1,21 +1,30 @@
 //! The terminal chat client, on `wsx-client`:
-//! `cargo run -p wsx-chat --bin wsx-chat-cli -- alice [room] [--url ws://127.0.0.1:3001/ws]`.
+//! `cargo run -p wsx-chat --bin wsx-chat-cli -- alice [room] [--url ws://127.0.0.1:3001/ws] [--plain]`.
 //!
-//! Reads lines from stdin (a terminal or a pipe) and prints the chat on stdout:
-//! `[12:00:01] alice: hi`, `>>> bob joined general`, `<<< bob left general` (times in
-//! UTC). `/help` lists the commands. When the connection drops it reconnects by itself,
-//! joins its rooms again and shows the messages it missed, each once. End of input or
-//! `/quit` leaves.
+//! In a terminal it is full-screen: rooms with unread counts, the messages of the room
+//! shown (PageUp/PageDown to scroll), its members, a status line (connection, room, who
+//! is typing) and an input line with history (Up/Down) and Tab completion; `/help` lists
+//! the commands and keys. With `--plain`, or when stdin is not a terminal (a pipe, a
+//! script), it reads lines from stdin and prints the chat on stdout:
+//! `[12:00:01] alice: hi`, `>>> bob joined general`, `<<< bob left general`. Times are
+//! local.
+//!
+//! When the connection drops it reconnects by itself, joins its rooms again and shows the
+//! messages it missed, each once; messages typed meanwhile wait in the outbox
+//! ("sending…") and go out after the reconnect. After the server's idle timeout it does
+//! not reconnect until the user acts. End of input, `/quit` or Ctrl+C leaves.
 
 use clap::Parser;
+use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures::StreamExt;
+use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::AsyncBufReadExt;
-use wsx_chat::cli::{HELP, Input, Transcript, format_private, format_rooms};
-use wsx_chat::*;
-use wsx_client::{Client, ConnectionState, ReconnectPolicy};
+use tokio::sync::mpsc;
+use wsx_chat::cli::session::{REQUEST_TIMEOUT, Session, Update};
+use wsx_chat::cli::tui::{Action, App, Zone};
+use wsx_chat::cli::{HELP, Input, plain_line};
 
 /// A terminal client for the wsx example chat.
 #[derive(Debug, Parser)]
@@ -29,77 +38,77 @@ struct Args {
     /// The server's WebSocket URL.
     #[arg(long, env = "WSX_CHAT_URL", default_value = "ws://127.0.0.1:3001/ws")]
     url: String,
+    /// Line mode: read lines from stdin, print lines on stdout (the default when stdin or
+    /// stdout is not a terminal).
+    #[arg(long)]
+    plain: bool,
+    /// How long to wait for the server's answer, in seconds; a message not answered in
+    /// time stays in the outbox and is sent again once the connection is open.
+    #[arg(long, value_name = "SECONDS", default_value_t = REQUEST_TIMEOUT.as_secs())]
+    request_timeout: u64,
 }
 
-/// What the client shares between its tasks.
-#[derive(Clone)]
-struct Shared {
-    transcript: Arc<Mutex<Transcript>>,
-    name: Arc<Mutex<String>>,
-    /// The latest join's `resumeToken`: a re-join after a reconnect presents it, so the
-    /// server hands the name back at once even if it has not noticed the old connection
-    /// die.
-    resume_token: Arc<Mutex<Option<String>>>,
-}
-
-impl Shared {
-    fn name(&self) -> String {
-        self.name.lock().map(|n| n.clone()).unwrap_or_default()
-    }
-
-    /// Runs `f` on the transcript and prints the lines it returns, under the lock so
-    /// lines from different tasks do not interleave out of order.
-    fn print_with<F: FnOnce(&mut Transcript) -> Vec<String>>(&self, f: F) {
-        if let Ok(mut t) = self.transcript.lock() {
-            for line in f(&mut t) {
-                println!("{line}");
-            }
-        }
-    }
-
-    fn say(&self, line: impl AsRef<str>) {
-        let _guard = self.transcript.lock();
-        println!("{}", line.as_ref());
-    }
-}
-
-fn error(message: impl AsRef<str>) {
-    eprintln!("!!! {}", message.as_ref());
-}
+/// How often a "typing" indicator is renewed while the user types (the server drops it
+/// after a few seconds without one).
+const TYPING_EVERY: Duration = Duration::from_secs(3);
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let shared = Shared {
-        transcript: Arc::default(),
-        name: Arc::new(Mutex::new(args.name.clone())),
-        resume_token: Arc::default(),
-    };
-    let hook_shared = shared.clone();
-    let connected = Client::builder(args.url.clone())
-        .request_timeout(Duration::from_secs(10))
-        .reconnect(
-            ReconnectPolicy::default()
-                .min_delay(Duration::from_millis(100))
-                .max_delay(Duration::from_secs(5)),
-        )
-        .on_reconnect(move |client| {
-            let shared = hook_shared.clone();
-            async move { rejoin_all(&client, &shared).await }
-        })
-        .connect()
-        .await;
-    let client = match connected {
-        Ok(client) => client,
+    let (updates, received) = mpsc::unbounded_channel();
+    let session = match Session::connect(
+        &args.url,
+        &args.name,
+        Duration::from_secs(args.request_timeout.max(1)),
+        updates,
+    )
+    .await
+    {
+        Ok(session) => session,
         Err(e) => {
-            error(format!("cannot connect to {}: {e}", args.url));
+            eprintln!("!!! cannot connect to {}: {e}", args.url);
             return ExitCode::FAILURE;
         }
     };
-    let printer = tokio::spawn(print_pushes(client.clone(), shared.clone()));
-    if let Err(e) = join(&client, &shared, &args.room).await {
-        error(e);
-        client.close().await;
+    let full_screen =
+        !args.plain && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if full_screen {
+        full_screen_mode(session, received, &args).await
+    } else {
+        line_mode(session, received, &args).await
+    }
+}
+
+/// Line mode: stdin lines in, chat lines out.
+async fn line_mode(
+    session: Session,
+    mut received: mpsc::UnboundedReceiver<Update>,
+    args: &Args,
+) -> ExitCode {
+    let printer_session = session.clone();
+    let print =
+        move |update: Update| match plain_line(&update, printer_session.current().as_deref()) {
+            Some(Ok(line)) => println!("{line}"),
+            Some(Err(line)) => eprintln!("{line}"),
+            None => {}
+        };
+    // The printer holds the session, so the updates never end by themselves: it prints
+    // until told to stop, then what is left.
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let printer = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                Some(update) = received.recv() => print(update),
+                _ = &mut stopped => break,
+            }
+        }
+        while let Ok(update) = received.try_recv() {
+            print(update);
+        }
+    });
+    if let Err(e) = session.join(&args.room).await {
+        eprintln!("!!! {e}");
+        session.close().await;
         return ExitCode::FAILURE;
     }
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
@@ -108,239 +117,114 @@ async fn main() -> ExitCode {
             Ok(Some(line)) => line,
             Ok(None) => break,
             Err(e) => {
-                error(format!("cannot read input: {e}"));
+                eprintln!("!!! cannot read input: {e}");
                 break;
             }
         };
-        if !handle(&client, &shared, Input::parse(&line)).await {
-            break;
+        session.wake().await;
+        match Input::parse(&line) {
+            Input::Quit => break,
+            Input::Help => println!("{HELP}"),
+            input => session.act(input, None).await,
         }
     }
-    client.close().await;
-    let _ = tokio::time::timeout(Duration::from_secs(2), printer).await;
+    // What was typed goes out before leaving.
+    if !session
+        .drain(Duration::from_secs(args.request_timeout))
+        .await
+    {
+        eprintln!("!!! some messages were not sent");
+    }
+    session.close().await;
+    let _ = stop.send(());
+    let _ = printer.await;
     ExitCode::SUCCESS
 }
 
-/// Acts on one line; `false` to quit.
-async fn handle(client: &Client, shared: &Shared, input: Input) -> bool {
-    let current = || {
-        shared
-            .transcript
-            .lock()
-            .ok()
-            .and_then(|t| t.current().map(str::to_owned))
-    };
-    let result: Result<(), String> = match input {
-        Input::Empty => Ok(()),
-        Input::Quit => return false,
-        Input::Help => {
-            shared.say(HELP);
-            Ok(())
+/// The full-screen interface.
+async fn full_screen_mode(
+    session: Session,
+    mut received: mpsc::UnboundedReceiver<Update>,
+    args: &Args,
+) -> ExitCode {
+    let mut app = App::new(&args.name, Zone::Local);
+    // Sets raw mode and the alternate screen, and restores the terminal on a panic.
+    let mut terminal = ratatui::init();
+    let joining = session.clone();
+    let room = args.room.clone();
+    tokio::spawn(async move {
+        if let Err(e) = joining.join(&room).await {
+            joining.act(Input::Invalid(e), None).await;
         }
-        Input::Invalid(why) => Err(why),
-        Input::Say(text) => send(client, current(), text, MessageKind::Message).await,
-        Input::Me(text) => send(client, current(), text, MessageKind::Action).await,
-        Input::Join(room) => join(client, shared, &room).await,
-        Input::Leave(room) => match room.or_else(current) {
-            None => Err("you are in no room".into()),
-            Some(room) => match client
-                .request::<Leave>(LeaveRequest {
-                    room: Some(room.clone()),
-                })
-                .await
-            {
-                Ok(answer) => {
-                    shared.print_with(|t| {
-                        t.left(&answer.room);
-                        let now = t
-                            .current()
-                            .map(|c| format!("; now in {c}"))
-                            .unwrap_or_default();
-                        vec![format!("*** left {}{now}", answer.room)]
-                    });
-                    Ok(())
-                }
-                Err(e) => Err(e.to_string()),
-            },
-        },
-        Input::Rooms => match client.request::<ListRooms>(ListRoomsRequest {}).await {
-            Ok(answer) => {
-                shared.say(format_rooms(&answer.rooms));
-                Ok(())
-            }
-            Err(e) => Err(e.to_string()),
-        },
-        Input::Users(room) => match client
-            .request::<ListUsers>(ListUsersRequest {
-                room: room.or_else(current),
-            })
-            .await
-        {
-            Ok(answer) => {
-                shared.say(format!(
-                    "*** users in {}: {}",
-                    answer.room,
-                    answer.users.join(", ")
-                ));
-                Ok(())
-            }
-            Err(e) => Err(e.to_string()),
-        },
-        Input::Pm(to, message) => client
-            .request::<SendPrivate>(SendPrivateRequest { to, message })
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-        Input::Nick(name) => match client
-            .request::<SetNick>(SetNickRequest { username: name })
-            .await
-        {
-            Ok(answer) => {
-                if let Ok(mut n) = shared.name.lock() {
-                    n.clone_from(&answer.username);
-                }
-                shared.say(format!("*** you are now {}", answer.username));
-                Ok(())
-            }
-            Err(e) => Err(e.to_string()),
-        },
-    };
-    if let Err(e) = result {
-        error(e);
-    }
-    true
-}
-
-async fn send(
-    client: &Client,
-    room: Option<String>,
-    message: String,
-    kind: MessageKind,
-) -> Result<(), String> {
-    let Some(room) = room else {
-        return Err("join a room first: /join <room>".into());
-    };
-    let request = SendMessageRequest {
-        message,
-        room: Some(room),
-        kind: Some(kind),
-    };
-    client
-        .request::<SendMessage>(request)
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-}
-
-/// Joins a room (or joins it again after a reconnect, with the last position seen).
-async fn join(client: &Client, shared: &Shared, room: &str) -> Result<(), String> {
-    let since = shared
-        .transcript
-        .lock()
-        .ok()
-        .and_then(|mut t| t.begin_join(room));
-    let rejoin = since.is_some();
-    let request = JoinRequest {
-        username: shared.name(),
-        room: room.to_owned(),
-        since,
-        resume_token: shared.resume_token.lock().ok().and_then(|t| t.clone()),
-    };
-    let mut attempt = 0;
-    let answer = loop {
-        match client.request::<Join>(request.clone()).await {
-            Ok(answer) => break answer,
-            // After a reconnect the server may not have seen the old connection go yet.
-            Err(e) if rejoin && attempt < 40 && e.to_string().contains("taken") => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(e) => {
-                shared.print_with(|t| t.abort_join(room));
-                return Err(format!("cannot join {room}: {e}"));
-            }
-        }
-    };
-    if let (Some(token), Ok(mut kept)) = (answer.resume_token.clone(), shared.resume_token.lock()) {
-        *kept = Some(token);
-    }
-    shared.print_with(|t| {
-        let mut lines = Vec::new();
-        if !rejoin {
-            lines.push(format!(
-                "*** joined {} ({})",
-                answer.room,
-                answer.users.join(", ")
-            ));
-        }
-        lines.extend(t.finish_join(&answer));
-        if rejoin {
-            lines.push(format!(
-                "*** back in {} ({})",
-                answer.room,
-                answer.users.join(", ")
-            ));
-        }
-        lines
     });
-    Ok(())
-}
-
-/// After a reconnect: every room again, in the order joined, from where we were.
-async fn rejoin_all(client: &Client, shared: &Shared) {
-    let rooms = shared
-        .transcript
-        .lock()
-        .map(|t| t.rooms())
-        .unwrap_or_default();
-    for room in rooms {
-        if let Err(e) = join(client, shared, &room).await {
-            error(e);
-        }
-    }
-}
-
-/// Prints pushes and connection changes until the client closes.
-async fn print_pushes(client: Client, shared: Shared) {
-    let mut messages = client.subscribe::<ChatMessage>();
-    let mut joined = client.subscribe::<UserJoined>();
-    let mut left = client.subscribe::<UserLeft>();
-    let mut nicks = client.subscribe::<NickChanged>();
-    let mut privates = client.subscribe::<PrivateMessage>();
-    let mut welcomes = client.subscribe::<Welcome>();
-    let mut states = client.states();
-    drop(client);
-    let mut last_nick: Option<(String, String)> = None;
+    let mut keys = EventStream::new();
+    let mut typing_sent: Option<(String, Instant)> = None;
+    let mut failed = None;
     loop {
+        if let Err(e) = terminal.draw(|frame| app.draw(frame)) {
+            failed = Some(format!("cannot draw: {e}"));
+            break;
+        }
         tokio::select! {
-            Some(m) = messages.recv() => shared.print_with(|t| t.on_message(m).into_iter().collect()),
-            Some(j) = joined.recv() => shared.say(format!(">>> {} joined {}", j.username, j.room)),
-            Some(l) = left.recv() => shared.say(format!("<<< {} left {}", l.username, l.room)),
-            Some(n) = nicks.recv() => {
-                // One line per change, not one per shared room; our own change was
-                // already told by the answer to /nick.
-                let change = (n.old_name.clone(), n.new_name.clone());
-                let me = shared.name();
-                let mine = n.old_name == me || n.new_name == me;
-                if !mine && last_nick.as_ref() != Some(&change) {
-                    shared.say(format!("*** {} is now {}", n.old_name, n.new_name));
-                    last_nick = Some(change);
+            Some(update) = received.recv() => {
+                app.update(update);
+                // Everything already here, then one draw.
+                while let Ok(update) = received.try_recv() {
+                    app.update(update);
                 }
             }
-            Some(p) = privates.recv() => shared.say(format_private(&p)),
-            Some(w) = welcomes.recv() => shared.say(format!("*** {}", w.message)),
-            Some(state) = states.next() => match state {
-                ConnectionState::Reconnecting { attempt: 1, error, .. } => {
-                    shared.say(format!("*** connection lost ({error}); reconnecting…"));
+            event = keys.next() => match event {
+                Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
+                    session.wake().await;
+                    match app.key(key) {
+                        Some(Action::Quit) => break,
+                        Some(Action::Run { input, room }) => {
+                            if let (Some((typing_room, _)), Input::Say(_) | Input::Me(_)) = (&typing_sent, &input) {
+                                let stop = session.clone();
+                                let typing_room = typing_room.clone();
+                                tokio::spawn(async move { stop.typing(typing_room, false).await });
+                                typing_sent = None;
+                            }
+                            let acting = session.clone();
+                            tokio::spawn(async move { acting.act(input, room).await });
+                        }
+                        Some(Action::Typing { room }) => {
+                            let due = match &typing_sent {
+                                Some((r, at)) => *r != room || at.elapsed() >= TYPING_EVERY,
+                                None => true,
+                            };
+                            if due {
+                                typing_sent = Some((room.clone(), Instant::now()));
+                                let typing = session.clone();
+                                tokio::spawn(async move { typing.typing(room, true).await });
+                            }
+                        }
+                        None => {}
+                    }
                 }
-                ConnectionState::Open => shared.say("*** reconnected"),
-                ConnectionState::Closed { reason } => {
-                    shared.say(format!("*** disconnected: {reason}"));
+                // A resize (or anything else) just redraws.
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    failed = Some(format!("cannot read the terminal: {e}"));
                     break;
                 }
-                _ => {}
+                None => break,
             },
-            else => break,
         }
+        if app.quit() {
+            break;
+        }
+    }
+    ratatui::restore();
+    if !session.drain(Duration::from_secs(2)).await {
+        eprintln!("!!! some messages were not sent");
+    }
+    session.close().await;
+    match failed {
+        Some(e) => {
+            eprintln!("!!! {e}");
+            ExitCode::FAILURE
+        }
+        None => ExitCode::SUCCESS,
     }
 }
