@@ -111,6 +111,12 @@ impl ServerProcess {
         )))
     }
 
+    /// Kills the process with SIGKILL (no shutdown of any kind) and reaps it.
+    pub fn kill_hard(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
