@@ -187,7 +187,11 @@ async fn handle(client: &Client, shared: &Shared, input: Input) -> bool {
             Err(e) => Err(e.to_string()),
         },
         Input::Pm(to, message) => client
-            .request::<SendPrivate>(SendPrivateRequest { to, message })
+            .request::<SendPrivate>(SendPrivateRequest {
+                to,
+                message,
+                client_id: None,
+            })
             .await
             .map(|_| ())
             .map_err(|e| e.to_string()),
@@ -224,6 +228,7 @@ async fn send(
         message,
         room: Some(room),
         kind: Some(kind),
+        client_id: None,
     };
     client
         .request::<SendMessage>(request)
