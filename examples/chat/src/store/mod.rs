@@ -106,15 +106,19 @@ impl Database {
         match self {
             Database::Sqlite(path) => format!("sqlite {}", path.display()),
             Database::Memory => "sqlite in memory".to_owned(),
-            Database::Postgres(url) => match url.split_once('@') {
-                Some((auth, host)) => match auth.rsplit_once(':') {
-                    Some((user, _)) if !user.ends_with('/') => {
-                        format!("postgres {user}:***@{host}")
-                    }
-                    _ => format!("postgres {url}"),
-                },
-                None => format!("postgres {url}"),
-            },
+            Database::Postgres(url) => {
+                let start = url.find("://").map_or(0, |i| i + 3);
+                let masked = match url.rfind('@') {
+                    Some(at) if at > start => match url[start..at].split_once(':') {
+                        Some((user, _)) => {
+                            format!("{}{user}:***{}", &url[..start], &url[at..])
+                        }
+                        None => url.clone(),
+                    },
+                    _ => url.clone(),
+                };
+                format!("postgres {masked}")
+            }
         }
     }
 }
@@ -423,7 +427,11 @@ mod tests {
         }
         assert_eq!(
             Database::Postgres("postgres://u:secret@h/db".into()).describe(),
-            "postgres u:***@h/db"
+            "postgres postgres://u:***@h/db"
+        );
+        assert_eq!(
+            Database::Postgres("postgres://root@h/db".into()).describe(),
+            "postgres postgres://root@h/db"
         );
     }
 
