@@ -8,8 +8,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod pg;
 
 use common::TempDir;
+use pg::PgDatabase;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use wsx_chat::events::{ChatMessage, MessageKind};
@@ -18,11 +20,8 @@ use wsx_chat::store::{Database, HistoryRange, NewMessage, PrivateReceipt, Store}
 /// A database for one test, removed at the end (also when the test fails).
 enum Backend {
     Sqlite(TempDir),
-    Postgres { admin: String, name: String },
+    Postgres(PgDatabase),
 }
-
-/// Where PostgreSQL listens, without user and database.
-const PG: &str = "127.0.0.1:5432";
 
 impl Backend {
     fn sqlite() -> Backend {
@@ -31,74 +30,19 @@ impl Backend {
 
     /// A fresh database on the local PostgreSQL, named for the test.
     async fn postgres(test: &str) -> Backend {
-        let mut errors = Vec::new();
-        for user in ["root", "postgres"] {
-            let admin = format!("postgres://{user}@{PG}/test");
-            match sqlx::PgPool::connect(&admin).await {
-                Ok(pool) => {
-                    // Unique (a random part), and under PostgreSQL's 63 bytes.
-                    let name = format!(
-                        "wsx_store_{}_{}",
-                        uuid::Uuid::new_v4().simple(),
-                        test.chars().take(20).collect::<String>()
-                    );
-                    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-                        .execute(&pool)
-                        .await
-                        .unwrap();
-                    pool.close().await;
-                    return Backend::Postgres { admin, name };
-                }
-                Err(e) => errors.push(format!("as {user}: {e}")),
-            }
-        }
-        panic!(
-            "PostgreSQL is not reachable on {PG} (database `test`, trust auth): {}. \
-             The store suite needs it: start it (e.g. `service postgresql start`).",
-            errors.join("; ")
-        );
+        Backend::Postgres(PgDatabase::create(test).await)
     }
 
     fn database(&self) -> Database {
         match self {
             Backend::Sqlite(dir) => Database::Sqlite(dir.0.join("chat.db")),
-            Backend::Postgres { admin, name } => {
-                let base = admin.rsplit_once('/').unwrap().0;
-                Database::Postgres(format!("{base}/{name}"))
-            }
+            Backend::Postgres(db) => Database::Postgres(db.url()),
         }
     }
 
     /// A store on this database: each call is another node (or a restart).
     async fn open(&self) -> Store {
         Store::open(&self.database()).await.unwrap()
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        let Backend::Postgres { admin, name } = self else {
-            return;
-        };
-        let (admin, name) = (admin.clone(), name.clone());
-        // Dropped from a runtime's thread: drop the database from another one.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(pool) = sqlx::PgPool::connect(&admin).await {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                    )))
-                    .execute(&pool)
-                    .await;
-                    pool.close().await;
-                }
-            });
-        })
-        .join();
     }
 }
 
