@@ -1,7 +1,13 @@
 //! A database of its own on the local PostgreSQL (127.0.0.1:5432, trust auth, user `root`
 //! or `postgres`), dropped at the end, also when the test fails. PostgreSQL must be
 //! running: a test that cannot reach it fails and says so.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    unreachable_pub
+)]
 
 /// Where PostgreSQL listens, without user and database.
 pub const PG: &str = "127.0.0.1:5432";
