@@ -279,6 +279,7 @@ async fn kill_9_between_commit_and_answer_then_resend() {
     let (mut server, addr) = spawn_server(&db);
     let before: Vec<(u64, String, String)> = stored(addr, "general").await;
     assert!(!before.is_empty());
+    eprintln!("{} of {SENDS} committed before the kill", before.len());
     let mut alice = RawClient::connect(&format!("ws://{addr}/ws")).await;
     alice
         .request("join", json!({ "username": "alice", "room": "general" }))
