@@ -89,7 +89,7 @@ export const PrivateMessage = z.object({ from: z.string(), message: z.string(), 
 /**
  * The request of `sendMessage`: Send a message to a room (by default the most recently joined one).
  */
-export const SendMessageRequest = z.object({ kind: MessageKind.nullable().optional(), message: z.string().refine((s) => [...s].length >= 1, "must be at least 1 character").refine((s) => [...s].length <= 500, "must be at most 500 characters"), room: z.string().nullable().optional() });
+export const SendMessageRequest = z.object({ clientId: z.string().refine((s) => [...s].length >= 1, "must be at least 1 character").refine((s) => [...s].length <= 64, "must be at most 64 characters").regex(new RegExp("^[A-Za-z0-9_.:-]+$", "u")).nullable().optional(), kind: MessageKind.nullable().optional(), message: z.string().refine((s) => [...s].length >= 1, "must be at least 1 character").refine((s) => [...s].length <= 500, "must be at most 500 characters"), room: z.string().nullable().optional() });
 
 /**
  * The response to `sendMessage`: Send a message to a room (by default the most recently joined one).
@@ -99,7 +99,7 @@ export const SendMessageResponse = z.object({ messageId: z.string(), room: z.str
 /**
  * The request of `sendPrivate`: Send a private message to a user by name.
  */
-export const SendPrivateRequest = z.object({ message: z.string().refine((s) => [...s].length >= 1, "must be at least 1 character").refine((s) => [...s].length <= 500, "must be at most 500 characters"), to: z.string().refine((s) => [...s].length >= 1, "must be at least 1 character").refine((s) => [...s].length <= 50, "must be at most 50 characters") });
+export const SendPrivateRequest = z.object({ clientId: z.string().refine((s) => [...s].length >= 1, "must be at least 1 character").refine((s) => [...s].length <= 64, "must be at most 64 characters").regex(new RegExp("^[A-Za-z0-9_.:-]+$", "u")).nullable().optional(), message: z.string().refine((s) => [...s].length >= 1, "must be at least 1 character").refine((s) => [...s].length <= 500, "must be at most 500 characters"), to: z.string().refine((s) => [...s].length >= 1, "must be at least 1 character").refine((s) => [...s].length <= 50, "must be at most 50 characters") });
 
 /**
  * The response to `sendPrivate`: Send a private message to a user by name.

@@ -16,4 +16,11 @@ room?: string,
 /**
  * `action` for a `/me` action ("alice waves"); default `message`.
  */
-kind?: MessageKind, };
+kind?: MessageKind, 
+/**
+ * A client-generated id for this send (letters, digits, `-`, `_`, `.`, `:`; up to
+ * 64), unique per user name: a repeat of the same id by the same name is answered
+ * with the first answer (same `messageId`, `seq`, `timestamp`) and not sent again,
+ * so a client may re-send after a lost answer or a reconnect without doubling.
+ */
+clientId?: string, };

@@ -11,4 +11,11 @@ to: string,
 /**
  * The text.
  */
-message: string, };
+message: string, 
+/**
+ * A client-generated id for this send (letters, digits, `-`, `_`, `.`, `:`; up to
+ * 64), unique per user name: a repeat of the same id by the same name is answered
+ * with the first answer (same `messageId`, `seq`, `timestamp`) and not sent again,
+ * so a client may re-send after a lost answer or a reconnect without doubling.
+ */
+clientId?: string, };

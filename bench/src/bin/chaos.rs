@@ -44,9 +44,8 @@ struct Args {
     chat: Option<PathBuf>,
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -97,7 +96,11 @@ async fn connect(port: u16) -> Result<Ws, Error> {
 }
 
 fn request(x: &str, id: &str, p: Value) -> Message {
-    Message::Text(json!({"v": "1.0", "t": "request", "x": x, "id": id, "p": p}).to_string().into())
+    Message::Text(
+        json!({"v": "1.0", "t": "request", "x": x, "id": id, "p": p})
+            .to_string()
+            .into(),
+    )
 }
 
 /// Reads until the answer to `id` (pushes on the way go to `pushes`), within 10 s.
@@ -145,10 +148,7 @@ impl Seen {
     }
 
     fn last(&self) -> u64 {
-        self.seqs
-            .last()
-            .copied()
-            .unwrap_or(self.base.unwrap_or(0))
+        self.seqs.last().copied().unwrap_or(self.base.unwrap_or(0))
     }
 }
 
@@ -367,7 +367,7 @@ async fn kill(chat: &std::path::Path) -> Result<Row, Error> {
     let stored = stored_texts(port, "storm").await?;
     drop(server);
     let mut counts: HashMap<&str, u64> = HashMap::new();
-    for (_, text) in &stored {
+    for text in stored.values() {
         *counts.entry(text.as_str()).or_default() += 1;
     }
     let lost = acked
@@ -395,7 +395,8 @@ async fn stored_texts(port: u16, room: &str) -> Result<BTreeMap<u64, String>, Er
     let mut out = BTreeMap::new();
     let mut after = 0u64;
     for _ in 0..10_000 {
-        let url = format!("http://127.0.0.1:{port}/api/room/{room}/history?limit=100&after={after}");
+        let url =
+            format!("http://127.0.0.1:{port}/api/room/{room}/history?limit=100&after={after}");
         let page: Value = client.get(&url).send().await?.json().await?;
         let messages = page["messages"].as_array().cloned().unwrap_or_default();
         for m in &messages {
@@ -433,7 +434,11 @@ async fn slow(chat: &std::path::Path) -> Result<Row, Error> {
     }
     let mut sender = connect(port).await?;
     sender
-        .send(request("join", "j", json!({"username": "talker", "room": "slow"})))
+        .send(request(
+            "join",
+            "j",
+            json!({"username": "talker", "room": "slow"}),
+        ))
         .await?;
     answer(&mut sender, "j", &mut Vec::new()).await?;
     let baseline = rss_mib(&server);
@@ -508,7 +513,12 @@ fn record_bomb() -> Vec<u8> {
     let uses = 1550;
     let mut f = Vec::new();
     head(5, 5, &mut f);
-    for (k, v) in [("v", "1.0"), ("t", "request"), ("x", "join"), ("id", "bomb")] {
+    for (k, v) in [
+        ("v", "1.0"),
+        ("t", "request"),
+        ("x", "join"),
+        ("id", "bomb"),
+    ] {
         text(k, &mut f);
         text(v, &mut f);
     }
@@ -534,8 +544,12 @@ async fn amplify(chat: &std::path::Path) -> Result<Row, Error> {
     let port = free_port()?;
     let server = ServerProcess::spawn_on_port("chat", chat, &chat_args(port, None, &[]), port)?;
     let mut calm = connect(port).await?;
-    calm.send(request("join", "j", json!({"username": "calm", "room": "calm"})))
-        .await?;
+    calm.send(request(
+        "join",
+        "j",
+        json!({"username": "calm", "room": "calm"}),
+    ))
+    .await?;
     answer(&mut calm, "j", &mut Vec::new()).await?;
     let baseline = rss_mib(&server);
     let bomb = record_bomb();

@@ -30,8 +30,8 @@ struct AppInner {
     /// no members, and is marked retired as it leaves (under its members lock), so a join
     /// racing the eviction retries with a fresh load instead of entering a room nobody
     /// else sees. A room loaded again reads its last `seq` from the database after every
-    /// message queued before (the store serves commands in order), so numbering goes on
-    /// where it stopped. At most `--max-rooms` entries.
+    /// message queued before (the store serves `open_room` after the appends queued
+    /// before it), so its log goes on where it stopped. At most `--max-rooms` entries.
     rooms: Mutex<HashMap<String, Arc<Room>>>,
     /// Message and room-creation limits per name and per client address.
     limits: RateLimits,
@@ -96,10 +96,10 @@ fn same_secret(a: &str, b: &str) -> bool {
 pub struct Room {
     /// Its name.
     pub name: String,
-    /// The sequence number of the latest message handed to the database. Held while a
-    /// message is numbered and queued, so the database sees a room's messages in `seq`
-    /// order; released before the commit, so messages sent together commit together.
-    pub numbering: tokio::sync::Mutex<u64>,
+    /// Held while a message is queued for the database (which numbers it), so a room's
+    /// messages are numbered in the order their requests took it; released before the
+    /// commit, so messages sent together commit together.
+    pub numbering: tokio::sync::Mutex<()>,
     /// Its committed history. Held (never across an await) while a committed message is
     /// recorded and broadcast, and while a connection joins or leaves, so those happen in
     /// one order for everyone (see [`crate::history`]).
@@ -233,6 +233,9 @@ impl Room {
 /// Why the app could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The flags do not make a valid setup.
+    #[error("{0}")]
+    Config(String),
     /// The database could not be opened.
     #[error("cannot open the database: {0}")]
     Store(#[from] StoreError),
@@ -247,11 +250,8 @@ pub enum StartError {
 impl App {
     /// Opens the store (in memory with `config.memory`) and builds the state.
     pub async fn new(config: Config) -> Result<App, StartError> {
-        let store = Store::open(if config.memory {
-            None
-        } else {
-            Some(config.db.as_path())
-        })?;
+        let database = config.database().map_err(StartError::Config)?;
+        let store = Store::open(&database).await?;
         let messages = store.count_messages().await?;
         let limits = RateLimits::new(config.user_rate(), config.ip_rate(), config.room_rate_limit);
         Ok(App {
@@ -332,7 +332,7 @@ impl App {
                 let last_seq = AtomicU64::new(record.last_seq);
                 Arc::new(Room {
                     name: name.to_owned(),
-                    numbering: tokio::sync::Mutex::new(record.last_seq),
+                    numbering: tokio::sync::Mutex::new(()),
                     log: Mutex::new(RoomLog::new(record, self.inner.config.history)),
                     members: Mutex::new(Members {
                         empty_since: Some(Instant::now()),

@@ -1,6 +1,7 @@
 //! The server's settings: flags and environment variables (clap), with documented
 //! defaults.
 
+use crate::store::Database;
 use clap::Parser;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -21,12 +22,21 @@ pub struct Config {
     /// Port to listen on (0: any free port; the bound address is printed on stdout).
     #[arg(long, short, env = "WSX_CHAT_PORT", default_value_t = 3001)]
     pub port: u16,
-    /// SQLite database file holding every room message.
+    /// SQLite database file holding every room message (when `--database` is not given).
     #[arg(long, env = "WSX_CHAT_DB", default_value = "wsx-chat.db")]
     pub db: PathBuf,
     /// Keep history in memory only (a fresh database every start: tests and demos).
-    #[arg(long, env = "WSX_CHAT_MEMORY")]
+    #[arg(long, env = "WSX_CHAT_MEMORY", conflicts_with = "database")]
     pub memory: bool,
+    /// Where the history lives: `sqlite://FILE` (one node; the same as `--db FILE`) or
+    /// `postgres://USER@HOST:PORT/DB` (a database several nodes may share). Default:
+    /// the SQLite file of `--db`.
+    #[arg(long, env = "WSX_CHAT_DATABASE", value_parser = Database::parse)]
+    pub database: Option<Database>,
+    /// The Redis that joins several nodes into one chat (`redis://HOST:PORT`). Needs a
+    /// shared `--database postgres://…`: a SQLite file cannot be shared between nodes.
+    #[arg(long, env = "WSX_CHAT_REDIS")]
+    pub redis: Option<String>,
     /// Messages kept per room for `join` and for replay after a reconnect.
     #[arg(long, env = "WSX_CHAT_HISTORY", default_value_t = 100)]
     pub history: usize,
@@ -92,6 +102,8 @@ impl Default for Config {
             port: 3001,
             db: PathBuf::from("wsx-chat.db"),
             memory: true,
+            database: None,
+            redis: None,
             history: 100,
             idle_timeout: Duration::from_secs(300),
             allowed_origins: Vec::new(),
@@ -126,6 +138,33 @@ impl Config {
             count: self.rate_limit.saturating_mul(10),
             per: Duration::from_secs(2),
         })
+    }
+
+    /// Where the history lives (`--memory`, `--database`, else `--db`), once checked
+    /// against `--redis`.
+    pub fn database(&self) -> Result<Database, String> {
+        let database = if self.memory {
+            Database::Memory
+        } else {
+            self.database
+                .clone()
+                .unwrap_or_else(|| Database::Sqlite(self.db.clone()))
+        };
+        if self.redis.is_some() {
+            if !database.is_shared() {
+                return Err(format!(
+                    "--redis joins nodes that share one database, but the history is in {}: \
+                     a SQLite file cannot be shared between nodes; use --database postgres://…",
+                    database.describe()
+                ));
+            }
+            return Err(
+                "--redis: running several nodes through Redis is not in this build yet; \
+                 start one node with --database postgres://… and without --redis"
+                    .to_owned(),
+            );
+        }
+        Ok(database)
     }
 
     /// The idle timeout, `None` when disabled.
@@ -231,6 +270,54 @@ mod tests {
         // Rates follow `--rate-limit` unless given.
         assert_eq!(c.user_rate().count, 40);
         assert_eq!(c.ip_rate().count, 200);
+    }
+
+    #[test]
+    fn databases_and_redis() {
+        let parse = |args: &[&str]| {
+            Config::try_parse_from(std::iter::once("wsx-chat").chain(args.iter().copied())).unwrap()
+        };
+        // No flag: today's SQLite file.
+        assert_eq!(
+            parse(&[]).database().unwrap(),
+            Database::Sqlite("wsx-chat.db".into())
+        );
+        assert_eq!(
+            parse(&["--db", "a.db"]).database().unwrap(),
+            Database::Sqlite("a.db".into())
+        );
+        assert_eq!(parse(&["--memory"]).database().unwrap(), Database::Memory);
+        assert_eq!(
+            parse(&["--database", "sqlite://b.db"]).database().unwrap(),
+            Database::Sqlite("b.db".into())
+        );
+        assert_eq!(
+            parse(&["--database", "postgres://root@127.0.0.1/test"])
+                .database()
+                .unwrap(),
+            Database::Postgres("postgres://root@127.0.0.1/test".into())
+        );
+        assert!(Config::try_parse_from(["wsx-chat", "--database", "chat.db"]).is_err());
+        assert!(
+            Config::try_parse_from(["wsx-chat", "--memory", "--database", "sqlite://x"]).is_err()
+        );
+        // A SQLite file cannot be shared: --redis is refused, saying why.
+        for args in [
+            &["--redis", "redis://127.0.0.1:6379"][..],
+            &["--redis", "redis://127.0.0.1:6379", "--memory"],
+            &[
+                "--redis",
+                "redis://127.0.0.1:6379",
+                "--database",
+                "sqlite://c.db",
+            ],
+        ] {
+            let e = parse(args).database().unwrap_err();
+            assert!(
+                e.contains("cannot be shared between nodes"),
+                "{args:?}: {e}"
+            );
+        }
     }
 
     #[test]

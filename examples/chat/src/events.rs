@@ -68,6 +68,11 @@ wsx_core::define_events! {
         room: Option<String>,
         /// `action` for a `/me` action ("alice waves"); default `message`.
         kind: Option<MessageKind>,
+        /// A client-generated id for this send (letters, digits, `-`, `_`, `.`, `:`; up to
+        /// 64), unique per user name: a repeat of the same id by the same name is answered
+        /// with the first answer (same `messageId`, `seq`, `timestamp`) and not sent again,
+        /// so a client may re-send after a lost answer or a reconnect without doubling.
+        client_id: Option<String>.min(1).max(64).pattern("^[A-Za-z0-9_.:-]+$"),
     } -> SendMessageResponse {
         /// The id the server gave the message.
         message_id: String,
@@ -193,6 +198,11 @@ wsx_core::define_events! {
         to: String.min(1).max(50),
         /// The text.
         message: String.min(1).max(500),
+        /// A client-generated id for this send (letters, digits, `-`, `_`, `.`, `:`; up to
+        /// 64), unique per user name: a repeat of the same id by the same name is answered
+        /// with the first answer (same `messageId`, `seq`, `timestamp`) and not sent again,
+        /// so a client may re-send after a lost answer or a reconnect without doubling.
+        client_id: Option<String>.min(1).max(64).pattern("^[A-Za-z0-9_.:-]+$"),
     } -> SendPrivateResponse {
         /// The id the server gave the message.
         message_id: String,

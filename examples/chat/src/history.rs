@@ -11,13 +11,15 @@
 //! stay readable with the `history` request and `GET /api/room/:name/history`.
 //!
 //! # Exactly once
-//! A message is numbered and queued for the database under the room's numbering lock;
-//! once committed (in queue order, so in `seq` order) it is recorded in the log and
-//! broadcast under the room's log lock. The join handler holds the same log lock while it
+//! A message is queued for the database under the room's queueing lock; the database
+//! gives it its `seq` in the transaction that stores it (see [`crate::store`]), and once
+//! committed (completions run in queue order, so in `seq` order) it is recorded in the log
+//! and broadcast under the room's log lock. The join handler holds the same log lock while it
 //! subscribes the connection to the room and reads the backlog. So the backlog holds
 //! exactly the messages up to the `seq` in the join answer, and every live `message` push
 //! the connection gets has a greater `seq`: no message is in both, none is in neither.
-//! A message whose commit fails is never recorded nor broadcast; its `seq` stays unused.
+//! A message whose commit fails is never recorded nor broadcast, and its `seq` is not
+//! used up: the transaction that took it rolled back.
 //!
 //! A live push may reach the client before the join answer (they travel separately); a
 //! client shows the answer's history first, then the pushes with `seq` greater than the
@@ -71,7 +73,8 @@ impl RoomLog {
     }
 
     /// Records a committed message. Messages are recorded in `seq` order; a `seq` may be
-    /// skipped (a message whose commit failed) but never repeated.
+    /// skipped (a message another process stored, on a shared database) but never
+    /// repeated.
     pub fn record(&mut self, message: ChatMessage) {
         debug_assert!(
             message.seq > self.last_seq,

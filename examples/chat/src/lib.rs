@@ -14,7 +14,8 @@
 //!   from them.
 //! - [`limits`]: rate limits kept per user name and per client address.
 //! - [`names`]: user names: normalisation, comparison, refused characters.
-//! - [`store`]: every room message in SQLite, on its own thread, with group commit.
+//! - [`store`]: every room message in SQLite (one node, the default) or PostgreSQL (nodes
+//!   sharing one database), numbered in the database, with group commit.
 //! - [`history`]: the last N messages of a room in memory, and replay after a reconnect.
 //! - [`http`]: the REST API; [`sse`]: `GET /events`; [`metrics`]: `GET /metrics`;
 //!   [`page`]: the browser page.

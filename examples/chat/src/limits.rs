@@ -85,14 +85,14 @@ impl RateLimits {
             )
             .with_code(ErrorCode::RateLimited));
         }
-        if let Some(address) = address.map(address_key) {
-            if !check(&self.by_address, &address) {
-                metrics::counter!("chat_rate_limited_total", "limit" => "address").increment(1);
-                return Err(HandlerError::new(
-                    "too many messages from your network address: wait a moment",
-                )
-                .with_code(ErrorCode::RateLimited));
-            }
+        if let Some(address) = address.map(address_key)
+            && !check(&self.by_address, &address)
+        {
+            metrics::counter!("chat_rate_limited_total", "limit" => "address").increment(1);
+            return Err(HandlerError::new(
+                "too many messages from your network address: wait a moment",
+            )
+            .with_code(ErrorCode::RateLimited));
         }
         Ok(())
     }

@@ -31,13 +31,10 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    // Flags that do not fit together are refused before anything is opened.
+    let store = config.database()?.describe();
     let listener = tokio::net::TcpListener::bind((config.addr, config.port)).await?;
     let addr = listener.local_addr()?;
-    let store = if config.memory {
-        "in memory".to_owned()
-    } else {
-        config.db.display().to_string()
-    };
     let chat = Chat::new(config).await?;
     println!("wsx-chat listening on http://{addr}");
     std::io::stdout().flush()?;

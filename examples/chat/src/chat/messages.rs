@@ -4,14 +4,16 @@ use super::session::{Session, require_name};
 use super::typing;
 use crate::app::App;
 use crate::events::*;
-use crate::store::{HistoryRange, StoreError};
+use crate::store::{Appended, HistoryRange, NewMessage, StoreError};
 use wsx_core::ErrorCode;
 use wsx_core::server::{Conn, HandlerError, State};
 
-/// `sendMessage`: the message gets the room's next `seq`, is committed to the database,
-/// then recorded and pushed to every member (the sender too) in `seq` order — so the
-/// answer's `messageId` is on disk and every member sees the room's messages in order.
-/// The sender is the session's name, never a field of the request.
+/// `sendMessage`: the message is committed to the database, which gives it the room's
+/// next `seq`, then recorded and pushed to every member (the sender too) in `seq` order —
+/// so the answer's `messageId` is on disk and every member sees the room's messages in
+/// order. The sender is the session's name, never a field of the request. With a
+/// `clientId` the sender already used, nothing is stored or pushed: the answer is the
+/// first one (see [`crate::store`]).
 pub async fn send_message(
     conn: Conn<Session>,
     State(app): State<App>,
@@ -33,31 +35,40 @@ pub async fn send_message(
         .existing_room(&room_name)
         .ok_or_else(|| HandlerError::new("the room is gone"))?;
     let kind = req.kind.unwrap_or(MessageKind::Message);
-    // Numbered and queued under the numbering lock (so the database gets the room's
-    // messages in `seq` order), then committed in a group with whatever else was queued.
-    // The commit's completion, on the database thread and in queue order, records the
-    // message and broadcasts it under the log lock, then answers here. Once queued, the
-    // message is recorded and broadcast even if this connection drops meanwhile.
+    // Queued under the room's queueing lock (so a room's messages reach the database in
+    // the order their requests took the lock), then committed in a group with whatever
+    // else was queued; the database gives the message its `seq` in that transaction. The
+    // commit's completion, on the store's writer and in queue order, records the message
+    // and broadcasts it under the log lock, then answers here. Once queued, the message
+    // is recorded and broadcast even if this connection drops meanwhile. A repeat of a
+    // `clientId` is answered with the first answer and neither recorded nor broadcast.
     let (answer, answered) = tokio::sync::oneshot::channel();
     {
-        let mut numbered = room.numbering.lock().await;
-        let message = ChatMessage {
-            message_id: uuid::Uuid::now_v7().to_string(),
-            username: name.display,
-            message: req.message,
-            timestamp: crate::now_ms(),
+        let _queueing = room.numbering.lock().await;
+        let message = NewMessage {
             room: room.name.clone(),
-            seq: *numbered + 1,
+            message_id: uuid::Uuid::now_v7().to_string(),
+            user_key: name.key.clone(),
+            username: name.display,
+            body: req.message,
+            timestamp: crate::now_ms(),
             kind,
+            client_id: req.client_id,
         };
-        let seq = message.seq;
-        let stored = message.clone();
         let (c_room, c_app, c_conn) = (room.clone(), app.clone(), conn.clone());
-        let on_commit = Box::new(move |result: Result<(), StoreError>| {
-            if let Err(e) = result {
-                let _ = answer.send(Err(e));
+        let on_commit = Box::new(move |result: Result<Appended, StoreError>| {
+            let appended = match result {
+                Ok(appended) => appended,
+                Err(e) => {
+                    let _ = answer.send(Err(e));
+                    return;
+                }
+            };
+            if appended.repeat {
+                let _ = answer.send(Ok(appended));
                 return;
             }
+            let message = appended.message.clone();
             let mut log = c_room.log();
             log.record(message.clone());
             c_room.set_last_seq(message.seq);
@@ -66,21 +77,25 @@ pub async fn send_message(
             // woken ahead of theirs, and its next message is not held behind a fan-out
             // to the whole room (with 1,000 members, that wait alone outlasted the 2 ms
             // between messages at 500 messages/s).
-            let _ = answer.send(Ok(message.clone()));
+            let _ = answer.send(Ok(appended));
             let _ = c_conn.to(&c_room.name).push::<ChatMessage>(message);
             drop(log);
         });
         app.store()
-            .append_then(stored, on_commit)
+            .append_then(message, on_commit)
             .await
             .map_err(|e| {
                 tracing::error!(room = %room_name, error = %e, "message not queued");
                 HandlerError::new("the message could not be stored").with_code(ErrorCode::Internal)
             })?;
-        *numbered = seq;
     }
     let message = match answered.await {
-        Ok(Ok(message)) => message,
+        Ok(Ok(appended)) => {
+            if appended.repeat {
+                metrics::counter!("chat_message_repeats_total").increment(1);
+            }
+            appended.message
+        }
         Ok(Err(e)) => {
             tracing::error!(room = %room_name, error = %e, "message not stored");
             return Err(

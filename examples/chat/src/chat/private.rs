@@ -4,11 +4,14 @@ use super::session::{Session, require_name};
 use crate::app::App;
 use crate::events::{PrivateMessage, SendPrivateRequest, SendPrivateResponse};
 use crate::names::UserName;
+use crate::store::PrivateReceipt;
+use wsx_core::ErrorCode;
 use wsx_core::server::{Conn, HandlerError, State};
 
 /// `sendPrivate`: pushes a `privateMessage` to the recipient and echoes it to the
 /// sender (so every tab of a conversation looks the same). Private messages are not
-/// stored.
+/// stored; with a `clientId`, the answer is (for a day), and a repeat of that id gets
+/// the same answer without a second delivery.
 pub async fn send_private(
     conn: Conn<Session>,
     State(app): State<App>,
@@ -28,6 +31,24 @@ pub async fn send_private(
     }
     app.limits()
         .message(&from.key, conn.handshake().peer_addr.map(|a| a.ip()))?;
+    // A repeat of a client id is answered as the first time, and not delivered again.
+    if let Some(client_id) = &req.client_id {
+        let earlier = app
+            .store()
+            .private_receipt(&from.key, client_id)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "private receipt read failed");
+                HandlerError::new("the message could not be sent").with_code(ErrorCode::Internal)
+            })?;
+        if let Some(receipt) = earlier {
+            metrics::counter!("chat_private_repeats_total").increment(1);
+            return Ok(SendPrivateResponse {
+                message_id: receipt.message_id,
+                timestamp: receipt.timestamp,
+            });
+        }
+    }
     let (target, to_display) = app.find_user(&to.key).ok_or_else(no_such_user)?;
     let message = PrivateMessage {
         message_id: uuid::Uuid::now_v7().to_string(),
@@ -45,8 +66,24 @@ pub async fn send_private(
     }
     let _ = conn.push::<PrivateMessage>(message.clone());
     metrics::counter!("chat_private_messages_total").increment(1);
-    Ok(SendPrivateResponse {
+    let mut receipt = PrivateReceipt {
         message_id: message.message_id,
         timestamp: message.timestamp,
+    };
+    if let Some(client_id) = &req.client_id {
+        // Kept after the delivery: a crash between the two can deliver a repeat twice,
+        // but a message answered as sent was delivered.
+        match app
+            .store()
+            .record_private(&from.key, client_id, receipt.clone())
+            .await
+        {
+            Ok(kept) => receipt = kept,
+            Err(e) => tracing::error!(error = %e, "private receipt not kept"),
+        }
+    }
+    Ok(SendPrivateResponse {
+        message_id: receipt.message_id,
+        timestamp: receipt.timestamp,
     })
 }

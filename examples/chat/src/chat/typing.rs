@@ -28,20 +28,20 @@ pub async fn typing(conn: Conn<Session>, State(app): State<App>, req: TypingRequ
     drop(using);
     tokio::spawn(async move {
         tokio::time::sleep(timeout).await;
-        if conn.state().stop_typing(&room, Some(generation)) {
-            if let Some(name) = conn.state().name() {
-                push(&conn, &room, &name.display, false);
-            }
+        if conn.state().stop_typing(&room, Some(generation))
+            && let Some(name) = conn.state().name()
+        {
+            push(&conn, &room, &name.display, false);
         }
     });
 }
 
 /// Stops the indicator in a room, if it is on (a message sent, the room left).
 pub fn stop(conn: &Conn<Session>, room: &str) {
-    if conn.state().stop_typing(room, None) {
-        if let Some(name) = conn.state().name() {
-            push(conn, room, &name.display, false);
-        }
+    if conn.state().stop_typing(room, None)
+        && let Some(name) = conn.state().name()
+    {
+        push(conn, room, &name.display, false);
     }
 }
 

@@ -8,9 +8,9 @@
 //! it ([`Update::SendFailed`]). One task sends the outbox in order, one message at a time;
 //! when a send fails because the connection dropped or the answer did not come in time,
 //! the task waits for the connection to be open again (after the re-joins) and sends the
-//! same message again. Each message has a random [`Outgoing::client_id`] for the server
-//! to recognise a repeat, but `sendMessage` has no field for it yet: until it has, a
-//! message the server stored whose answer was lost is stored twice.
+//! same message again, with the same random [`Outgoing::client_id`]: the server answers a
+//! repeat with its first answer, so a message it stored whose answer was lost is neither
+//! lost nor stored twice.
 //!
 //! # Final closes
 //! After a close the server means to stick (4000, the idle timeout, and the other codes
@@ -156,7 +156,7 @@ pub fn describe_disconnect(code: u16, reason: &str, idle_secs: u64) -> String {
         4000 => {
             let idle = if idle_secs == 0 {
                 "a while".to_owned()
-            } else if idle_secs % 60 == 0 {
+            } else if idle_secs.is_multiple_of(60) {
                 count(idle_secs / 60, "minute", "minutes")
             } else {
                 count(idle_secs, "second", "seconds")
@@ -350,7 +350,13 @@ impl Session {
                 .map_err(|e| e.to_string()),
             Input::Pm(to, message) => self
                 .client
-                .request::<SendPrivate>(SendPrivateRequest { to, message })
+                .request::<SendPrivate>(SendPrivateRequest {
+                    to,
+                    message,
+                    // A fresh id: a timed-out private message is not re-sent by the outbox,
+                    // but a repeat of this request would be answered, not delivered twice.
+                    client_id: Some(uuid::Uuid::new_v4().simple().to_string()),
+                })
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
@@ -457,6 +463,9 @@ async fn send_outbox(client: Client, inner: Arc<Inner>) {
             message: outgoing.text.clone(),
             room: Some(outgoing.room.clone()),
             kind: Some(outgoing.kind),
+            // The same id on every attempt: the server answers a repeat with the first
+            // answer, so a resend after a lost answer never doubles the message.
+            client_id: Some(outgoing.client_id.clone()),
         };
         match client.request::<SendMessage>(request).await {
             Ok(_) => {

@@ -500,10 +500,10 @@ impl App {
                 None
             }
             input => {
-                if matches!(input, Input::Say(_) | Input::Me(_)) {
-                    if let Some(room) = self.rooms.get_mut(self.current) {
-                        room.scroll = 0;
-                    }
+                if matches!(input, Input::Say(_) | Input::Me(_))
+                    && let Some(room) = self.rooms.get_mut(self.current)
+                {
+                    room.scroll = 0;
                 }
                 Some(Action::Run { input, room })
             }

@@ -292,10 +292,10 @@ fn wrap(line: Line<'static>, width: usize) -> Vec<Line<'static>> {
         }
         if end < rest.len() {
             // Break after the last space of the row, if there is one.
-            if let Some(space) = rest[..end].iter().rposition(|(c, _)| *c == ' ') {
-                if space > 0 {
-                    end = space + 1;
-                }
+            if let Some(space) = rest[..end].iter().rposition(|(c, _)| *c == ' ')
+                && space > 0
+            {
+                end = space + 1;
             }
         }
         let (row, tail) = rest.split_at(end);
