@@ -11,6 +11,7 @@
 //! | [`codec`] | JSON text/binary, CBOR maps and cbor-x records |
 //! | [`event`] | the traits `define_events!` implements |
 //! | [`validate`] | JSON Schema validation, compiled once per type |
+//! | [`typed`] | the typed fast path: payloads decoded as their schema reads them |
 //! | [`error`] | error codes and the wire error |
 //! | [`server`] | the axum dispatcher, rooms, limits, shutdown |
 #![doc(html_root_url = "https://docs.rs/wsx-core/0.1.0")]
@@ -21,6 +22,7 @@ pub mod event;
 pub mod export;
 pub mod protocol;
 pub mod server;
+pub mod typed;
 pub mod validate;
 
 #[doc(inline)]

@@ -7,9 +7,11 @@
 //!
 //! - strings: length in characters (`minLength`/`maxLength` count code points),
 //!   `.pattern` (matched by the validator's own regex engine), `.one_of`;
-//! - integers: `.min`/`.max`, only for values an `f64` holds exactly;
-//! - `f64`: `.min`/`.max` (serde and the validator read the same `f64`); an `f32` with
-//!   bounds is not vouched for (rounding to `f32` could cross a bound);
+//! - integers: `.min`/`.max`, only for values an `f64` holds exactly; 128-bit integers
+//!   only within 64 bits (the validator's input holds no more);
+//! - `f64`: `.min`/`.max`, only below 2^53 in magnitude (serde and the validator read the
+//!   same `f64` from a fraction, but the validator keeps a large integer literal exact);
+//!   an `f32` with bounds is not vouched for (rounding to `f32` could cross a bound);
 //! - `Vec`, `VecDeque`, arrays: item count and each item; sets are not vouched for (serde
 //!   drops duplicates that `uniqueItems` refuses);
 //! - maps with `String` keys: each value; structs and enums declared in the same macro;
@@ -17,6 +19,11 @@
 //!
 //! A struct with any field that cannot be vouched for gets no check at all, and its event
 //! keeps the validator on every payload.
+//!
+//! What the check sees is a value `wsx_core::typed::from_str` decoded: it refuses what the
+//! schema refuses before any constraint (an array for a struct, an object for an enum, an
+//! unknown field that `serde_json::Value` cannot hold), so the check only has the
+//! constraints left to decide.
 
 use crate::model::{Class, Constraints, Model, Number, StructDef, classify};
 use proc_macro2::TokenStream;
@@ -177,13 +184,21 @@ impl<'m> Checker<'m> {
                     let __x = *#v as f64;
                     __x.abs() < 9007199254740992.0 && #bounds
                 })),
+                // The validator's input holds integers in 64 bits (a larger one becomes
+                // an f64, which serde then refuses for an integer type).
+                None if is_named(ty, "i128") || is_named(ty, "u128") => Check::Expr(quote!(
+                    i64::try_from(*#v).is_ok() || u64::try_from(*#v).is_ok()
+                )),
                 None => Check::Always,
             },
             Class::Float => match bounds(quote!(__x), c) {
                 Some(_) if is_named(ty, "f32") => Check::Unknown,
+                // An integer literal is read as an f64 here but kept exact by the
+                // validator, which compares it with the bound exactly: the same below
+                // 2^53 only.
                 Some(bounds) => Check::Expr(quote!({
                     let __x = f64::from(*#v);
-                    #bounds
+                    __x.abs() < 9007199254740992.0 && #bounds
                 })),
                 None => Check::Always,
             },
