@@ -4,17 +4,19 @@
 //! # Layout
 //! - `parse`: tokens → syntax tree (grammar only).
 //! - `model`: syntax tree → checked model (names, types, constraints); reports every
-//!   error at once.
+//!   error at once. Its types (`ast`), case conversion (`case`), attributes (`attr`),
+//!   the constraint checker (`constraints`) and the lowering itself (`lower`).
 //! - `expand`: model → Rust items.
-//! - `check`: model → the typed check of each payload (its constraints on the decoded
-//!   value), which lets the server skip the JSON Schema validator for valid payloads.
+//! - `typed_check`: model → the typed check of each payload (its constraints on the
+//!   decoded value), which lets the server skip the JSON Schema validator for valid
+//!   payloads.
 //!
 //! See [`define_events!`] for the syntax.
 
-mod check;
 mod expand;
 mod model;
 mod parse;
+mod typed_check;
 
 use proc_macro::TokenStream;
 
@@ -139,7 +141,7 @@ use proc_macro::TokenStream;
 #[proc_macro]
 pub fn define_events(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as parse::Input);
-    match model::check(input) {
+    match model::lower(input) {
         Ok(model) => expand::expand(&model).into(),
         Err(e) => e.to_compile_error().into(),
     }
