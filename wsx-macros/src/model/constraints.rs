@@ -61,7 +61,13 @@ impl ConstraintChecker<'_> {
                     }
                     match single_arg(&c) {
                         Some(Expr::Lit(ExprLit { lit: Lit::Str(s), .. })) if !s.value().is_empty() => {
-                            out.pattern = Some(s.clone())
+                            match check_pattern(&s.value()) {
+                                Ok(()) => out.pattern = Some(s.clone()),
+                                Err(why) => self.errors.spanned(
+                                    s,
+                                    format!("`.pattern({:?})` does not compile as the JSON Schema validator compiles it ({why}); a pattern is an ECMA-262 regular expression, e.g. `.pattern(\"^[a-z][a-z0-9_-]*$\")`", s.value()),
+                                ),
+                            }
                         }
                         _ => self.errors.push(syn::Error::new(
                             c.args_span,
@@ -141,6 +147,18 @@ impl ConstraintChecker<'_> {
                 self.errors.spanned(
                     s,
                     "the default's length is outside the bounds set by `.min`/`.max`",
+                );
+            }
+            if let Some(pattern) = &out.pattern
+                && pattern_matches(&pattern.value(), &s.value()) == Some(false)
+            {
+                self.errors.spanned(
+                    s,
+                    format!(
+                        "the default {:?} does not match `.pattern({:?})`",
+                        s.value(),
+                        pattern.value()
+                    ),
                 );
             }
             if !out.one_of.is_empty() && !out.one_of.iter().any(|v| v.value() == s.value()) {
@@ -292,6 +310,28 @@ impl ConstraintChecker<'_> {
     }
 }
 
+/// Checks a `.pattern` as the JSON Schema validator (`jsonschema`) compiles it at run
+/// time: the patterns it matches without a regex engine (`^literal`, `^(a|b)$`, …) are
+/// taken as they are; any other is translated from ECMA-262 and compiled by
+/// `fancy-regex`, its default engine. `Err` says why the validator would refuse it.
+fn check_pattern(pattern: &str) -> Result<(), String> {
+    if jsonschema_regex::analyze_pattern(pattern).is_some() {
+        return Ok(());
+    }
+    let translated = jsonschema_regex::to_rust_regex(pattern)
+        .map_err(|()| "not a valid ECMA-262 regular expression".to_owned())?;
+    fancy_regex::Regex::new(&translated)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// Whether `s` matches `pattern` (an unanchored search, as JSON Schema's `pattern` is);
+/// `None` when that cannot be decided here.
+fn pattern_matches(pattern: &str, s: &str) -> Option<bool> {
+    let translated = jsonschema_regex::to_rust_regex(pattern).ok()?;
+    fancy_regex::Regex::new(&translated).ok()?.is_match(s).ok()
+}
+
 fn single_arg(c: &ConstraintDecl) -> Option<&Expr> {
     if c.args.len() == 1 {
         c.args.first()
@@ -328,5 +368,61 @@ fn number(expr: &Expr) -> Option<Number> {
         },
         Expr::Group(g) => number(&g.expr),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON Schema validator's own answer: does a schema with this pattern compile?
+    fn validator_accepts(pattern: &str) -> bool {
+        jsonschema::validator_for(&serde_json::json!({ "type": "string", "pattern": pattern }))
+            .is_ok()
+    }
+
+    #[test]
+    fn patterns_are_refused_exactly_when_the_validator_refuses_them() {
+        let patterns = [
+            "^[a-z]+$",
+            "^[A-Za-z0-9][A-Za-z0-9_-]*$",
+            "^abc",
+            "^(get|put)$",
+            r"^\S*$",
+            r"\d{3}-\w+",
+            r"\p{L}+",
+            "(?<year>[0-9]{4})",
+            "(a)\\1",
+            "a(?=b)",
+            "(?<!x)y",
+            "[^]",
+            "([a-z",
+            "[a-z",
+            "a{2,1}",
+            "a**",
+            "(?P<n>x)",
+            "\\",
+            ")",
+            r"\k<none>",
+        ];
+        for pattern in patterns {
+            assert_eq!(
+                check_pattern(pattern).is_ok(),
+                validator_accepts(pattern),
+                "{pattern:?}: {:?}",
+                check_pattern(pattern)
+            );
+        }
+        assert!(check_pattern("([a-z").is_err());
+    }
+
+    #[test]
+    fn a_default_is_matched_as_the_validator_matches_it() {
+        assert_eq!(pattern_matches("^[a-z]+$", "lobby"), Some(true));
+        assert_eq!(pattern_matches("^[a-z]+$", "Lobby"), Some(false));
+        // Unanchored, as JSON Schema's `pattern` is.
+        assert_eq!(pattern_matches("[0-9]", "room7"), Some(true));
+        // ECMA-262 `\d` is ASCII only.
+        assert_eq!(pattern_matches(r"^\d$", "٣"), Some(false));
     }
 }
