@@ -152,7 +152,9 @@ where
 /// a `Value` writes back unchanged has no duplicate key, so there the two must agree
 /// both ways (serde's derive refuses a repeated field the validator sees once).
 pub fn typed_check(text: &str) {
-    let canonical = serde_json::from_str::<Value>(text).is_ok_and(|v| v.to_string() == text);
+    let canonical = serde_json::from_str::<Value>(text)
+        .and_then(|v| serde_json::to_string(&v))
+        .is_ok_and(|written| written == text);
     let decoded = chat::ChatEvents::events()
         .iter()
         .filter(|e| e.kind != EventKind::Push)
