@@ -11,6 +11,7 @@
 //! | [`codec`] | JSON text/binary, CBOR maps and cbor-x records |
 //! | [`event`] | the traits `define_events!` implements |
 //! | [`validate`] | JSON Schema validation, compiled once per type |
+//! | [`typed`] | the typed fast path: payloads decoded as their schema reads them |
 //! | [`error`] | error codes and the wire error |
 //! | [`server`] | the axum dispatcher, rooms, limits, shutdown |
 #![doc(html_root_url = "https://docs.rs/wsx-core/0.1.0")]
@@ -22,6 +23,7 @@ pub mod export;
 pub mod protocol;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod typed;
 pub mod validate;
 
 #[doc(inline)]
@@ -46,4 +48,41 @@ pub mod __private {
     pub use serde;
     pub use serde_json;
     pub use ts_rs;
+
+    #[cfg(feature = "server")]
+    use crate::protocol::Frame;
+    #[cfg(feature = "server")]
+    use serde_json::Value;
+
+    /// The frame the server's borrowed read takes from a JSON message (`text`, or binary),
+    /// as an owned [`Frame`] with its payload parsed, for the fuzz target that holds it to
+    /// [`Codec::decode`](crate::Codec::decode). `None` where the server decodes the
+    /// message the owned way instead; `Some(Err)` where it refuses the payload (not one
+    /// value a `serde_json::Value` holds). `e` is not read (`None`): no handler sees it.
+    #[cfg(feature = "server")]
+    pub fn borrowed_json_frame(bytes: &[u8], text: bool) -> Option<Result<Frame, String>> {
+        let frame = if text {
+            crate::codec::decode_ref_str(std::str::from_utf8(bytes).ok()?)?
+        } else {
+            crate::codec::decode_ref_slice(bytes)?
+        };
+        let (t, x) = frame.parts().check().ok()?;
+        let p = match (frame.p_tail, frame.p) {
+            // Not one value: the owned way reads the frame.
+            (Some(tail), _) => Some(serde_json::from_str::<Value>(tail).ok()?),
+            (None, Some(raw)) => match serde_json::from_str::<Value>(raw.get()) {
+                Ok(value) => Some(value),
+                Err(e) => return Some(Err(e.to_string())),
+            },
+            (None, None) => None,
+        };
+        Some(Ok(Frame {
+            t,
+            x: x.to_owned(),
+            id: frame.id.map(str::to_owned),
+            w: frame.w,
+            p: p.filter(|p| !p.is_null()),
+            e: None,
+        }))
+    }
 }

@@ -280,10 +280,32 @@ async fn duplicate_handler_is_a_build_error() {
     assert_eq!(result.unwrap_err(), BuildError::DuplicateHandler("echo"));
 }
 
+/// An event whose payload schema the validator cannot compile. Written by hand:
+/// `define_events!` refuses such a `.pattern` at compile time.
 mod broken {
-    wsx_core::define_events! {
-        pub events Broken;
-        request lookup: LookupReq { code: String.pattern("([unclosed") } -> LookupResp { ok: bool }
+    use wsx_core::event::{Event, EventKind, RequestEvent};
+
+    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+    pub(crate) struct LookupReq {
+        #[schemars(extend("pattern" = "([unclosed"))]
+        pub(crate) code: String,
+    }
+
+    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+    pub(crate) struct LookupResp {
+        pub(crate) ok: bool,
+    }
+
+    pub(crate) struct Lookup;
+
+    impl Event for Lookup {
+        const NAME: &'static str = "lookup";
+        const KIND: EventKind = EventKind::Request;
+        type Payload = LookupReq;
+    }
+
+    impl RequestEvent for Lookup {
+        type Response = LookupResp;
     }
 }
 

@@ -129,19 +129,16 @@ fn schema_number_tokens(n: Number) -> TokenStream {
 pub(crate) fn expand(model: &Model) -> TokenStream {
     let structs = model.structs.iter().map(|s| expand_struct(model, s));
     let enums = model.enums.iter().map(|e| expand_enum(model, e));
-    let checker = crate::check::Checker::new(model);
-    let events = model
-        .events
-        .iter()
-        .map(|e| expand_event(model, &checker, e));
-    let checks = crate::check::expand_checks(model, &checker);
+    let checks = crate::typed_check::TypedChecks::new(model);
+    let events = model.events.iter().map(|e| expand_event(model, &checks, e));
+    let methods = crate::typed_check::expand_methods(model, &checks);
     let registry = expand_registry(model);
     quote! {
         #registry
         #(#events)*
         #(#structs)*
         #(#enums)*
-        #checks
+        #methods
     }
 }
 
@@ -362,14 +359,18 @@ fn kind_tokens(kind: Kind) -> TokenStream {
     }
 }
 
-fn expand_event(model: &Model, checker: &crate::check::Checker<'_>, event: &Event) -> TokenStream {
+fn expand_event(
+    model: &Model,
+    checks: &crate::typed_check::TypedChecks<'_>,
+    event: &Event,
+) -> TokenStream {
     let vis = &model.vis;
     let wire = &event.wire_name;
     let kind = kind_tokens(event.kind);
     let payload = &event.payload.ty;
     // Only what the server decodes gets the typed check.
     let check = match event.kind {
-        Kind::Request | Kind::Send => crate::check::event_items(checker, payload),
+        Kind::Request | Kind::Send => crate::typed_check::event_items(checks, payload),
         Kind::Push => quote!(),
     };
     let kind_impl = |target: &TokenStream| match (event.kind, &event.response) {

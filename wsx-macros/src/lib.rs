@@ -4,17 +4,19 @@
 //! # Layout
 //! - `parse`: tokens → syntax tree (grammar only).
 //! - `model`: syntax tree → checked model (names, types, constraints); reports every
-//!   error at once.
+//!   error at once. Its types (`ast`), case conversion (`case`), attributes (`attr`),
+//!   the constraint checker (`constraints`) and the lowering itself (`lower`).
 //! - `expand`: model → Rust items.
-//! - `check`: model → the typed check of each payload (its constraints on the decoded
-//!   value), which lets the server skip the JSON Schema validator for valid payloads.
+//! - `typed_check`: model → the typed check of each payload (its constraints on the
+//!   decoded value), which lets the server skip the JSON Schema validator for valid
+//!   payloads.
 //!
 //! See [`define_events!`] for the syntax.
 
-mod check;
 mod expand;
 mod model;
 mod parse;
+mod typed_check;
 
 use proc_macro::TokenStream;
 
@@ -88,13 +90,40 @@ use proc_macro::TokenStream;
 /// - **Event types**: a `request` gets a unit marker struct named in PascalCase
 ///   (`sendMessage` → `SendMessage`) implementing `Event` (`Payload` = the request) and
 ///   `RequestEvent` (`Response`). A `push`/`send` with an inline payload makes the payload
-///   struct itself the event (`type Payload = Self`), so `push::<UserJoined>(&UserJoined
-///   { … })` reads naturally; with an external payload it gets a PascalCase marker.
-///   Every generated type needs its own name: a payload named like a marker is an error.
+///   struct itself the event (`type Payload = Self`), so `push::<UserJoined>(UserJoined
+///   { … })` reads naturally (see the example below); with an external payload it gets a
+///   PascalCase marker. Every generated type needs its own name: a payload named like a
+///   marker is an error.
 /// - **Docs**: the event's doc comment is the marker's rustdoc and `EventInfo::docs`
 ///   (JSDoc of the event maps in `index.ts`, descriptions in the JSON Schema and AsyncAPI
 ///   exports). A push/send inline payload carries the event docs itself; request and
 ///   response structs get "The request of `join`: …" / "The response to `join`: …".
+///
+/// A handler answers a request and pushes an event to a room; `push` takes the payload
+/// by value:
+///
+/// ```
+/// wsx_core::define_events! {
+///     pub events Chat;
+///
+///     request join: JoinRequest { username: String.min(1), room: String.default("general") }
+///         -> JoinResponse { ok: bool }
+///
+///     push userJoined: UserJoined { username: String, room: String }
+/// }
+///
+/// use wsx_core::server::{Conn, HandlerError, ServerBuilder};
+///
+/// async fn join(conn: Conn<()>, req: JoinRequest) -> Result<JoinResponse, HandlerError> {
+///     conn.join(&req.room)?;
+///     let joined = UserJoined { username: req.username, room: req.room.clone() };
+///     conn.to(&req.room).push::<UserJoined>(joined)?;
+///     Ok(JoinResponse { ok: true })
+/// }
+///
+/// let server = ServerBuilder::<(), ()>::new(()).on_request::<Join, _, _>(join).build();
+/// assert!(server.is_ok());
+/// ```
 ///
 /// # Payload types and fields
 /// - Generated structs derive `Debug, Clone, PartialEq, Serialize, Deserialize,
@@ -119,7 +148,7 @@ use proc_macro::TokenStream;
 /// | `.min(n)` / `.max(n)` | `String` (length in characters) | `minLength` / `maxLength` |
 /// | | lists: `Vec`, `VecDeque`, sets, arrays (item count) | `minItems` / `maxItems` |
 /// | | integers and floats (value, inclusive) | `minimum` / `maximum` |
-/// | `.pattern("re")` | `String` | `pattern` (ECMA-262 regex, checked at run time by the validator) |
+/// | `.pattern("re")` | `String` | `pattern` (ECMA-262 regex; compiled at build time as the validator compiles it at run time) |
 /// | `.one_of("a", …)` | `String` (TypeScript: `"a" \| …`) | `enum` |
 /// | `.default(v)` | `String` (`"s"`), `bool`, integers, floats (int or float literal), enums declared here (`Variant`) | `default`; the field may be omitted and TypeScript shows it as `field?: T` |
 ///
@@ -127,19 +156,22 @@ use proc_macro::TokenStream;
 /// already means `None`). Types the macro cannot classify (external paths, declared
 /// structs, maps) take no constraint. Compile-time errors: unknown constraint, constraint
 /// on the wrong type, default of the wrong type or outside `.min`/`.max`/`.one_of`,
-/// `min > max`, duplicate constraint, duplicate event or field, request without response,
-/// invalid event name, two generated types with one name.
+/// `min > max`, a `.pattern` the validator's regex engine refuses (`.pattern("([a-z")`),
+/// a string default that does not match its `.pattern`, duplicate constraint, duplicate
+/// event or field, request without response, invalid event name, two generated types with
+/// one name.
 ///
 /// The macro also checks these constraints on the typed value (`Event::known_valid`): the
-/// server decodes a JSON payload straight into its type and skips the JSON Schema
-/// validator when the check passes. The check only vouches for what it decides exactly
+/// server decodes a JSON payload straight into its type (by `wsx_core::typed::from_str`,
+/// which reads a struct from an object only and an enum from a string only, as the schema
+/// does) and skips the JSON Schema validator when the check passes. The check only vouches for what it decides exactly
 /// (no external types, no sets, no `f32` with bounds, no integer beyond 2^53); anything
 /// else, and every payload that fails it, goes through the validator, which names each
 /// failing field.
 #[proc_macro]
 pub fn define_events(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as parse::Input);
-    match model::check(input) {
+    match model::lower(input) {
         Ok(model) => expand::expand(&model).into(),
         Err(e) => e.to_compile_error().into(),
     }

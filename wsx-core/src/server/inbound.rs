@@ -80,8 +80,9 @@ impl InPayload<'_> {
     /// the declared defaults.
     ///
     /// With a `known_valid` check (see [`Event::known_valid`](crate::event::Event)), raw
-    /// JSON is first decoded straight into `T`; when that succeeds and the check vouches
-    /// for the value, the JSON Schema validator is not run. Anything else — a decode
+    /// JSON is first decoded straight into `T` (by [`typed::from_str`](crate::typed::from_str),
+    /// which refuses what the schema refuses before its constraints); when that succeeds and
+    /// the check vouches for the value, the JSON Schema validator is not run. Anything else — a decode
     /// error, a failed or unknown check — goes through the validator, so a refusal
     /// always lists every failing field, exactly as before.
     ///
@@ -107,7 +108,7 @@ impl InPayload<'_> {
             InPayload::Value(value) => return Some(validate::decode_with(validator, value)),
         };
         if let Some(known_valid) = known_valid {
-            if let Ok(typed) = serde_json::from_str::<T>(text) {
+            if let Ok(typed) = crate::typed::from_str::<T>(text) {
                 if known_valid(&typed) {
                     return Some(Ok(typed));
                 }

@@ -7,9 +7,11 @@
 //!
 //! - strings: length in characters (`minLength`/`maxLength` count code points),
 //!   `.pattern` (matched by the validator's own regex engine), `.one_of`;
-//! - integers: `.min`/`.max`, only for values an `f64` holds exactly;
-//! - `f64`: `.min`/`.max` (serde and the validator read the same `f64`); an `f32` with
-//!   bounds is not vouched for (rounding to `f32` could cross a bound);
+//! - integers: `.min`/`.max`, only for values an `f64` holds exactly; 128-bit integers
+//!   only within 64 bits (the validator's input holds no more);
+//! - `f64`: `.min`/`.max`, only below 2^53 in magnitude (serde and the validator read the
+//!   same `f64` from a fraction, but the validator keeps a large integer literal exact);
+//!   an `f32` with bounds is not vouched for (rounding to `f32` could cross a bound);
 //! - `Vec`, `VecDeque`, arrays: item count and each item; sets are not vouched for (serde
 //!   drops duplicates that `uniqueItems` refuses);
 //! - maps with `String` keys: each value; structs and enums declared in the same macro;
@@ -17,6 +19,11 @@
 //!
 //! A struct with any field that cannot be vouched for gets no check at all, and its event
 //! keeps the validator on every payload.
+//!
+//! What the check sees is a value `wsx_core::typed::from_str` decoded: it refuses what the
+//! schema refuses before any constraint (an array for a struct, an object for an enum, an
+//! unknown field that `serde_json::Value` cannot hold), so the check only has the
+//! constraints left to decide.
 
 use crate::model::{Class, Constraints, Model, Number, StructDef, classify};
 use proc_macro2::TokenStream;
@@ -30,7 +37,7 @@ pub(crate) fn method() -> Ident {
 }
 
 /// What can be said about a value of some type.
-enum Check {
+enum Verdict {
     /// Every decoded value satisfies the schema.
     Always,
     /// Satisfies the schema when this expression is `true`.
@@ -40,7 +47,7 @@ enum Check {
 }
 
 /// Decides, once per struct, whether the check can vouch for it, and builds its body.
-pub(crate) struct Checker<'m> {
+pub(crate) struct TypedChecks<'m> {
     model: &'m Model,
     structs: Vec<String>,
     enums: Vec<String>,
@@ -48,18 +55,18 @@ pub(crate) struct Checker<'m> {
     checks: HashMap<String, Option<TokenStream>>,
 }
 
-impl<'m> Checker<'m> {
+impl<'m> TypedChecks<'m> {
     pub(crate) fn new(model: &'m Model) -> Self {
-        let mut checker = Checker {
+        let mut checks = TypedChecks {
             model,
             structs: model.structs.iter().map(|s| s.name.to_string()).collect(),
             enums: model.enums.iter().map(|e| e.name.to_string()).collect(),
             checks: HashMap::new(),
         };
         for def in &model.structs {
-            checker.resolve(&def.name.to_string());
+            checks.resolve(&def.name.to_string());
         }
-        checker
+        checks
     }
 
     /// Whether the struct named `name` gets a check.
@@ -105,9 +112,9 @@ impl<'m> Checker<'m> {
                 Some(&field.constraints),
                 quote!((&self.#name)),
             ) {
-                Check::Always => {}
-                Check::Expr(e) => out.push(e),
-                Check::Unknown => return None,
+                Verdict::Always => {}
+                Verdict::Expr(e) => out.push(e),
+                Verdict::Unknown => return None,
             }
         }
         Some(out)
@@ -120,18 +127,18 @@ impl<'m> Checker<'m> {
         class: &Class,
         constraints: Option<&Constraints>,
         v: TokenStream,
-    ) -> Check {
+    ) -> Verdict {
         let none = Constraints::default();
         let c = constraints.unwrap_or(&none);
         match class {
             Class::Option(inner) => {
                 let Some(inner_ty) = generic_args(ty).into_iter().next() else {
-                    return Check::Unknown;
+                    return Verdict::Unknown;
                 };
                 match self.value(inner_ty, inner, constraints, quote!(__some)) {
-                    Check::Always => Check::Always,
-                    Check::Unknown => Check::Unknown,
-                    Check::Expr(e) => Check::Expr(quote! {
+                    Verdict::Always => Verdict::Always,
+                    Verdict::Unknown => Verdict::Unknown,
+                    Verdict::Expr(e) => Verdict::Expr(quote! {
                         match #v {
                             ::core::option::Option::Some(__some) => #e,
                             ::core::option::Option::None => true,
@@ -173,21 +180,29 @@ impl<'m> Checker<'m> {
             }
             Class::Int => match bounds(quote!(__x), c) {
                 // Exact in an f64 below 2^53: beyond, the validator decides.
-                Some(bounds) => Check::Expr(quote!({
+                Some(bounds) => Verdict::Expr(quote!({
                     let __x = *#v as f64;
                     __x.abs() < 9007199254740992.0 && #bounds
                 })),
-                None => Check::Always,
+                // The validator's input holds integers in 64 bits (a larger one becomes
+                // an f64, which serde then refuses for an integer type).
+                None if is_named(ty, "i128") || is_named(ty, "u128") => Verdict::Expr(quote!(
+                    i64::try_from(*#v).is_ok() || u64::try_from(*#v).is_ok()
+                )),
+                None => Verdict::Always,
             },
             Class::Float => match bounds(quote!(__x), c) {
-                Some(_) if is_named(ty, "f32") => Check::Unknown,
-                Some(bounds) => Check::Expr(quote!({
+                Some(_) if is_named(ty, "f32") => Verdict::Unknown,
+                // An integer literal is read as an f64 here but kept exact by the
+                // validator, which compares it with the bound exactly: the same below
+                // 2^53 only.
+                Some(bounds) => Verdict::Expr(quote!({
                     let __x = f64::from(*#v);
-                    #bounds
+                    __x.abs() < 9007199254740992.0 && #bounds
                 })),
-                None => Check::Always,
+                None => Verdict::Always,
             },
-            Class::Bool | Class::Enum(_) => Check::Always,
+            Class::Bool | Class::Enum(_) => Verdict::Always,
             Class::List => {
                 let item = match ty {
                     Type::Array(a) => Some(&*a.elem),
@@ -197,7 +212,7 @@ impl<'m> Checker<'m> {
                     _ => None,
                 };
                 let Some(item) = item else {
-                    return Check::Unknown;
+                    return Verdict::Unknown;
                 };
                 let mut parts = Vec::new();
                 if let Some(bounds) = bounds(quote!(__n), c) {
@@ -207,24 +222,24 @@ impl<'m> Checker<'m> {
                     }));
                 }
                 match self.item(item, quote!(__item)) {
-                    Check::Always => {}
-                    Check::Unknown => return Check::Unknown,
-                    Check::Expr(e) => parts.push(quote!(#v.iter().all(|__item| #e))),
+                    Verdict::Always => {}
+                    Verdict::Unknown => return Verdict::Unknown,
+                    Verdict::Expr(e) => parts.push(quote!(#v.iter().all(|__item| #e))),
                 }
                 all(parts)
             }
             Class::Map => {
                 let args = generic_args(ty);
                 let (Some(key), Some(value)) = (args.first(), args.get(1)) else {
-                    return Check::Unknown;
+                    return Verdict::Unknown;
                 };
                 if !is_named(key, "String") {
-                    return Check::Unknown;
+                    return Verdict::Unknown;
                 }
                 match self.item(value, quote!(__value)) {
-                    Check::Always => Check::Always,
-                    Check::Unknown => Check::Unknown,
-                    Check::Expr(e) => Check::Expr(quote!(#v.values().all(|__value| #e))),
+                    Verdict::Always => Verdict::Always,
+                    Verdict::Unknown => Verdict::Unknown,
+                    Verdict::Expr(e) => Verdict::Expr(quote!(#v.values().all(|__value| #e))),
                 }
             }
             Class::Struct => {
@@ -233,27 +248,27 @@ impl<'m> Checker<'m> {
                     .is_some_and(|n| self.vouches_for(n));
                 if known {
                     let method = method();
-                    Check::Expr(quote!(#v.#method()))
+                    Verdict::Expr(quote!(#v.#method()))
                 } else {
-                    Check::Unknown
+                    Verdict::Unknown
                 }
             }
-            Class::Other => Check::Unknown,
+            Class::Other => Verdict::Unknown,
         }
     }
 
     /// The check of a list item or map value (no constraints of its own).
-    fn item(&self, ty: &Type, v: TokenStream) -> Check {
+    fn item(&self, ty: &Type, v: TokenStream) -> Verdict {
         let class = classify(ty, &self.structs, &self.enums);
         self.value(ty, &class, None, v)
     }
 }
 
 /// The methods of every struct the check can vouch for.
-pub(crate) fn expand_checks(model: &Model, checker: &Checker<'_>) -> TokenStream {
+pub(crate) fn expand_methods(model: &Model, checks: &TypedChecks<'_>) -> TokenStream {
     let method = method();
     let impls = model.structs.iter().filter_map(|def| {
-        let body = checker.checks.get(&def.name.to_string())?.as_ref()?;
+        let body = checks.checks.get(&def.name.to_string())?.as_ref()?;
         let name = &def.name;
         Some(quote! {
             const _: () = {
@@ -271,11 +286,11 @@ pub(crate) fn expand_checks(model: &Model, checker: &Checker<'_>) -> TokenStream
     quote!(#(#impls)*)
 }
 
-/// The `Event` items that hand the check to the server, for a payload the checker
+/// The `Event` items that hand the check to the server, for a payload the checks
 /// vouches for (nothing otherwise: the trait's defaults keep the validator).
-pub(crate) fn event_items(checker: &Checker<'_>, payload: &Type) -> TokenStream {
+pub(crate) fn event_items(checks: &TypedChecks<'_>, payload: &Type) -> TokenStream {
     match struct_names(payload).first() {
-        Some(name) if checker.vouches_for(name) => {
+        Some(name) if checks.vouches_for(name) => {
             let method = method();
             quote! {
                 const TYPED_CHECK: bool = true;
@@ -302,11 +317,11 @@ fn f64_lit(n: Number) -> proc_macro2::Literal {
     proc_macro2::Literal::f64_suffixed(n.as_f64())
 }
 
-fn all(parts: Vec<TokenStream>) -> Check {
+fn all(parts: Vec<TokenStream>) -> Verdict {
     if parts.is_empty() {
-        Check::Always
+        Verdict::Always
     } else {
-        Check::Expr(conjunction(&parts))
+        Verdict::Expr(conjunction(&parts))
     }
 }
 
