@@ -5,6 +5,7 @@
 //! and a few hundred bytes of state. Everything queued for the connection since the last
 //! write goes out as one burst with one flush.
 
+use super::ServerInner;
 use super::conn::Conn;
 use super::error::DisconnectReason;
 use super::inbound::Inbound;
@@ -12,7 +13,7 @@ use super::limits::TokenBucket;
 use super::metrics::io_counters;
 use super::outbound::Outbound;
 use super::rooms::Peer;
-use super::{Route, ServerInner, Started};
+use super::route::{Route, Started};
 use crate::codec::{Codec, CodecFamily};
 use crate::error::{ErrorCode, WireError};
 use crate::event::EventKind;
