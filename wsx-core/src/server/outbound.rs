@@ -6,7 +6,8 @@ use crate::event::PushEvent;
 use crate::protocol::OutFrame;
 use serde::Serialize;
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, OnceLock};
+use parking_lot::Mutex;
+use std::sync::{Arc, OnceLock};
 use tokio::sync::Notify;
 
 type EncodeFn = dyn Fn(Codec) -> Result<Encoded, EncodeError> + Send + Sync;
@@ -286,10 +287,7 @@ impl OutboundQueue {
     /// task itself queues without it, as it writes what is queued once it is done reading
     /// (a wake-up to itself is wasted).
     pub(crate) fn push(&self, item: Outbound, wake: bool) -> Result<(), Overflow> {
-        let mut state = match self.items.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut state = self.items.lock();
         if state.closed {
             return Err(Overflow::Closed);
         }
@@ -351,10 +349,7 @@ impl OutboundQueue {
     /// counted until [`written`](Self::written).
     pub(crate) fn drain_into(&self, into: &mut VecDeque<Outbound>) {
         into.clear();
-        let mut state = match self.items.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut state = self.items.lock();
         std::mem::swap(&mut state.items, into);
         let taken = std::mem::take(&mut state.queued_bytes);
         state.writing_bytes = state.writing_bytes.saturating_add(taken);
@@ -362,10 +357,7 @@ impl OutboundQueue {
 
     /// The burst taken by the last drains was written (or dropped): its bytes are free.
     pub(crate) fn written(&self) {
-        let mut state = match self.items.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut state = self.items.lock();
         state.writing_bytes = 0;
     }
 
@@ -373,10 +365,7 @@ impl OutboundQueue {
     /// before the connection's first frame told its codec. A message that cannot be
     /// re-encoded is dropped (and logged).
     pub(crate) fn transcode(&self, from: Codec, to: Codec) {
-        let mut state = match self.items.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut state = self.items.lock();
         let mut queued: u32 = 0;
         state.items.retain_mut(|item| {
             if let Outbound::Message { msg, .. } = item {
@@ -403,10 +392,7 @@ impl OutboundQueue {
 
     /// Refuses every later push (the connection is going away).
     pub(crate) fn close(&self) {
-        let mut state = match self.items.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut state = self.items.lock();
         state.closed = true;
     }
 
@@ -422,12 +408,12 @@ impl OutboundQueue {
 
     /// How many items wait.
     pub(crate) fn len(&self) -> usize {
-        self.items.lock().map(|s| s.items.len()).unwrap_or(0)
+        self.items.lock().items.len()
     }
 
     /// How many droppable frames were dropped so far.
     pub(crate) fn dropped(&self) -> u64 {
-        self.items.lock().map(|s| u64::from(s.dropped)).unwrap_or(0)
+        u64::from(self.items.lock().dropped)
     }
 }
 

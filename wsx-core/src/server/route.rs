@@ -274,11 +274,9 @@ async fn guarded<Fut: Future>(fut: Fut) -> Result<Fut::Output, WireError> {
 /// to it: the names are `'static` and few, so is the memory.
 pub(crate) fn ok_prefix_of(name: &'static str) -> Result<&'static str, serde_json::Error> {
     static PREFIXES: std::sync::LazyLock<
-        std::sync::Mutex<HashMap<&'static str, &'static str, foldhash::fast::RandomState>>,
+        parking_lot::Mutex<HashMap<&'static str, &'static str, foldhash::fast::RandomState>>,
     > = std::sync::LazyLock::new(Default::default);
-    let mut prefixes = PREFIXES
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut prefixes = PREFIXES.lock();
     if let Some(prefix) = prefixes.get(name) {
         return Ok(prefix);
     }
