@@ -4,9 +4,9 @@
 use crate::codec::{Codec, EncodeError, Encoded};
 use crate::event::PushEvent;
 use crate::protocol::OutFrame;
+use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::VecDeque;
-use parking_lot::Mutex;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::Notify;
 
