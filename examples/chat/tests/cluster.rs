@@ -196,6 +196,22 @@ async fn the_seed_flow_works_across_three_nodes() {
         assert_eq!(client.push("message").await["seq"], 2);
     }
 
+    // A private message to a user on another node.
+    let sent = alice
+        .request("sendPrivate", json!({ "to": "carol", "message": "psst" }))
+        .await
+        .unwrap();
+    let got = carol.push("privateMessage").await;
+    assert_eq!(
+        (
+            got["from"].as_str(),
+            got["message"].as_str(),
+            &got["messageId"]
+        ),
+        (Some("alice"), Some("psst"), &sent["messageId"])
+    );
+    assert_eq!(alice.push("privateMessage").await["to"], "carol");
+
     bob.close().await;
     for client in [&mut alice, &mut carol] {
         let left = client.push("userLeft").await;
@@ -337,6 +353,107 @@ async fn a_message_whose_publication_was_lost_is_delivered_in_order_from_the_dat
     for node in [a, b, c] {
         node.stop().await;
     }
+}
+
+#[tokio::test]
+async fn publications_out_of_order_and_repeated_are_delivered_once_in_order() {
+    let db = PgDatabase::create("cluster_reorder").await;
+    let prefix = RedisPrefix::new("reorder").await;
+    let [a, b, c] = three_nodes(&db, &prefix).await;
+    let (mut alice, _) = a.joined("alice", "general").await;
+    let (mut bob, _) = c.joined("bob", "general").await;
+    wait_for_users(&b, "general", &["alice", "bob"]).await;
+    bob.request("sendMessage", json!({ "message": "one" }))
+        .await
+        .unwrap();
+    assert_eq!(alice.push("message").await["seq"], 1);
+    assert_eq!(bob.push("message").await["seq"], 1);
+    // Two messages committed (by "another node"), then their publications arrive
+    // reversed, and the first one twice.
+    let store = Store::open(&Database::Postgres(db.url())).await.unwrap();
+    let mut committed = Vec::new();
+    for n in [2, 3] {
+        let appended = store
+            .append(NewMessage {
+                room: "general".into(),
+                message_id: format!("m{n}"),
+                user_key: "ghost".into(),
+                username: "ghost".into(),
+                body: format!("message {n}"),
+                timestamp: wsx_chat::now_ms(),
+                kind: wsx_chat::MessageKind::Message,
+                client_id: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(appended.message.seq, n);
+        committed.push(appended.message);
+    }
+    let client = redis::Client::open(REDIS).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let channel = format!("{}:chat:messages", prefix.0);
+    for message in [&committed[1], &committed[0], &committed[0]] {
+        redis::cmd("PUBLISH")
+            .arg(&channel)
+            .arg(serde_json::to_string(message).unwrap())
+            .exec_async(&mut redis)
+            .await
+            .unwrap();
+    }
+    let four = bob
+        .request("sendMessage", json!({ "message": "four" }))
+        .await
+        .unwrap();
+    assert_eq!(four["seq"], 4);
+    for client in [&mut alice, &mut bob] {
+        let got = messages(client, 3).await;
+        assert_eq!(
+            got,
+            [
+                (2, "m2".to_owned()),
+                (3, "m3".to_owned()),
+                (4, four["messageId"].as_str().unwrap().to_owned())
+            ]
+        );
+        // Nothing after 4 (no repeat of 2 or 3): the next push is the next message.
+    }
+    bob.request("sendMessage", json!({ "message": "five" }))
+        .await
+        .unwrap();
+    for client in [&mut alice, &mut bob] {
+        assert_eq!(client.push("message").await["seq"], 5, "no repeat before 5");
+    }
+    store.close().await;
+    alice.close().await;
+    bob.close().await;
+    for node in [a, b, c] {
+        node.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_node_refuses_to_start_without_its_redis_or_on_sqlite() {
+    let db = PgDatabase::create("cluster_refused").await;
+    let prefix = RedisPrefix::new("refused").await;
+    let unreachable = Config {
+        redis: Some("redis://127.0.0.1:1".to_owned()),
+        ..node(&db, &prefix)
+    };
+    let e = wsx_chat::Chat::new(unreachable)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cannot join the cluster") && e.contains("127.0.0.1:1"),
+        "{e}"
+    );
+    let sqlite = Config {
+        database: None,
+        memory: true,
+        ..node(&db, &prefix)
+    };
+    let e = wsx_chat::Chat::new(sqlite).await.unwrap_err().to_string();
+    assert!(e.contains("cannot be shared between nodes"), "{e}");
 }
 
 #[tokio::test]
