@@ -293,11 +293,16 @@ impl App {
         self.rooms().values().cloned().collect()
     }
 
-    /// The names this node's connections hold: key, connection, name as shown.
-    pub fn held_names(&self) -> Vec<(String, ConnId, String)> {
+    /// The names this node's connections hold.
+    pub fn held_names(&self) -> Vec<crate::cluster::HeldName> {
         self.users()
             .iter()
-            .map(|(key, holder)| (key.clone(), holder.conn.id(), holder.display.clone()))
+            .map(|(key, holder)| crate::cluster::HeldName {
+                key: key.clone(),
+                conn: holder.conn.id(),
+                display: holder.display.clone(),
+                resume_token: holder.resume_token.clone(),
+            })
             .collect()
     }
 

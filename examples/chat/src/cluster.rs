@@ -56,7 +56,25 @@ const PUBLISH_QUEUE: usize = 65_536;
 /// The high bits of a connection id name its node (see `wsx-redis`).
 const NODE_SHIFT: u32 = 32;
 
-/// Takes a name if free, or renews it if this connection holds it.
+/// Claims a name: free, or held by a connection whose resume token is presented
+/// (`ARGV[3]`, a user back from a node that died). 1: free, 2: taken back, 0: taken.
+const CLAIM_NAME: &str = r"
+local v = redis.call('GET', KEYS[1])
+if v == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if ARGV[3] ~= '' then
+  local sp = string.find(v, ' ', 1, true)
+  if sp and string.sub(v, sp + 1) == ARGV[3] then
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    return 2
+  end
+end
+return 0";
+
+/// Renews a name this connection holds (the whole value: connection and token), or takes
+/// it again if it expired meanwhile.
 const RENEW_NAME: &str = r"
 local v = redis.call('GET', KEYS[1])
 if v == false then
@@ -68,12 +86,32 @@ elseif v == ARGV[1] then
 end
 return 0";
 
-/// Frees a name if this connection holds it.
+/// Frees a name if connection `ARGV[1]` holds it.
 const RELEASE_NAME: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local v = redis.call('GET', KEYS[1])
+local p = ARGV[1] .. ' '
+if v and string.sub(v, 1, #p) == p then
   return redis.call('DEL', KEYS[1])
 end
 return 0";
+
+/// The value of a name key: the holding connection, a space, its resume token.
+fn holder(conn: ConnId, resume_token: &str) -> String {
+    format!("{conn} {resume_token}")
+}
+
+/// A name held by a connection of this node (renewed by the node).
+#[derive(Debug, Clone)]
+pub struct HeldName {
+    /// The name's key.
+    pub key: String,
+    /// The connection.
+    pub conn: ConnId,
+    /// The name as shown.
+    pub display: String,
+    /// The session's resume token.
+    pub resume_token: String,
+}
 
 /// Why a cluster node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -201,42 +239,52 @@ impl Cluster {
             .deliver_local(&Target::room(room, None), &frame);
     }
 
-    /// Claims `key` for connection `conn` across the cluster (`SET … NX PX`), and notes
-    /// the name as shown for member lists. `Ok(false)`: another connection holds it.
+    /// Claims `key` for connection `conn` across the cluster (`SET … PX` if free), and
+    /// notes the name as shown for member lists. A name held elsewhere is taken back
+    /// when `resume_token` is its holder's (the user's node died or lost it). `Ok(false)`:
+    /// another connection holds it. Follow a successful claim with [`Cluster::set_holder`]
+    /// once the session's resume token is known.
     pub async fn claim_name(
         &self,
         key: &str,
         conn: ConnId,
         display: &str,
+        resume_token: Option<&str>,
     ) -> Result<bool, redis::RedisError> {
         let mut commands = self.commands();
-        let taken: Option<String> = redis::cmd("SET")
+        let claimed: i64 = redis::cmd("EVAL")
+            .arg(CLAIM_NAME)
+            .arg(1)
             .arg(self.name_key(key))
-            .arg(conn)
-            .arg("PX")
+            .arg(holder(conn, ""))
             .arg(self.inner.expiry.as_millis() as u64)
-            .arg("NX")
+            .arg(resume_token.unwrap_or(""))
             .query_async(&mut commands)
             .await?;
-        if taken.is_none() {
+        if claimed == 0 {
             return Ok(false);
+        }
+        if claimed == 2 {
+            metrics::counter!("chat_cluster_names_taken_back_total").increment(1);
+            tracing::info!(name = %key, "cluster: a name was taken back from another node with its resume token");
         }
         self.note_display(conn, display).await;
         Ok(true)
     }
 
-    /// Gives a name this node holds to another of its connections (a resumed session).
-    pub async fn move_name(&self, key: &str, conn: ConnId, display: &str) {
+    /// Writes who holds a name this node holds: the connection and its resume token
+    /// (after a claim, a resume on this node, a rename).
+    pub async fn set_holder(&self, key: &str, conn: ConnId, resume_token: &str, display: &str) {
         let mut commands = self.commands();
         let set = redis::cmd("SET")
             .arg(self.name_key(key))
-            .arg(conn)
+            .arg(holder(conn, resume_token))
             .arg("PX")
             .arg(self.inner.expiry.as_millis() as u64)
             .exec_async(&mut commands)
             .await;
         if let Err(e) = set {
-            tracing::warn!(error = %e, "cluster: name not moved");
+            tracing::warn!(error = %e, "cluster: name holder not written");
         }
         self.note_display(conn, display).await;
     }
@@ -278,31 +326,31 @@ impl Cluster {
 
     /// Renews the names this node's connections hold (or takes them again after an
     /// outage that let them expire, if nobody took them meanwhile).
-    async fn renew_names(&self, held: Vec<(String, ConnId, String)>) {
+    async fn renew_names(&self, held: Vec<HeldName>) {
         if held.is_empty() {
             return;
         }
         let mut pipe = redis::pipe();
-        for (key, conn, _) in &held {
+        for name in &held {
             pipe.cmd("EVAL")
                 .arg(RENEW_NAME)
                 .arg(1)
-                .arg(self.name_key(key))
-                .arg(*conn)
+                .arg(self.name_key(&name.key))
+                .arg(holder(name.conn, &name.resume_token))
                 .arg(self.inner.expiry.as_millis() as u64);
         }
         let hash = self.names_hash(self.node());
         pipe.cmd("HSET").arg(&hash);
-        for (_, conn, display) in &held {
-            pipe.arg(*conn).arg(display);
+        for name in &held {
+            pipe.arg(name.conn).arg(&name.display);
         }
         pipe.ignore();
         let mut commands = self.commands();
         match pipe.query_async::<Vec<i64>>(&mut commands).await {
             Ok(renewed) => {
-                for ((key, conn, _), ok) in held.iter().zip(renewed) {
+                for (name, ok) in held.iter().zip(renewed) {
                     if ok == 0 {
-                        tracing::warn!(name = %key, conn, "cluster: another node took this connection's name while Redis was away");
+                        tracing::warn!(name = %name.key, conn = name.conn, "cluster: another connection holds this connection's name now (taken back, or taken while Redis was away)");
                     }
                 }
             }
@@ -313,12 +361,12 @@ impl Cluster {
     /// Who holds a name on another node: its connection and the name as shown.
     pub async fn find_user(&self, key: &str) -> Option<(ConnId, String)> {
         let mut commands = self.commands();
-        let conn: Option<ConnId> = redis::cmd("GET")
+        let value: Option<String> = redis::cmd("GET")
             .arg(self.name_key(key))
             .query_async(&mut commands)
             .await
             .ok()?;
-        let conn = conn?;
+        let conn: ConnId = value?.split(' ').next()?.parse().ok()?;
         let display: Option<String> = redis::cmd("HGET")
             .arg(self.names_hash(conn >> NODE_SHIFT))
             .arg(conn)
@@ -387,6 +435,11 @@ impl Cluster {
 
     /// Leaves the cluster at once (graceful shutdown): the adapter's state goes.
     pub async fn leave(&self) {
+        let mut commands = self.commands();
+        let _ = redis::cmd("DEL")
+            .arg(self.names_hash(self.node()))
+            .exec_async(&mut commands)
+            .await;
         if let Err(e) = self.inner.adapter.leave_cluster().await {
             tracing::warn!(error = %e, "cluster: could not leave cleanly (the node expires)");
         }

@@ -462,6 +462,18 @@ async fn a_name_is_unique_across_nodes_and_freed_when_its_holder_leaves() {
     let prefix = RedisPrefix::new("names").await;
     let [a, b, c] = three_nodes(&db, &prefix).await;
     let (dave, _) = a.joined("dave", "general").await;
+    // Held with an expiry (a dead node's names free themselves), renewed by its node.
+    let client = redis::Client::open(REDIS).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{}:chat:name:dave", prefix.0))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(
+        ttl > 0 && ttl <= 10_000,
+        "the name expires with its node: {ttl} ms"
+    );
     let mut other = b.client().await;
     other.push("welcome").await;
     let refused = other
@@ -518,8 +530,36 @@ async fn a_name_is_unique_across_nodes_and_freed_when_its_holder_leaves() {
         refused["message"].as_str().unwrap().contains("is taken"),
         "{refused}"
     );
+    // A user whose node died comes back on another node with its resume token: the
+    // name is taken back at once (without the token it stays refused until it expires).
+    let (frank, joined) = a.joined("frank", "general").await;
+    let token = joined["resumeToken"].as_str().unwrap().to_owned();
+    let mut back = c.client().await;
+    back.push("welcome").await;
+    let refused = back
+        .request(
+            "join",
+            json!({ "username": "frank", "room": "general", "resumeToken": "wrong" }),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        refused["message"].as_str().unwrap().contains("is taken"),
+        "{refused}"
+    );
+    let answer = back
+        .request(
+            "join",
+            json!({ "username": "frank", "room": "general", "resumeToken": token }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer["room"], "general");
+    // frank's first connection never closed (its node "died"): it is still open here.
     other.close().await;
     erin.close().await;
+    back.close().await;
+    drop(frank);
     for node in [a, b, c] {
         node.stop().await;
     }

@@ -32,7 +32,10 @@ pub async fn set_nick(
     // Several nodes: a new name (not a change of case) is claimed in Redis first.
     let cluster = app.cluster().filter(|_| new.key != old.key);
     if let Some(cluster) = cluster {
-        match cluster.claim_name(&new.key, conn.id(), &new.display).await {
+        match cluster
+            .claim_name(&new.key, conn.id(), &new.display, None)
+            .await
+        {
             Ok(true) => {}
             Ok(false) => return Err(taken()),
             Err(e) => {
@@ -54,7 +57,10 @@ pub async fn set_nick(
         if new.key != old.key {
             cluster.release_name(&old.key, conn.id()).await;
         }
-        cluster.note_display(conn.id(), &new.display).await;
+        let token = conn.state().resume_token().unwrap_or_default();
+        cluster
+            .set_holder(&new.key, conn.id(), &token, &new.display)
+            .await;
     }
     conn.state().set_name(new.clone());
     for room_name in conn.state().all_rooms() {

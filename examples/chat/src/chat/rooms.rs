@@ -38,7 +38,12 @@ pub async fn join(
             let claimed_in_cluster = match app.cluster() {
                 Some(cluster) if app.find_user(&wanted.key).is_none() => {
                     match cluster
-                        .claim_name(&wanted.key, conn.id(), &wanted.display)
+                        .claim_name(
+                            &wanted.key,
+                            conn.id(),
+                            &wanted.display,
+                            req.resume_token.as_deref(),
+                        )
                         .await
                     {
                         Ok(true) => true,
@@ -62,6 +67,11 @@ pub async fn join(
             };
             match claim {
                 Claim::Free { resume_token } => {
+                    if let Some(cluster) = app.cluster() {
+                        cluster
+                            .set_holder(&wanted.key, conn.id(), &resume_token, &wanted.display)
+                            .await;
+                    }
                     conn.state().set_identity(wanted.clone(), resume_token);
                     app.events()
                         .publish("userConnected", json!({ "username": wanted.display }));
@@ -70,12 +80,12 @@ pub async fn join(
                     resume_token,
                     stale,
                 } => {
-                    conn.state().set_identity(wanted.clone(), resume_token);
                     if let Some(cluster) = app.cluster() {
                         cluster
-                            .move_name(&wanted.key, conn.id(), &wanted.display)
+                            .set_holder(&wanted.key, conn.id(), &resume_token, &wanted.display)
                             .await;
                     }
+                    conn.state().set_identity(wanted.clone(), resume_token);
                     take_over(&app, &conn, &stale, &wanted).await;
                 }
             }
