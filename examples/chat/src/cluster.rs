@@ -468,30 +468,35 @@ async fn publisher(cluster: Cluster, mut queue: mpsc::Receiver<String>) {
 /// up every room from the database).
 async fn receiver(cluster: Cluster, app: App) {
     let channel = cluster.channel();
+    let timeout = cluster.inner.adapter.config().command_timeout;
     let mut pause = Duration::from_millis(50);
     loop {
-        match cluster.inner.client.get_async_pubsub().await {
-            Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
-                Ok(()) => {
-                    pause = Duration::from_millis(50);
-                    // What was published while this node was not listening.
-                    catch_up(&app).await;
-                    let mut messages = pubsub.into_on_message();
-                    while let Some(msg) = messages.next().await {
-                        match serde_json::from_slice::<ChatMessage>(msg.get_payload_bytes()) {
-                            Ok(message) => {
-                                if let Some(room) = app.existing_room(&message.room) {
-                                    offer(&app, &room, message);
-                                }
+        let connected = tokio::time::timeout(timeout, async {
+            let mut pubsub = cluster.inner.client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        })
+        .await;
+        match connected {
+            Ok(Ok(pubsub)) => {
+                pause = Duration::from_millis(50);
+                // What was published while this node was not listening.
+                catch_up(&app).await;
+                let mut messages = pubsub.into_on_message();
+                while let Some(msg) = messages.next().await {
+                    match serde_json::from_slice::<ChatMessage>(msg.get_payload_bytes()) {
+                        Ok(message) => {
+                            if let Some(room) = app.existing_room(&message.room) {
+                                offer(&app, &room, message);
                             }
-                            Err(e) => tracing::warn!(error = %e, "cluster: unreadable message"),
                         }
+                        Err(e) => tracing::warn!(error = %e, "cluster: unreadable message"),
                     }
-                    tracing::warn!("cluster: message channel lost; reconnecting");
                 }
-                Err(e) => tracing::warn!(error = %e, "cluster: cannot subscribe"),
-            },
-            Err(e) => tracing::warn!(error = %e, "cluster: cannot reach Redis"),
+                tracing::warn!("cluster: message channel lost; reconnecting");
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "cluster: cannot subscribe"),
+            Err(_) => tracing::warn!("cluster: Redis did not answer the subscription in time"),
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_secs(1));
