@@ -431,6 +431,116 @@ async fn publications_out_of_order_and_repeated_are_delivered_once_in_order() {
     }
 }
 
+/// A `redis-server` of this test alone (no persistence), killed when dropped.
+struct OwnRedis(std::process::Child);
+
+impl OwnRedis {
+    async fn start(port: u16) -> OwnRedis {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("this test needs `redis-server` on the PATH: {e}"));
+        let redis = OwnRedis(child);
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while client.get_multiplexed_async_connection().await.is_err() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the test's redis-server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        redis
+    }
+
+    fn stop(&mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_sent_while_redis_is_down_reach_every_node_in_order() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut redis = OwnRedis::start(port).await;
+    let db = PgDatabase::create("cluster_outage").await;
+    let own = |db: &PgDatabase| Config {
+        memory: false,
+        database: Some(Database::Postgres(db.url())),
+        redis: Some(format!("redis://127.0.0.1:{port}")),
+        redis_prefix: "outage".to_owned(),
+        rate_limit: 0,
+        ..Config::default()
+    };
+    let a = TestServer::with(own(&db)).await;
+    let b = TestServer::with(own(&db)).await;
+    let (mut alice, _) = a.joined("alice", "general").await;
+    let (mut bob, _) = b.joined("bob", "general").await;
+    wait_for_users(&a, "general", &["alice", "bob"]).await;
+    bob.request("sendMessage", json!({ "message": "one" }))
+        .await
+        .unwrap();
+    assert_eq!(alice.push("message").await["seq"], 1);
+    assert_eq!(bob.push("message").await["seq"], 1);
+
+    redis.stop();
+    // Committed and answered without Redis; node A finds them in the database.
+    for n in [2, 3] {
+        let sent = bob
+            .request("sendMessage", json!({ "message": format!("m{n}") }))
+            .await
+            .unwrap();
+        assert_eq!(sent["seq"], n);
+    }
+    for client in [&mut alice, &mut bob] {
+        let got: Vec<u64> = messages(client, 2).await.into_iter().map(|m| m.0).collect();
+        assert_eq!(got, [2, 3]);
+    }
+    // A new name cannot be checked across the cluster: refused, saying so.
+    let mut carol = a.client().await;
+    carol.push("welcome").await;
+    let refused = carol
+        .request("join", json!({ "username": "carol", "room": "general" }))
+        .await
+        .unwrap_err();
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("could not be checked"),
+        "{refused}"
+    );
+
+    let _redis = OwnRedis::start(port).await;
+    for n in [4, 5] {
+        bob.request("sendMessage", json!({ "message": format!("m{n}") }))
+            .await
+            .unwrap();
+    }
+    for client in [&mut alice, &mut bob] {
+        let got: Vec<u64> = messages(client, 2).await.into_iter().map(|m| m.0).collect();
+        assert_eq!(got, [4, 5], "no repeat, no gap after Redis came back");
+    }
+    carol.close().await;
+    alice.close().await;
+    bob.close().await;
+    a.stop().await;
+    b.stop().await;
+}
+
 #[tokio::test]
 async fn a_node_refuses_to_start_without_its_redis_or_on_sqlite() {
     let db = PgDatabase::create("cluster_refused").await;
