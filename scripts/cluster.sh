@@ -4,6 +4,7 @@
 #   scripts/cluster.sh                 # nodes on 127.0.0.1:3001, :3002, :3003
 #   NODES=5 BASE_PORT=4001 scripts/cluster.sh
 #   DATABASE=postgres://root@127.0.0.1:5432/wsx_chat REDIS=redis://127.0.0.1:6379 scripts/cluster.sh
+#   PROFILE=debug scripts/cluster.sh   # the debug build (quicker to build)
 #
 # The database (default `wsx_chat` on 127.0.0.1:5432) is created if missing; the nodes
 # migrate it at start. Ctrl-C stops every node (each leaves the cluster cleanly).
@@ -14,6 +15,7 @@ BASE_PORT="${BASE_PORT:-3001}"
 PGUSER_NAME="${PGUSER_NAME:-root}"
 DATABASE="${DATABASE:-postgres://${PGUSER_NAME}@127.0.0.1:5432/wsx_chat}"
 REDIS="${REDIS:-redis://127.0.0.1:6379}"
+PROFILE="${PROFILE:-release}"
 
 db_name="${DATABASE##*/}"
 db_admin="${DATABASE%/*}/postgres"
@@ -26,7 +28,7 @@ else
   echo "cluster: psql not found; $DATABASE must exist" >&2
 fi
 
-cargo build --release -p wsx-chat
+if [ "$PROFILE" = release ]; then cargo build --release -p wsx-chat; else cargo build -p wsx-chat; fi
 pids=()
 stop() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -35,7 +37,7 @@ stop() {
 trap stop INT TERM EXIT
 for i in $(seq 0 $((NODES - 1))); do
   port=$((BASE_PORT + i))
-  target/release/wsx-chat --port "$port" --database "$DATABASE" --redis "$REDIS" &
+  "target/$PROFILE/wsx-chat" --port "$port" --database "$DATABASE" --redis "$REDIS" &
   pids+=("$!")
 done
 echo "cluster: ${NODES} nodes on ports ${BASE_PORT}..$((BASE_PORT + NODES - 1)); Ctrl-C stops them" >&2
