@@ -211,6 +211,26 @@ async fn the_seed_flow_works_across_three_nodes() {
         (Some("alice"), Some("psst"), &sent["messageId"])
     );
     assert_eq!(alice.push("privateMessage").await["to"], "carol");
+    // Typing and renames reach the other nodes (the adapter's room pushes).
+    alice
+        .send("typing", json!({ "room": "general", "active": true }))
+        .await;
+    let typing = carol.push("userTyping").await;
+    assert_eq!(
+        (typing["username"].as_str(), typing["active"].as_bool()),
+        (Some("alice"), Some(true))
+    );
+    carol
+        .request("setNick", json!({ "username": "caroline" }))
+        .await
+        .unwrap();
+    let renamed = alice.push("nickChanged").await;
+    assert_eq!(
+        (renamed["oldName"].as_str(), renamed["newName"].as_str()),
+        (Some("carol"), Some("caroline"))
+    );
+    let listed = bob.request("listUsers", json!({})).await.unwrap();
+    assert_eq!(names(&listed), ["alice", "bob", "caroline"]);
 
     bob.close().await;
     for client in [&mut alice, &mut carol] {
@@ -220,7 +240,7 @@ async fn the_seed_flow_works_across_three_nodes() {
             (Some("bob"), Some("general"))
         );
     }
-    wait_for_users(&c, "general", &["alice", "carol"]).await;
+    wait_for_users(&c, "general", &["alice", "caroline"]).await;
     alice.close().await;
     carol.close().await;
     for node in [a, b, c] {
