@@ -197,6 +197,14 @@ impl RedisAdapter {
         Ok(RedisAdapter { inner })
     }
 
+    /// Delivers a frame to the targeted connections **of this node only**, publishing
+    /// nothing: for an app that carries some events between nodes itself (the chat
+    /// orders its room messages by `seq` on each node before delivering them). Returns
+    /// how many connections it was queued for.
+    pub fn deliver_local(&self, target: &Target, frame: &Arc<SharedFrame>) -> usize {
+        self.inner.local.deliver(target, frame)
+    }
+
     /// This node's number.
     pub fn node(&self) -> u64 {
         self.inner.node

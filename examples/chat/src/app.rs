@@ -1,6 +1,7 @@
 //! The chat's shared state: rooms, the names in use, the store, the system events.
 
 use crate::chat::Session;
+use crate::cluster::{Cluster, ClusterError};
 use crate::config::Config;
 use crate::events::RoomSummary;
 use crate::history::RoomLog;
@@ -46,6 +47,8 @@ struct AppInner {
     /// The address the server listens on, once bound: its own page's origins are
     /// allowed to open WebSockets.
     local_addr: std::sync::OnceLock<std::net::SocketAddr>,
+    /// With `--redis`: this node's part in the cluster.
+    cluster: Option<Cluster>,
 }
 
 /// The connection holding a name.
@@ -242,6 +245,9 @@ pub enum StartError {
     /// The server could not be built.
     #[error("cannot build the server: {0}")]
     Build(#[from] wsx_core::server::BuildError),
+    /// Redis could not be reached (`--redis`).
+    #[error("cannot join the cluster: {0}")]
+    Cluster(#[from] ClusterError),
     /// Binding or serving failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -254,6 +260,12 @@ impl App {
         let store = Store::open(&database).await?;
         let messages = store.count_messages().await?;
         let limits = RateLimits::new(config.user_rate(), config.ip_rate(), config.room_rate_limit);
+        let cluster = match &config.redis {
+            Some(url) => {
+                Some(Cluster::connect(url, &config.redis_prefix, config.node_expiry).await?)
+            }
+            None => None,
+        };
         Ok(App {
             inner: Arc::new(AppInner {
                 config,
@@ -266,8 +278,32 @@ impl App {
                 connections: AtomicUsize::new(0),
                 messages: AtomicU64::new(messages),
                 local_addr: std::sync::OnceLock::new(),
+                cluster,
             }),
         })
+    }
+
+    /// This node's part in the cluster (`--redis`), if it is one.
+    pub fn cluster(&self) -> Option<&Cluster> {
+        self.inner.cluster.as_ref()
+    }
+
+    /// Every room in memory.
+    pub fn loaded_rooms(&self) -> Vec<Arc<Room>> {
+        self.rooms().values().cloned().collect()
+    }
+
+    /// The names this node's connections hold.
+    pub fn held_names(&self) -> Vec<crate::cluster::HeldName> {
+        self.users()
+            .iter()
+            .map(|(key, holder)| crate::cluster::HeldName {
+                key: key.clone(),
+                conn: holder.conn.id(),
+                display: holder.display.clone(),
+                resume_token: holder.resume_token.clone(),
+            })
+            .collect()
     }
 
     /// The settings.

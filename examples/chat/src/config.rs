@@ -37,6 +37,14 @@ pub struct Config {
     /// shared `--database postgres://…`: a SQLite file cannot be shared between nodes.
     #[arg(long, env = "WSX_CHAT_REDIS")]
     pub redis: Option<String>,
+    /// The start of every Redis key and channel of this chat (several chats, or tests,
+    /// may share one Redis); every node of one chat uses the same.
+    #[arg(long, env = "WSX_CHAT_REDIS_PREFIX", default_value = "wsx-chat")]
+    pub redis_prefix: String,
+    /// With `--redis`: how long a node that stopped answering (killed, cut off) still
+    /// holds its users' names and counts in member lists.
+    #[arg(long, env = "WSX_CHAT_NODE_EXPIRY", default_value = "10s", value_parser = parse_duration)]
+    pub node_expiry: Duration,
     /// Messages kept per room for `join` and for replay after a reconnect.
     #[arg(long, env = "WSX_CHAT_HISTORY", default_value_t = 100)]
     pub history: usize,
@@ -104,6 +112,8 @@ impl Default for Config {
             memory: true,
             database: None,
             redis: None,
+            redis_prefix: "wsx-chat".to_owned(),
+            node_expiry: Duration::from_secs(10),
             history: 100,
             idle_timeout: Duration::from_secs(300),
             allowed_origins: Vec::new(),
@@ -150,19 +160,12 @@ impl Config {
                 .clone()
                 .unwrap_or_else(|| Database::Sqlite(self.db.clone()))
         };
-        if self.redis.is_some() {
-            if !database.is_shared() {
-                return Err(format!(
-                    "--redis joins nodes that share one database, but the history is in {}: \
-                     a SQLite file cannot be shared between nodes; use --database postgres://…",
-                    database.describe()
-                ));
-            }
-            return Err(
-                "--redis: running several nodes through Redis is not in this build yet; \
-                 start one node with --database postgres://… and without --redis"
-                    .to_owned(),
-            );
+        if self.redis.is_some() && !database.is_shared() {
+            return Err(format!(
+                "--redis joins nodes that share one database, but the history is in {}: \
+                 a SQLite file cannot be shared between nodes; use --database postgres://…",
+                database.describe()
+            ));
         }
         Ok(database)
     }
@@ -318,6 +321,18 @@ mod tests {
                 "{args:?}: {e}"
             );
         }
+        // PostgreSQL and Redis: a cluster node.
+        assert!(
+            parse(&[
+                "--redis",
+                "redis://127.0.0.1:6379",
+                "--database",
+                "postgres://root@127.0.0.1/test",
+            ])
+            .database()
+            .unwrap()
+            .is_shared()
+        );
     }
 
     #[test]

@@ -27,7 +27,12 @@
 
 use crate::events::{ChatMessage, RoomPosition};
 use crate::store::RoomRecord;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// Most messages a room holds back waiting for an earlier one (cluster mode); beyond
+/// it newer ones are dropped here and read from the database when the gap is filled.
+pub const MAX_HELD: usize = 1_000;
 
 /// The latest messages of a room, its epoch and its sequence counter.
 #[derive(Debug)]
@@ -36,6 +41,10 @@ pub struct RoomLog {
     last_seq: u64,
     recent: VecDeque<ChatMessage>,
     capacity: usize,
+    /// Cluster mode: messages that arrived ahead of their turn, by `seq`.
+    held: BTreeMap<u64, ChatMessage>,
+    /// Since when a message has been held (a gap is open).
+    gap_since: Option<Instant>,
 }
 
 /// What a join gets to see of a room's history.
@@ -59,7 +68,47 @@ impl RoomLog {
             last_seq: record.last_seq,
             recent,
             capacity,
+            held: BTreeMap::new(),
+            gap_since: None,
         }
+    }
+
+    /// Cluster mode: a committed message, from this node or another, in whatever order
+    /// they come. Returns the messages to deliver now, in `seq` order, each recorded: the
+    /// message itself if it is the next `seq`, followed by the held ones it unblocks.
+    /// A message not newer than the last one recorded is a repeat and dropped; a later
+    /// one is held (up to [`MAX_HELD`]) until the gap before it is filled.
+    pub fn offer(&mut self, message: ChatMessage) -> Vec<ChatMessage> {
+        if message.seq <= self.last_seq {
+            return Vec::new();
+        }
+        if message.seq > self.last_seq + 1 {
+            if self.held.len() < MAX_HELD {
+                self.held.entry(message.seq).or_insert(message);
+            }
+            self.gap_since.get_or_insert_with(Instant::now);
+            return Vec::new();
+        }
+        let mut ready = vec![message];
+        self.record(ready[0].clone());
+        while let Some(next) = self.held.remove(&(self.last_seq + 1)) {
+            self.record(next.clone());
+            ready.push(next);
+        }
+        let last = self.last_seq;
+        self.held.retain(|&seq, _| seq > last);
+        self.gap_since = if self.held.is_empty() {
+            None
+        } else {
+            Some(Instant::now())
+        };
+        ready
+    }
+
+    /// Whether a message has been held for `wait` or longer (time to read the gap from
+    /// the database).
+    pub fn gap_older_than(&self, wait: Duration) -> bool {
+        self.gap_since.is_some_and(|t| t.elapsed() >= wait)
     }
 
     /// The room's history epoch.
@@ -176,6 +225,39 @@ mod tests {
         // Up to date.
         let r = log.replay(Some(&at("e1", 10)));
         assert_eq!((seqs(&r), r.recovered), (vec![], Some(true)));
+    }
+
+    fn message(seq: u64) -> ChatMessage {
+        ChatMessage {
+            message_id: format!("m{seq}"),
+            username: "a".into(),
+            message: "x".into(),
+            timestamp: 0,
+            room: "r".into(),
+            seq,
+            kind: MessageKind::Message,
+        }
+    }
+
+    #[test]
+    fn offers_are_delivered_in_order_once() {
+        let mut log = log_with(2, 10);
+        let seqs = |v: Vec<ChatMessage>| v.iter().map(|m| m.seq).collect::<Vec<_>>();
+        // A repeat and an old one are dropped.
+        assert_eq!(seqs(log.offer(message(2))), Vec::<u64>::new());
+        assert_eq!(seqs(log.offer(message(1))), Vec::<u64>::new());
+        // Ahead of its turn: held, the gap noted.
+        assert_eq!(seqs(log.offer(message(5))), Vec::<u64>::new());
+        assert_eq!(seqs(log.offer(message(4))), Vec::<u64>::new());
+        assert_eq!(seqs(log.offer(message(5))), Vec::<u64>::new());
+        assert!(log.gap_older_than(Duration::ZERO));
+        // The missing one unblocks the held ones.
+        assert_eq!(seqs(log.offer(message(3))), [3, 4, 5]);
+        assert!(!log.gap_older_than(Duration::ZERO));
+        assert_eq!(log.last_seq(), 5);
+        assert_eq!(seqs(log.offer(message(4))), Vec::<u64>::new());
+        assert_eq!(seqs(log.offer(message(6))), [6]);
+        assert_eq!(seqs(log.replay(None).history), [1, 2, 3, 4, 5, 6]);
     }
 
     #[test]

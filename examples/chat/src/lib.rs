@@ -19,6 +19,8 @@
 //! - [`history`]: the last N messages of a room in memory, and replay after a reconnect.
 //! - [`http`]: the REST API; [`sse`]: `GET /events`; [`metrics`]: `GET /metrics`;
 //!   [`page`]: the browser page.
+//! - [`cluster`]: several nodes on one PostgreSQL and one Redis (`--redis`): room
+//!   messages in `seq` order on every node, names unique across nodes, member lists.
 //! - [`serve`]: all of it on one port, with graceful shutdown.
 //! - [`cli`]: the terminal client's parsing, formatting and exactly-once transcript;
 //!   `src/bin/wsx-chat.rs` is the server, `src/bin/wsx-chat-cli.rs` the terminal client
@@ -49,6 +51,7 @@
 pub mod app;
 pub mod chat;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod events;
 pub mod history;

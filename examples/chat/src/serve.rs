@@ -54,6 +54,11 @@ impl Chat {
             self.app.set_local_addr(addr);
         }
         let ticker = tokio::spawn(stats_ticker(self.app.clone()));
+        let cluster_tasks = self
+            .app
+            .cluster()
+            .map(|c| c.start(self.app.clone()))
+            .unwrap_or_default();
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -62,6 +67,12 @@ impl Chat {
             .with_graceful_shutdown(self.server.shutdown_on(signal))
             .await;
         ticker.abort();
+        for task in cluster_tasks {
+            task.abort();
+        }
+        if let Some(cluster) = self.app.cluster() {
+            cluster.leave().await;
+        }
         Ok(served?)
     }
 }

@@ -39,6 +39,12 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     println!("wsx-chat listening on http://{addr}");
     std::io::stdout().flush()?;
     tracing::info!(%addr, history = %store, "serving: WebSocket at /ws, REST at /api, SSE at /events, metrics at /metrics");
+    if let Some(cluster) = chat.app.cluster() {
+        tracing::info!(
+            node = cluster.node(),
+            "cluster node: rooms, names and messages shared through Redis"
+        );
+    }
     chat.serve(listener, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

@@ -69,6 +69,15 @@ pub async fn send_message(
                 return;
             }
             let message = appended.message.clone();
+            if let Some(cluster) = c_app.cluster() {
+                // Several nodes: every node (this one too) delivers the room's messages
+                // to its own members in `seq` order (see `crate::cluster`).
+                c_app.count_message();
+                let _ = answer.send(Ok(appended));
+                cluster.publish(&message);
+                crate::cluster::offer(&c_app, &c_room, message);
+                return;
+            }
             let mut log = c_room.log();
             log.record(message.clone());
             c_room.set_last_seq(message.seq);

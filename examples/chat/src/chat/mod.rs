@@ -44,7 +44,11 @@ pub fn build_server(app: App) -> Result<Server<App, Session>, BuildError> {
         max_in_flight: 8,
         ..ServerConfig::default()
     };
-    ServerBuilder::<App, Session>::new(app.clone())
+    let mut builder = ServerBuilder::<App, Session>::new(app.clone());
+    if let Some(cluster) = app.cluster() {
+        builder = builder.adapter(cluster.adapter().clone());
+    }
+    builder
         .config(server_config)
         .on_connect(presence::connect)
         .on_open(presence::open)

@@ -28,11 +28,39 @@ pub async fn set_nick(
             username: new.display,
         });
     }
+    let taken = || HandlerError::new(format!("the name `{}` is taken", new.display));
+    // Several nodes: a new name (not a change of case) is claimed in Redis first.
+    let cluster = app.cluster().filter(|_| new.key != old.key);
+    if let Some(cluster) = cluster {
+        match cluster
+            .claim_name(&new.key, conn.id(), &new.display, None)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return Err(taken()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cluster: name not checked");
+                return Err(HandlerError::new(
+                    "the name could not be checked across the cluster: try again",
+                )
+                .with_code(ErrorCode::Internal));
+            }
+        }
+    }
     if !app.rename(&old.key, &new, &conn) {
-        return Err(HandlerError::new(format!(
-            "the name `{}` is taken",
-            new.display
-        )));
+        if let Some(cluster) = cluster {
+            cluster.release_name(&new.key, conn.id()).await;
+        }
+        return Err(taken());
+    }
+    if let Some(cluster) = app.cluster() {
+        if new.key != old.key {
+            cluster.release_name(&old.key, conn.id()).await;
+        }
+        let token = conn.state().resume_token().unwrap_or_default();
+        cluster
+            .set_holder(&new.key, conn.id(), &token, &new.display)
+            .await;
     }
     conn.state().set_name(new.clone());
     for room_name in conn.state().all_rooms() {

@@ -93,6 +93,9 @@ pub async fn disconnect(conn: Conn<Session>, app: App, reason: DisconnectReason)
         leave_room(&app, &conn, &room, &name.display).await;
     }
     app.release_name(&name.key, conn.id());
+    if let Some(cluster) = app.cluster() {
+        cluster.release_name(&name.key, conn.id()).await;
+    }
     app.events().publish(
         "userDisconnected",
         json!({ "username": name.display, "reason": describe_reason(&reason) }),

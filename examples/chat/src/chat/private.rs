@@ -49,7 +49,18 @@ pub async fn send_private(
             });
         }
     }
-    let (target, to_display) = app.find_user(&to.key).ok_or_else(no_such_user)?;
+    let (target, to_display, remote) = match app.find_user(&to.key) {
+        Some((target, display)) => (target, display, false),
+        // Several nodes: the name may be held on another node; the push goes there.
+        None => match app.cluster() {
+            Some(cluster) => {
+                let (target, display) =
+                    cluster.find_user(&to.key).await.ok_or_else(no_such_user)?;
+                (target, display, true)
+            }
+            None => return Err(no_such_user()),
+        },
+    };
     let message = PrivateMessage {
         message_id: uuid::Uuid::now_v7().to_string(),
         from: from.display,
@@ -61,7 +72,8 @@ pub async fn send_private(
         .to_conn(target)
         .push::<PrivateMessage>(message.clone())
         .unwrap_or(0);
-    if delivered == 0 {
+    // A push to another node's connection is published: this node cannot count it.
+    if delivered == 0 && !remote {
         return Err(no_such_user());
     }
     let _ = conn.push::<PrivateMessage>(message.clone());

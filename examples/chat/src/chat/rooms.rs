@@ -32,13 +32,46 @@ pub async fn join(
         }
         Some(current) => current,
         None => {
-            let claim = app
-                .claim_name(&wanted, &conn, req.resume_token.as_deref())
-                .ok_or_else(|| {
-                    HandlerError::new(format!("the name `{}` is taken", wanted.display))
-                })?;
+            let taken = || HandlerError::new(format!("the name `{}` is taken", wanted.display));
+            // Several nodes: the name is claimed in Redis first, unless this node holds it
+            // (then the claim below decides, and a resume stays on this node).
+            let claimed_in_cluster = match app.cluster() {
+                Some(cluster) if app.find_user(&wanted.key).is_none() => {
+                    match cluster
+                        .claim_name(
+                            &wanted.key,
+                            conn.id(),
+                            &wanted.display,
+                            req.resume_token.as_deref(),
+                        )
+                        .await
+                    {
+                        Ok(true) => true,
+                        Ok(false) => return Err(taken()),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cluster: name not checked");
+                            return Err(HandlerError::new(
+                                "the name could not be checked across the cluster: try again",
+                            )
+                            .with_code(ErrorCode::Internal));
+                        }
+                    }
+                }
+                _ => false,
+            };
+            let Some(claim) = app.claim_name(&wanted, &conn, req.resume_token.as_deref()) else {
+                if let (true, Some(cluster)) = (claimed_in_cluster, app.cluster()) {
+                    cluster.release_name(&wanted.key, conn.id()).await;
+                }
+                return Err(taken());
+            };
             match claim {
                 Claim::Free { resume_token } => {
+                    if let Some(cluster) = app.cluster() {
+                        cluster
+                            .set_holder(&wanted.key, conn.id(), &resume_token, &wanted.display)
+                            .await;
+                    }
                     conn.state().set_identity(wanted.clone(), resume_token);
                     app.events()
                         .publish("userConnected", json!({ "username": wanted.display }));
@@ -47,6 +80,11 @@ pub async fn join(
                     resume_token,
                     stale,
                 } => {
+                    if let Some(cluster) = app.cluster() {
+                        cluster
+                            .set_holder(&wanted.key, conn.id(), &resume_token, &wanted.display)
+                            .await;
+                    }
                     conn.state().set_identity(wanted.clone(), resume_token);
                     take_over(&app, &conn, &stale, &wanted).await;
                 }
@@ -59,6 +97,10 @@ pub async fn join(
     let mut attempts = 0;
     let (room, answer) = loop {
         let room = app.room(&req.room, address).await?;
+        if app.cluster().is_some() {
+            // The log up to the database before the backlog is read from it.
+            crate::cluster::fill(&app, &room).await;
+        }
         let log = room.log();
         // Under the log lock: no message is between numbering and broadcast, so the
         // backlog read below and the live pushes the connection gets from now on split
@@ -105,6 +147,12 @@ pub async fn join(
         drop(log);
         break (room, answer);
     };
+    let mut answer = answer;
+    if let Some(cluster) = app.cluster()
+        && let Some(users) = cluster.room_users(&room.name, answer.users.clone()).await
+    {
+        answer.users = users;
+    }
     conn.state().enter(&room.name);
     tracing::debug!(user = %name.display, room = %room.name, recovered = ?answer.recovered, "joined");
     Ok(answer)
@@ -211,9 +259,14 @@ pub async fn list_users(
 ) -> Result<ListUsersResponse, HandlerError> {
     let _using = conn.state().using().await;
     let room = conn.state().resolve_room(req.room.as_deref())?;
-    let users = app
+    let mut users = app
         .existing_room(&room)
         .map(|r| r.member_names())
         .unwrap_or_default();
+    if let Some(cluster) = app.cluster()
+        && let Some(all) = cluster.room_users(&room, users.clone()).await
+    {
+        users = all;
+    }
     Ok(ListUsersResponse { room, users })
 }
