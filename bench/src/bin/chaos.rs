@@ -13,7 +13,7 @@
 //! | --- | --- | --- |
 //! | `reconnect` | 50 clients in one room, 5 of them sending; every connection is aborted every 1–3 s and re-joins with `since` and its resume token | a client misses a message or sees one twice |
 //! | `kill` | 4 senders; the server is killed with SIGKILL 5 times and restarted on the same database | an answered (`response_ok`) message is not stored, or is stored twice |
-//! | `slow` | 20 room members stop reading while a sender fills the room | the server's memory grows past 64 MiB, or a non-reader is never let go |
+//! | `slow` | 20 room members stop reading while a sender posts 30,000 messages of 500 characters | the server's memory grows past 64 MiB, or a non-reader is never let go |
 //! | `amplify` | 4 connections send 10 cbor-x record bombs each and never read | the memory grows past 64 MiB, or a calm client's round trip exceeds 500 ms |
 
 #![allow(clippy::print_stdout)]
@@ -167,9 +167,12 @@ async fn reconnect(chat: &std::path::Path) -> Result<Row, Error> {
     let sent_done = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(AtomicU64::new(0));
+    // Each client's highest seq seen, for the wait at the end.
+    let progress: Arc<Vec<AtomicU64>> = Arc::new((0..CLIENTS).map(|_| AtomicU64::new(0)).collect());
     let mut tasks = Vec::new();
     for i in 0..CLIENTS {
         let (stop, sent_done, acked) = (stop.clone(), sent_done.clone(), acked.clone());
+        let progress = progress.clone();
         tasks.push(tokio::spawn(async move {
             let mut seen = Seen::default();
             let sender = i < SENDERS;
@@ -216,6 +219,9 @@ async fn reconnect(chat: &std::path::Path) -> Result<Row, Error> {
                         seen.record(seq);
                     }
                 }
+                if let Some(p) = progress.get(i) {
+                    p.store(seen.last(), Ordering::Relaxed);
+                }
                 let abort_at = Instant::now()
                     + Duration::from_millis(rand::rng().random_range(1000..3000));
                 let mut tick = tokio::time::interval(Duration::from_millis(40));
@@ -225,7 +231,10 @@ async fn reconnect(chat: &std::path::Path) -> Result<Row, Error> {
                             let Some(Ok(Message::Text(t))) = msg else { break };
                             let Ok(v) = serde_json::from_str::<Value>(&t) else { continue };
                             if v["x"] == "message" && v["t"] == "send" {
-                                if let Some(seq) = v["p"]["seq"].as_u64() { seen.record(seq); }
+                                if let Some(seq) = v["p"]["seq"].as_u64() {
+                                    seen.record(seq);
+                                    if let Some(p) = progress.get(i) { p.store(seen.last(), Ordering::Relaxed); }
+                                }
                             } else if v["t"] == "response_ok" && v["x"] == "sendMessage" {
                                 acked.fetch_add(1, Ordering::Relaxed);
                             }
@@ -253,8 +262,17 @@ async fn reconnect(chat: &std::path::Path) -> Result<Row, Error> {
     while sent_done.load(Ordering::Relaxed) < SENDERS as u64 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Let the last answers and pushes arrive and every client re-join at least once more.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Until every client has seen the room's last message (or 60 s): clients keep being
+    // cut and re-joining meanwhile.
+    let last_now = room_last_seq(port, "chaos").await?;
+    let caught_up = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < caught_up
+        && progress
+            .iter()
+            .any(|p| p.load(Ordering::Relaxed) < last_now)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();
     for t in tasks {
@@ -264,10 +282,21 @@ async fn reconnect(chat: &std::path::Path) -> Result<Row, Error> {
     drop(server);
     let (mut expected, mut got, mut gaps, mut dups, mut unrecovered, mut reconnects) =
         (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
-    for s in &all {
+    for (i, s) in all.iter().enumerate() {
         let base = s.base.unwrap_or(last);
         let want = last.saturating_sub(base);
         let have = s.seqs.range(base + 1..=last).count() as u64;
+        if have < want {
+            let missing: Vec<u64> = (base + 1..=last)
+                .filter(|q| !s.seqs.contains(q))
+                .take(12)
+                .collect();
+            eprintln!(
+                "chaos: client u{i} (joined at seq {base}, {} re-joins) misses {} messages: {missing:?}…",
+                s.reconnects,
+                want - have
+            );
+        }
         expected += want;
         got += have;
         gaps += want - have;
@@ -293,11 +322,13 @@ async fn reconnect(chat: &std::path::Path) -> Result<Row, Error> {
 
 /// The room's last seq, from a fresh join.
 async fn room_last_seq(port: u16, room: &str) -> Result<u64, Error> {
+    static AUDITS: AtomicU64 = AtomicU64::new(0);
+    let name = format!("auditor{}", AUDITS.fetch_add(1, Ordering::Relaxed));
     let mut ws = connect(port).await?;
     ws.send(request(
         "join",
         "last",
-        json!({"username": "auditor", "room": room}),
+        json!({"username": name, "room": room}),
     ))
     .await?;
     let joined = answer(&mut ws, "last", &mut Vec::new()).await?;
@@ -389,24 +420,29 @@ async fn kill(chat: &std::path::Path) -> Result<Row, Error> {
     })
 }
 
-/// Every message of a room, by seq, from the REST history (pages of 100).
+/// Every message of a room, by seq, from the REST history: pages of the latest 100
+/// before the oldest seen so far.
 async fn stored_texts(port: u16, room: &str) -> Result<BTreeMap<u64, String>, Error> {
     let client = reqwest::Client::new();
     let mut out = BTreeMap::new();
-    let mut after = 0u64;
-    for _ in 0..10_000 {
-        let url =
-            format!("http://127.0.0.1:{port}/api/room/{room}/history?limit=100&after={after}");
+    let mut before: Option<u64> = None;
+    for _ in 0..100_000 {
+        let mut url = format!("http://127.0.0.1:{port}/api/room/{room}/history?limit=100");
+        if let Some(b) = before {
+            url.push_str(&format!("&before={b}"));
+        }
         let page: Value = client.get(&url).send().await?.json().await?;
         let messages = page["messages"].as_array().cloned().unwrap_or_default();
+        let mut oldest = None;
         for m in &messages {
             if let (Some(seq), Some(text)) = (m["seq"].as_u64(), m["message"].as_str()) {
                 out.insert(seq, text.to_owned());
-                after = after.max(seq);
+                oldest = Some(oldest.map_or(seq, |o: u64| o.min(seq)));
             }
         }
-        if messages.is_empty() {
-            break;
+        match oldest {
+            Some(o) if o > 1 => before = Some(o),
+            _ => break,
         }
     }
     Ok(out)
@@ -416,7 +452,9 @@ async fn stored_texts(port: u16, room: &str) -> Result<BTreeMap<u64, String>, Er
 
 async fn slow(chat: &std::path::Path) -> Result<Row, Error> {
     const STALLED: usize = 20;
-    const MESSAGES: usize = 3000;
+    // 15 MB per non-reader: more than loopback's socket buffers hold, so the server's
+    // own queue fills (with less, the kernel holds it all and the server nothing).
+    const MESSAGES: usize = 30_000;
     const BOUND_MIB: f64 = 64.0;
     let port = free_port()?;
     let server = ServerProcess::spawn_on_port("chat", chat, &chat_args(port, None, &[]), port)?;
