@@ -24,6 +24,14 @@ if cargo tree -p wsx-client -e normal --locked --prefix none | grep -q '^axum ';
     exit 1
 fi
 
+step "wsx-chat's event types build alone (no SQLite, clap, Prometheus or axum)"
+cargo check -p wsx-chat --no-default-features --lib --locked --quiet
+if cargo tree -p wsx-chat --no-default-features -e normal --locked --prefix none \
+    | grep -qE '^(rusqlite|clap|metrics-exporter-prometheus|axum|sqlx) '; then
+    echo "wsx-chat without its server feature still pulls in the server's dependencies" >&2
+    exit 1
+fi
+
 step "Generated TypeScript type-checks with tsc --strict"
 scripts/check-bindings.sh
 

@@ -48,28 +48,45 @@
 //! connection's join; the stale connection is closed with 4001 (see
 //! [`chat::rooms::CLOSE_REPLACED`]).
 
+#[cfg(feature = "server")]
 pub mod app;
+#[cfg(feature = "server")]
 pub mod chat;
+#[cfg(feature = "server")]
 pub mod cli;
+#[cfg(feature = "server")]
 pub mod cluster;
+#[cfg(feature = "server")]
 pub mod config;
 pub mod events;
+#[cfg(feature = "server")]
 pub mod history;
+#[cfg(feature = "server")]
 pub mod http;
+#[cfg(feature = "server")]
 pub mod limits;
+#[cfg(feature = "server")]
 pub mod metrics;
+#[cfg(feature = "server")]
 pub mod names;
+#[cfg(feature = "server")]
 pub mod page;
+#[cfg(feature = "server")]
 pub mod serve;
+#[cfg(feature = "server")]
 pub mod sse;
+#[cfg(feature = "server")]
 pub mod store;
 
+#[cfg(feature = "server")]
 #[doc(inline)]
 pub use app::App;
+#[cfg(feature = "server")]
 #[doc(inline)]
 pub use config::Config;
 #[doc(inline)]
 pub use events::*;
+#[cfg(feature = "server")]
 #[doc(inline)]
 pub use serve::Chat;
 
