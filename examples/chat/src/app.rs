@@ -34,6 +34,9 @@ struct AppInner {
     /// message queued before (the store serves `open_room` after the appends queued
     /// before it), so its log goes on where it stopped. At most `--max-rooms` entries.
     rooms: Mutex<HashMap<String, Arc<Room>>>,
+    /// Held while a room is brought into memory: concurrent first joins of one room load
+    /// it once and are charged one room-creation token, not one each.
+    opening: tokio::sync::Mutex<()>,
     /// Message and room-creation limits per name and per client address.
     limits: RateLimits,
     /// Who holds each name, by name key.
@@ -271,6 +274,7 @@ impl App {
                 config,
                 store,
                 rooms: Mutex::new(HashMap::new()),
+                opening: tokio::sync::Mutex::new(()),
                 limits,
                 users: Mutex::new(HashMap::new()),
                 events: SystemEvents::default(),
@@ -345,6 +349,11 @@ impl App {
         name: &str,
         address: Option<std::net::IpAddr>,
     ) -> Result<Arc<Room>, HandlerError> {
+        if let Some(room) = self.existing_room(name) {
+            return Ok(room);
+        }
+        let _opening = self.inner.opening.lock().await;
+        // Another join may have loaded it while this one waited.
         if let Some(room) = self.existing_room(name) {
             return Ok(room);
         }

@@ -213,6 +213,45 @@ async fn an_idle_room_with_history_leaves_memory_and_comes_back() {
 }
 
 #[tokio::test]
+async fn many_first_joins_of_one_room_cost_one_room_token() {
+    // 3 rooms a minute per address, and 40 clients of one address join one new room at
+    // once: loading it once must charge one token, not one per concurrent join.
+    let server = TestServer::with(Config {
+        room_rate_limit: RateSpec::parse("3/1m").unwrap(),
+        ..Config::default()
+    })
+    .await;
+    let mut clients = Vec::new();
+    for _ in 0..40 {
+        clients.push(server.client().await);
+    }
+    let joins = clients
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut c)| async move {
+            let answer = c
+                .request(
+                    "join",
+                    json!({ "username": format!("crowd{i}"), "room": "fresh" }),
+                )
+                .await;
+            (c, answer)
+        });
+    let results = futures::future::join_all(joins).await;
+    let refused: Vec<_> = results
+        .iter()
+        .filter_map(|(_, a)| a.as_ref().err())
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "{} joins refused: {:?}",
+        refused.len(),
+        refused.first()
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn opening_rooms_too_fast_is_refused_clearly() {
     let server = TestServer::with(Config {
         room_rate_limit: RateSpec::parse("3/1m").unwrap(),

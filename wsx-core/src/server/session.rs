@@ -340,16 +340,17 @@ where
             let wrote = match futures::poll!(writing.as_mut()) {
                 Poll::Ready(r) => r,
                 Poll::Pending => {
-                    let waited = self
-                        .wait_for_write(
-                            writing.as_mut(),
-                            &peer,
-                            ready.as_mut(),
-                            timer.as_mut(),
-                            &progress,
-                            &mut more,
-                        )
-                        .await;
+                    // Boxed: the wait's timers exist only while a write waits, not in
+                    // every idle connection's task.
+                    let waited = Box::pin(self.wait_for_write(
+                        writing.as_mut(),
+                        &peer,
+                        ready.as_mut(),
+                        timer.as_mut(),
+                        &progress,
+                        &mut more,
+                    ))
+                    .await;
                     timer.as_mut().reset(self.next_deadline());
                     match waited {
                         Ok(r) => r,
