@@ -4,6 +4,50 @@
 //! Schema, runtime validation and TypeScript bindings; [`server`] maps them to async
 //! handlers on axum, and the `wsx-client` crate calls them from Rust.
 //!
+//! ```
+//! use wsx_core::server::{Conn, HandlerError, ServerBuilder};
+//!
+//! wsx_core::define_events! {
+//!     /// The events of a tiny chat.
+//!     pub events ChatEvents;
+//!     /// Join a room.
+//!     request join: JoinRequest {
+//!         username: String.min(1).max(20),
+//!         room: String.default("general"),
+//!     } -> JoinResponse { users: Vec<String> }
+//!     /// Someone joined.
+//!     push userJoined: UserJoined { username: String }
+//! }
+//!
+//! async fn join(conn: Conn<()>, req: JoinRequest) -> Result<JoinResponse, HandlerError> {
+//!     conn.join(&req.room)?;
+//!     conn.others_in(&req.room).push::<UserJoined>(UserJoined { username: req.username.clone() })?;
+//!     Ok(JoinResponse { users: vec![req.username] })
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = ServerBuilder::<(), ()>::new(()).on_request::<Join, _, _>(join).build()?;
+//! // Mount it: `axum::Router::new().route("/ws", server.route())`. Or drive it in-process:
+//! let mut alice = server.test_client().await.map_err(|r| r.message)?;
+//! let mut bob = server.test_client().await.map_err(|r| r.message)?;
+//! alice.request::<Join>(JoinRequest { username: "alice".into(), room: "general".into() }).await?;
+//! let joined = bob.request::<Join>(JoinRequest { username: "bob".into(), room: "general".into() }).await?;
+//! assert_eq!(joined.users, ["bob"]);
+//! assert_eq!(alice.next_push_of::<UserJoined>().await?.username, "bob");
+//!
+//! // A payload that breaks the declaration never reaches the handler: every failing
+//! // field comes back with its path.
+//! let refused = bob.request_raw("join", serde_json::json!({ "username": "" })).await.unwrap_err();
+//! assert_eq!(refused.fields()[0].path, "/username");
+//! # Ok(()) }
+//! ```
+//!
+//! # Features
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `server` | on | the axum server ([`server`]): without it, a client-only program builds the wire types, codecs, validation and exports without axum |
+//!
 //! # Layout
 //! | module | what it holds |
 //! | --- | --- |
