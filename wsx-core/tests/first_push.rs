@@ -26,13 +26,7 @@ async fn start_welcoming(config: ServerConfig) -> Running {
         })
         .build()
         .unwrap();
-    let app = axum::Router::new().route("/ws", server.route());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    Running { addr, server, task }
+    serve(server).await
 }
 
 /// The cbor-x record frame `@mdrv/wsx` sends for `echo {text: "hi"}` (keys v, t, x, id, p).

@@ -15,16 +15,6 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use wsx_core::server::{DisconnectReason, ServerConfig};
 
-fn reasons(srv: &Running) -> Vec<DisconnectReason> {
-    srv.observed()
-        .disconnects
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|d| d.1.clone())
-        .collect()
-}
-
 /// A CBOR item header.
 fn head(major: u8, len: usize) -> Vec<u8> {
     let m = major << 5;
@@ -183,7 +173,7 @@ async fn a_peer_that_stops_reading_is_closed_after_the_write_timeout() {
     })
     .await;
     let (mut sender, _stalled) = push_until_dropped(&srv, 5_000).await;
-    eventually(|| reasons(&srv).contains(&DisconnectReason::WriteTimeout)).await;
+    eventually(|| srv.reasons().contains(&DisconnectReason::WriteTimeout)).await;
     eventually(|| srv.server.members("flow").is_empty()).await;
     let (v, _) = call(&mut sender, "echo", "e", json!({"text": "served"})).await;
     assert_eq!(v["p"]["text"], "served");
@@ -204,7 +194,7 @@ async fn the_bytes_queued_for_a_peer_are_bounded_and_it_reads_its_1008() {
     // It reads now: everything the socket held, then the close frame.
     let close = expect_close(&mut stalled, Duration::from_secs(20)).await;
     assert_eq!(close.map(|c| c.0), Some(1008));
-    eventually(|| reasons(&srv).contains(&DisconnectReason::SlowConsumer)).await;
+    eventually(|| srv.reasons().contains(&DisconnectReason::SlowConsumer)).await;
     let (v, _) = call(&mut sender, "echo", "e", json!({"text": "served"})).await;
     assert_eq!(v["p"]["text"], "served");
 }
@@ -242,7 +232,7 @@ async fn a_pipelining_flooder_receives_its_close_frame() {
     }
     flood.abort();
     assert_eq!(close, Some(1008));
-    eventually(|| reasons(&srv).contains(&DisconnectReason::RateLimited)).await;
+    eventually(|| srv.reasons().contains(&DisconnectReason::RateLimited)).await;
 }
 
 /// A raw TCP connection upgraded by hand, to send frames no WebSocket library would.
@@ -336,7 +326,7 @@ async fn protocol_violations_close_with_1002_and_bad_utf8_with_1007() {
         assert!(!reason.is_empty(), "{case}: the close frame says why");
     }
     eventually(|| {
-        let seen = reasons(&srv);
+        let seen = srv.reasons();
         seen.iter()
             .filter(|r| matches!(r, DisconnectReason::ProtocolError(_)))
             .count()

@@ -12,16 +12,6 @@ use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use wsx_core::server::{DisconnectReason, ServerConfig};
 
-fn reasons(srv: &Running) -> Vec<DisconnectReason> {
-    srv.observed()
-        .disconnects
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|d| d.1.clone())
-        .collect()
-}
-
 #[tokio::test]
 async fn oversized_message_closes_with_1009() {
     let srv = start(ServerConfig {
@@ -40,7 +30,7 @@ async fn oversized_message_closes_with_1009() {
     assert_eq!(close.map(|c| c.0), Some(1009));
     let (v, _) = call(&mut other, "echo", "o", json!({"text": "fine"})).await;
     assert_eq!(v["p"]["text"], "fine");
-    eventually(|| reasons(&srv).contains(&DisconnectReason::MessageTooLarge)).await;
+    eventually(|| srv.reasons().contains(&DisconnectReason::MessageTooLarge)).await;
 }
 
 #[tokio::test]
@@ -114,7 +104,7 @@ async fn rate_limit_answers_rate_limited_then_disconnects_repeat_offenders() {
     assert_eq!(close, Some(1008));
     let (v, _) = call(&mut calm, "echo", "c", json!({"text": "calm"})).await;
     assert_eq!(v["p"]["text"], "calm");
-    eventually(|| reasons(&srv).contains(&DisconnectReason::RateLimited)).await;
+    eventually(|| srv.reasons().contains(&DisconnectReason::RateLimited)).await;
 }
 
 #[tokio::test]
@@ -184,7 +174,7 @@ async fn a_peer_that_never_answers_pings_is_dropped() {
         }
         (alive, pings)
     });
-    eventually(|| reasons(&srv).contains(&DisconnectReason::PongTimeout)).await;
+    eventually(|| srv.reasons().contains(&DisconnectReason::PongTimeout)).await;
     let (mut alive, pings) = reader.await.unwrap();
     assert!(pings >= 3, "server pings every 200 ms, saw {pings}");
     let (v, _) = call(&mut alive, "echo", "a", json!({"text": "still"})).await;
@@ -236,7 +226,7 @@ async fn a_consumer_that_never_reads_is_disconnected_and_the_room_keeps_flowing(
     }
     let (got, _reader) = reading.await.unwrap();
     assert_eq!(got, 400, "the reading member got every push");
-    eventually(|| reasons(&srv) == vec![DisconnectReason::SlowConsumer]).await;
+    eventually(|| srv.reasons() == vec![DisconnectReason::SlowConsumer]).await;
     eventually(|| !srv.server.members("flow").contains(&stalled_id)).await;
     assert_eq!(
         srv.server.members("flow").len(),
@@ -275,7 +265,7 @@ async fn droppable_pushes_are_dropped_for_a_slow_consumer_instead_of_disconnecti
     let dropped: u64 = conns.iter().map(|c| c.dropped()).sum();
     assert!(dropped > 0, "frames were dropped");
     assert_eq!(srv.server.connection_count(), 2, "nobody was disconnected");
-    assert!(reasons(&srv).is_empty());
+    assert!(srv.reasons().is_empty());
     // the stalled client can still catch up and be served
     let (v, _) = call(&mut stalled, "echo", "late", json!({"text": "caught up"})).await;
     assert_eq!(v["p"]["text"], "caught up");
@@ -324,11 +314,11 @@ async fn graceful_shutdown_flushes_queued_pushes_then_closes_1001() {
     shutdown.await.unwrap();
     assert!(*srv.observed().shutdown_ran.lock().unwrap());
     assert!(
-        reasons(&srv)
+        srv.reasons()
             .iter()
             .all(|r| *r == DisconnectReason::ServerShutdown),
         "{:?}",
-        reasons(&srv)
+        srv.reasons()
     );
     match tokio_tungstenite::connect_async(srv.url("")).await {
         Err(_) => {}

@@ -397,7 +397,7 @@ where
         tokio::pin!(stall);
         let mut seen = progress.load(Ordering::Relaxed);
         // A ping waits for the write; the other deadlines do not.
-        timer.as_mut().reset(self.deadline_while_writing());
+        timer.as_mut().reset(self.timeout_deadline());
         loop {
             tokio::select! {
                 biased;
@@ -423,14 +423,15 @@ where
                     if let Some(reason) = self.expired(Instant::now()) {
                         return Err(reason);
                     }
-                    timer.as_mut().reset(self.deadline_while_writing());
+                    timer.as_mut().reset(self.timeout_deadline());
                 }
             }
         }
     }
 
-    /// The idle and pong deadlines (not the next ping, which waits for the socket).
-    fn deadline_while_writing(&self) -> Instant {
+    /// The idle and pong deadlines: what still runs while a write waits (not the next
+    /// ping, which needs the socket; nor the codec wait, over before anything is written).
+    fn timeout_deadline(&self) -> Instant {
         let config = &self.server.config;
         let mut deadline = Instant::now() + Duration::from_secs(3600);
         if let Some(sent) = self.ping_sent {
@@ -511,17 +512,12 @@ where
         }
     }
 
+    /// The next timer: the idle and pong deadlines, the next ping, and the end of the
+    /// wait for the codec.
     fn next_deadline(&self) -> Instant {
-        let config = &self.server.config;
-        let far = Instant::now() + Duration::from_secs(3600);
-        let mut deadline = far;
-        if let Some(sent) = self.ping_sent {
-            deadline = deadline.min(sent + config.pong_timeout);
-        } else if let Some(next) = self.next_ping {
+        let mut deadline = self.timeout_deadline();
+        if let (None, Some(next)) = (self.ping_sent, self.next_ping) {
             deadline = deadline.min(next);
-        }
-        if let Some(idle) = config.idle_timeout {
-            deadline = deadline.min(self.last_message + idle);
         }
         if let Some(hold) = self.hold {
             deadline = deadline.min(hold);

@@ -212,10 +212,25 @@ impl Running {
     pub fn observed(&self) -> &Observed {
         self.server.state()
     }
+
+    /// Why the connections that ended so far ended, in order.
+    pub fn reasons(&self) -> Vec<DisconnectReason> {
+        self.observed()
+            .disconnects
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|d| d.1.clone())
+            .collect()
+    }
 }
 
 pub async fn start(config: ServerConfig) -> Running {
-    let server = builder().config(config).build().unwrap();
+    serve(builder().config(config).build().unwrap()).await
+}
+
+/// Serves a built server on 127.0.0.1:0.
+pub async fn serve(server: Server<App, Session>) -> Running {
     let app = axum::Router::new().route("/ws", server.route());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
