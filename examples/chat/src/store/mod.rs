@@ -243,6 +243,26 @@ pub const PRIVATE_RECEIPT_TTL_MS: u64 = 24 * 60 * 60 * 1000;
 /// order they were queued.
 pub type OnCommit = Box<dyn FnOnce(Result<Appended, StoreError>) + Send>;
 
+/// Answers every append of a group commit: each its own message, or all the one failure.
+pub(crate) fn settle(
+    dones: Vec<OnCommit>,
+    committed: Result<Vec<Appended>, impl std::fmt::Display>,
+) {
+    match committed {
+        Ok(appended) => {
+            for (done, appended) in dones.into_iter().zip(appended) {
+                done(Ok(appended));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, messages = dones.len(), "could not store messages");
+            for done in dones {
+                done(Err(StoreError::WriteFailed(e.to_string())));
+            }
+        }
+    }
+}
+
 /// The history store: one of the two backends (see the module docs). Cheap to share in
 /// an `Arc`.
 #[derive(Debug)]

@@ -237,20 +237,7 @@ async fn serve(pool: PgPool, mut rx: mpsc::Receiver<Command>) {
                     }
                 }
                 let (messages, dones): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                let count = messages.len();
-                match append_all(&pool, messages).await {
-                    Ok(appended) => {
-                        for (done, appended) in dones.into_iter().zip(appended) {
-                            done(Ok(appended));
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, messages = count, "could not store messages");
-                        for done in dones {
-                            done(Err(StoreError::WriteFailed(e.to_string())));
-                        }
-                    }
-                }
+                super::settle(dones, append_all(&pool, messages).await);
             }
             Command::OpenRoom {
                 name,

@@ -236,20 +236,7 @@ fn serve(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
                     }
                 }
                 let (messages, dones): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                let count = messages.len();
-                match append_all(&mut conn, messages) {
-                    Ok(appended) => {
-                        for (done, appended) in dones.into_iter().zip(appended) {
-                            done(Ok(appended));
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, messages = count, "could not store messages");
-                        for done in dones {
-                            done(Err(StoreError::WriteFailed(e.to_string())));
-                        }
-                    }
-                }
+                super::settle(dones, append_all(&mut conn, messages));
             }
             Command::OpenRoom {
                 name,
