@@ -215,6 +215,31 @@ impl RedisAdapter {
         self.inner.health.snapshot(self.inner.node)
     }
 
+    /// The nodes whose heartbeat is current, this one included, sorted: a node that
+    /// left the cluster or stopped beating for [`RedisConfig::node_expiry`] is not among
+    /// them (its connections no longer count in the `cluster_*` answers).
+    pub async fn live_nodes(&self) -> Result<Vec<u64>, AdapterError> {
+        let inner = &self.inner;
+        let mut others = inner.other_nodes().await?;
+        let mut live = vec![inner.node];
+        if !others.is_empty() {
+            let mut pipe = redis::pipe();
+            for node in &others {
+                pipe.cmd("EXISTS").arg(inner.keys.alive(*node));
+            }
+            let mut conn = inner.commands.clone();
+            let alive: Vec<bool> = inner.query(pipe.query_async(&mut conn)).await?;
+            live.extend(
+                others
+                    .drain(..)
+                    .zip(alive)
+                    .filter_map(|(node, alive)| alive.then_some(node)),
+            );
+        }
+        live.sort_unstable();
+        Ok(live)
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &RedisConfig {
         &self.inner.config

@@ -8,13 +8,13 @@ use crate::history::RoomLog;
 use crate::limits::RateLimits;
 use crate::names::UserName;
 use crate::sse::SystemEvents;
-use crate::store::{Store, StoreError};
+use crate::store::{HistoryRange, Store, StoreError};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use wsx_core::server::{Conn, ConnId, HandlerError};
+use wsx_core::server::{Adapter, Conn, ConnId, HandlerError};
 
 /// The app state every handler gets (`State<App>`). Cheap to clone.
 #[derive(Debug, Clone)]
@@ -52,6 +52,9 @@ struct AppInner {
     local_addr: std::sync::OnceLock<std::net::SocketAddr>,
     /// With `--redis`: this node's part in the cluster.
     cluster: Option<Cluster>,
+    /// Set when a graceful shutdown begins: the connections it closes are not announced
+    /// as leaving (they come back, on this node after a restart or on another node).
+    shutting_down: std::sync::atomic::AtomicBool,
 }
 
 /// The connection holding a name.
@@ -283,6 +286,7 @@ impl App {
                 messages: AtomicU64::new(messages),
                 local_addr: std::sync::OnceLock::new(),
                 cluster,
+                shutting_down: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -306,8 +310,31 @@ impl App {
                 conn: holder.conn.id(),
                 display: holder.display.clone(),
                 resume_token: holder.resume_token.clone(),
+                rooms: holder.conn.state().all_rooms(),
             })
             .collect()
+    }
+
+    /// Whether connection `conn` holds the name `key`.
+    pub fn holds(&self, key: &str, conn: ConnId) -> bool {
+        self.users()
+            .get(key)
+            .is_some_and(|holder| holder.conn.id() == conn)
+    }
+
+    /// Whether connection `conn` holds a name.
+    pub fn has_name(&self, conn: ConnId) -> bool {
+        self.users().values().any(|holder| holder.conn.id() == conn)
+    }
+
+    /// Notes that a graceful shutdown begins (see `shutting_down`).
+    pub fn begin_shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::Release);
+    }
+
+    /// Whether a graceful shutdown began.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::Acquire)
     }
 
     /// The settings.
@@ -479,6 +506,35 @@ impl App {
         self.active_rooms().iter().map(|r| r.summary()).collect()
     }
 
+    /// Summaries of the rooms that have members on any node (on one node, as
+    /// [`App::room_summaries`]; this node's alone when Redis cannot answer).
+    pub async fn room_summaries_everywhere(&self) -> Vec<RoomSummary> {
+        if let Some(cluster) = self.cluster()
+            && let Some(rooms) = cluster.room_summaries(self).await
+        {
+            return rooms;
+        }
+        self.room_summaries()
+    }
+
+    /// A room's latest sequence number in the database (0 when it has none, or it
+    /// cannot be read).
+    pub async fn last_seq(&self, room: &str) -> u64 {
+        let latest = HistoryRange {
+            after: None,
+            before: None,
+            limit: 1,
+        };
+        match self.inner.store.history(room, latest).await {
+            Ok(Some(page)) => page.messages.last().map_or(0, |m| m.seq),
+            Ok(None) => 0,
+            Err(e) => {
+                tracing::warn!(room, error = %e, "room's last message not read");
+                0
+            }
+        }
+    }
+
     /// Claims a name for a connection; `None` if another connection holds it and
     /// `resume_token` is not that holder's token. With the right token, the holder is
     /// replaced (see [`Claim::Resumed`]).
@@ -593,7 +649,31 @@ impl App {
         metrics::counter!("chat_messages_total").increment(1);
     }
 
-    /// The numbers of `GET /api/stats` and the SSE `stats` event.
+    /// The numbers of `GET /api/stats` and the SSE `stats` event: this node's, or on a
+    /// cluster node the whole cluster's (`connections`, `users`, `rooms` from Redis,
+    /// `messages` from the database; each of this node's when it cannot be asked).
+    pub async fn stats_now(&self) -> serde_json::Value {
+        let mut stats = self.stats();
+        let Some(cluster) = self.cluster() else {
+            return stats;
+        };
+        if let Ok(connections) = cluster.adapter().cluster_connections().await {
+            stats["connections"] = json!(connections);
+        }
+        if let Some(users) = cluster.user_count().await {
+            stats["users"] = json!(users);
+        }
+        if let Some(rooms) = cluster.room_members().await {
+            stats["rooms"] = json!(rooms.len());
+        }
+        match self.inner.store.count_messages().await {
+            Ok(messages) => stats["messages"] = json!(messages),
+            Err(e) => tracing::warn!(error = %e, "messages not counted"),
+        }
+        stats
+    }
+
+    /// This node's numbers (see [`App::stats_now`]).
     pub fn stats(&self) -> serde_json::Value {
         json!({
             "connections": self.inner.connections.load(Ordering::Acquire),

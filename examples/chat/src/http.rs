@@ -7,6 +7,9 @@
 //! | `GET /api/room/{name}/users` | `{ room, users }` |
 //! | `GET /api/stats` | `{ connections, users, rooms, messages, uptimeSecs }` |
 //!
+//! On a cluster node every answer is the whole cluster's: the rooms and members of every
+//! node, the history from the shared database, the cluster's counts.
+//!
 //! An unknown room is `404 { "error": "not_found", "message": … }`; a bad query is
 //! `400 { "error": "bad_request", … }`.
 
@@ -54,7 +57,7 @@ fn unknown_room(name: &str) -> Response {
 }
 
 async fn rooms(State(app): State<App>) -> Json<serde_json::Value> {
-    Json(json!({ "rooms": app.room_summaries() }))
+    Json(json!({ "rooms": app.room_summaries_everywhere().await }))
 }
 
 /// The query of `GET /api/room/{name}/history`.
@@ -108,7 +111,7 @@ async fn history(
 }
 
 async fn users(State(app): State<App>, Path(name): Path<String>) -> Response {
-    let users = match app.existing_room(&name) {
+    let mut users = match app.existing_room(&name) {
         Some(room) => room.member_names(),
         None => match app.store().room_exists(&name).await {
             Ok(true) => Vec::new(),
@@ -123,9 +126,14 @@ async fn users(State(app): State<App>, Path(name): Path<String>) -> Response {
             }
         },
     };
+    if let Some(cluster) = app.cluster()
+        && let Some(all) = cluster.room_users(&name, users.clone()).await
+    {
+        users = all;
+    }
     Json(json!({ "room": name, "users": users })).into_response()
 }
 
 async fn stats(State(app): State<App>) -> Json<serde_json::Value> {
-    Json(app.stats())
+    Json(app.stats_now().await)
 }

@@ -44,8 +44,11 @@ impl Chat {
     }
 
     /// Serves on `listener` until `signal` completes, then shuts down gracefully: new
-    /// connections are refused, WebSockets are closed with 1001 after what they have
-    /// queued, SSE streams end, the database is checkpointed and closed.
+    /// connections are refused, WebSockets are closed with 1001 and the reason
+    /// [`RESTARTING`] after what they have queued (nobody is announced as leaving: the
+    /// clients reconnect), SSE streams end, the database is checkpointed and closed. A
+    /// cluster node then parks its users for the grace window (see
+    /// [`crate::cluster::Cluster::park`]).
     pub async fn serve<F>(self, listener: TcpListener, signal: F) -> Result<(), StartError>
     where
         F: Future + Send + 'static,
@@ -63,19 +66,34 @@ impl Chat {
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
         let listener = listener.tap_io(tune_socket);
+        let (app, server) = (self.app.clone(), self.server.clone());
+        let closing = async move {
+            signal.await;
+            app.begin_shutdown();
+            for conn in server.connections() {
+                conn.close(GOING_AWAY, RESTARTING);
+            }
+        };
         let served = axum::serve(listener, service)
-            .with_graceful_shutdown(self.server.shutdown_on(signal))
+            .with_graceful_shutdown(self.server.shutdown_on(closing))
             .await;
         ticker.abort();
         for task in cluster_tasks {
             task.abort();
         }
         if let Some(cluster) = self.app.cluster() {
-            cluster.leave().await;
+            cluster.park(&self.app.held_names()).await;
         }
         Ok(served?)
     }
 }
+
+/// The close code of a graceful shutdown (going away).
+pub const GOING_AWAY: u16 = 1001;
+
+/// The reason sent with [`GOING_AWAY`] at a graceful shutdown: the server comes back (or
+/// another node takes over), so clients reconnect.
+pub const RESTARTING: &str = "server restarting";
 
 /// What every accepted connection gets: `TCP_NODELAY`. Pushes are small writes, and with
 /// Nagle's algorithm each one waits while the previous one is unacknowledged (it was
@@ -97,7 +115,12 @@ async fn stats_ticker(app: App) {
     tick.tick().await;
     loop {
         tick.tick().await;
-        app.events().publish("stats", app.stats());
+        // A cluster's figures are each node's snapshot, not events of the shared log.
+        if app.cluster().is_some() {
+            app.events().publish_live("stats", app.stats_now().await);
+        } else {
+            app.events().publish("stats", app.stats());
+        }
         app.evict_idle_rooms();
         crate::metrics::upkeep();
     }

@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Mutex;
 use std::time::Duration;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_stream::wrappers::BroadcastStream;
 
 /// How many events the ring buffer keeps for `Last-Event-ID`.
@@ -32,7 +32,8 @@ pub const HEARTBEAT: Duration = Duration::from_secs(15);
 /// One system event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SystemEvent {
-    /// Its id: 1, 2, 3, … within this server process.
+    /// Its id: 1, 2, 3, … within this server process (on a cluster node: the cluster's
+    /// sequence); 0 for a snapshot sent live only.
     pub id: u64,
     /// The SSE event type, e.g. `roomCreated`.
     pub kind: &'static str,
@@ -51,6 +52,9 @@ pub struct SystemEvents {
     ring: Mutex<Ring>,
     live: broadcast::Sender<SystemEvent>,
     closed: watch::Sender<bool>,
+    /// On a cluster node: where events go to be numbered for the whole cluster (see
+    /// `crate::cluster`); they come back through [`SystemEvents::record`].
+    relay: std::sync::OnceLock<mpsc::Sender<(&'static str, serde_json::Value)>>,
 }
 
 impl std::fmt::Debug for Ring {
@@ -71,22 +75,76 @@ impl Default for SystemEvents {
             }),
             live: broadcast::channel(256).0,
             closed: watch::channel(false).0,
+            relay: std::sync::OnceLock::new(),
         }
     }
 }
 
+/// Every kind of system event.
+pub const KINDS: [&str; 6] = [
+    "userConnected",
+    "userDisconnected",
+    "userRenamed",
+    "roomCreated",
+    "roomEmptied",
+    "stats",
+];
+
 impl SystemEvents {
-    /// Records and broadcasts an event.
+    /// Records and broadcasts an event (on a cluster node: hands it to the relay, which
+    /// numbers it for the whole cluster; a full relay drops it).
     pub fn publish(&self, kind: &'static str, data: serde_json::Value) {
-        let Ok(mut ring) = self.ring.lock() else {
+        if let Some(relay) = self.relay.get() {
+            if relay.try_send((kind, data)).is_err() {
+                metrics::counter!("chat_cluster_events_dropped_total").increment(1);
+            }
+            return;
+        }
+        let Ok(ring) = self.ring.lock() else {
             return;
         };
-        let event = SystemEvent {
-            id: ring.next_id,
-            kind,
-            data,
+        let id = ring.next_id;
+        self.insert(ring, id, kind, data);
+    }
+
+    /// Sends events to `relay` instead of numbering them here (once; later calls are
+    /// ignored).
+    pub fn set_relay(&self, relay: mpsc::Sender<(&'static str, serde_json::Value)>) {
+        let _ = self.relay.set(relay);
+    }
+
+    /// Records and broadcasts an event numbered elsewhere (a cluster's events, in id
+    /// order); an id not above the latest is ignored.
+    pub fn record(&self, id: u64, kind: &'static str, data: serde_json::Value) {
+        let Ok(ring) = self.ring.lock() else {
+            return;
         };
-        ring.next_id += 1;
+        if id < ring.next_id {
+            return;
+        }
+        self.insert(ring, id, kind, data);
+    }
+
+    /// Sends an event to the subscribers of this node now, without an id and without
+    /// keeping it (a snapshot such as `stats`, not part of the event log).
+    pub fn publish_live(&self, kind: &'static str, data: serde_json::Value) {
+        let _ = self.live.send(SystemEvent { id: 0, kind, data });
+    }
+
+    /// The kind named `name`, if it is one of [`KINDS`].
+    pub fn kind_named(name: &str) -> Option<&'static str> {
+        KINDS.iter().find(|k| **k == name).copied()
+    }
+
+    fn insert(
+        &self,
+        mut ring: std::sync::MutexGuard<'_, Ring>,
+        id: u64,
+        kind: &'static str,
+        data: serde_json::Value,
+    ) {
+        let event = SystemEvent { id, kind, data };
+        ring.next_id = id + 1;
         if ring.events.len() == RING_CAPACITY {
             ring.events.pop_front();
         }
@@ -160,12 +218,14 @@ pub async fn events(
     let clients = SseClient::new();
     let live = BroadcastStream::new(rx)
         .take_while(|r| std::future::ready(r.is_ok()))
-        .filter_map(move |r| std::future::ready(r.ok().filter(|e| e.id > replayed_up_to)));
+        .filter_map(move |r| {
+            std::future::ready(r.ok().filter(|e| e.id == 0 || e.id > replayed_up_to))
+        });
     // The numbers right away (without an id: a snapshot, not part of the event log, so
     // a reconnecting browser's `Last-Event-ID` stays the last logged event).
     let now = Event::default()
         .event("stats")
-        .data(app.stats().to_string());
+        .data(app.stats_now().await.to_string());
     let logged = futures::stream::iter(backlog).chain(live).map(move |e| {
         let _alive = &clients;
         to_sse(&e)
@@ -178,10 +238,13 @@ pub async fn events(
 }
 
 fn to_sse(e: &SystemEvent) -> Event {
-    Event::default()
-        .id(e.id.to_string())
-        .event(e.kind)
-        .data(e.data.to_string())
+    let event = Event::default().event(e.kind).data(e.data.to_string());
+    // Id 0: a snapshot outside the log (see `SystemEvents::publish_live`).
+    if e.id == 0 {
+        event
+    } else {
+        event.id(e.id.to_string())
+    }
 }
 
 /// Counts open streams in the `chat_sse_clients` gauge while alive.

@@ -2,6 +2,7 @@
 
 use super::session::{Session, require_name};
 use crate::app::App;
+use crate::cluster::Claimed;
 use crate::events::{NickChanged, SetNickRequest, SetNickResponse};
 use crate::names::UserName;
 use serde_json::json;
@@ -32,12 +33,9 @@ pub async fn set_nick(
     // Several nodes: a new name (not a change of case) is claimed in Redis first.
     let cluster = app.cluster().filter(|_| new.key != old.key);
     if let Some(cluster) = cluster {
-        match cluster
-            .claim_name(&new.key, conn.id(), &new.display, None)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => return Err(taken()),
+        match cluster.claim_name(&new.key, conn.id(), None).await {
+            Ok(Claimed::Taken) => return Err(taken()),
+            Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "cluster: name not checked");
                 return Err(HandlerError::new(
@@ -49,20 +47,21 @@ pub async fn set_nick(
     }
     if !app.rename(&old.key, &new, &conn) {
         if let Some(cluster) = cluster {
-            cluster.release_name(&new.key, conn.id()).await;
+            cluster.release_name(&new.key, conn.id(), false).await;
         }
         return Err(taken());
     }
     if let Some(cluster) = app.cluster() {
         if new.key != old.key {
-            cluster.release_name(&old.key, conn.id()).await;
+            cluster.release_name(&old.key, conn.id(), false).await;
         }
         let token = conn.state().resume_token().unwrap_or_default();
-        cluster
-            .set_holder(&new.key, conn.id(), &token, &new.display)
-            .await;
+        cluster.set_holder(&new.key, conn.id(), &token).await;
     }
     conn.state().set_name(new.clone());
+    if let Some(cluster) = app.cluster() {
+        cluster.note_session(&conn).await;
+    }
     for room_name in conn.state().all_rooms() {
         if let Some(room) = app.existing_room(&room_name) {
             room.rename_member(conn.id(), &new.display);

@@ -4,6 +4,7 @@
 use super::rooms::leave_room;
 use super::session::Session;
 use crate::app::App;
+use crate::cluster::Released;
 use crate::events::Welcome;
 use serde_json::json;
 use std::sync::Arc;
@@ -79,7 +80,11 @@ pub async fn open(conn: Conn<Session>, app: App) {
     let _ = conn.push::<Welcome>(welcome);
 }
 
-/// When it ends: `userLeft` to each of its rooms, and its name freed.
+/// When it ends: `userLeft` to each of its rooms, and its name freed. Not when a
+/// graceful shutdown closed it: the user comes back (see [`crate::serve`]), and on a
+/// cluster node the name and the rooms stay held for the grace window
+/// ([`crate::cluster::Cluster::park`]). Nor when the user already took the name back on
+/// another node.
 pub async fn disconnect(conn: Conn<Session>, app: App, reason: DisconnectReason) {
     app.count_connection(false);
     // After the requests still running (a message being stored, a join), so none of
@@ -88,18 +93,25 @@ pub async fn disconnect(conn: Conn<Session>, app: App, reason: DisconnectReason)
     let Some(name) = conn.state().name() else {
         return;
     };
+    if app.is_shutting_down() {
+        tracing::debug!(user = %name.display, "disconnected by the shutdown; no leave announced");
+        return;
+    }
+    let mut announce = true;
+    if let Some(cluster) = app.cluster() {
+        announce = cluster.release_name(&name.key, conn.id(), true).await == Released::Freed;
+    }
     for room in conn.state().all_rooms() {
         conn.state().exit(&room);
-        leave_room(&app, &conn, &room, &name.display).await;
+        leave_room(&app, &conn, &room, &name.display, announce).await;
     }
     app.release_name(&name.key, conn.id());
-    if let Some(cluster) = app.cluster() {
-        cluster.release_name(&name.key, conn.id()).await;
+    if announce {
+        app.events().publish(
+            "userDisconnected",
+            json!({ "username": name.display, "reason": describe_reason(&reason) }),
+        );
     }
-    app.events().publish(
-        "userDisconnected",
-        json!({ "username": name.display, "reason": describe_reason(&reason) }),
-    );
     tracing::debug!(user = %name.display, ?reason, "disconnected");
 }
 

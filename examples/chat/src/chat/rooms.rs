@@ -3,6 +3,7 @@
 use super::session::Session;
 use super::typing;
 use crate::app::{App, Claim, Retired};
+use crate::cluster::Claimed;
 use crate::events::*;
 use crate::names::UserName;
 use serde_json::json;
@@ -34,20 +35,17 @@ pub async fn join(
         None => {
             let taken = || HandlerError::new(format!("the name `{}` is taken", wanted.display));
             // Several nodes: the name is claimed in Redis first, unless this node holds it
-            // (then the claim below decides, and a resume stays on this node).
+            // (then the claim below decides, and a resume stays on this node). A name
+            // taken back from another node brings the rooms the user was shown in there.
             let claimed_in_cluster = match app.cluster() {
                 Some(cluster) if app.find_user(&wanted.key).is_none() => {
                     match cluster
-                        .claim_name(
-                            &wanted.key,
-                            conn.id(),
-                            &wanted.display,
-                            req.resume_token.as_deref(),
-                        )
+                        .claim_name(&wanted.key, conn.id(), req.resume_token.as_deref())
                         .await
                     {
-                        Ok(true) => true,
-                        Ok(false) => return Err(taken()),
+                        Ok(Claimed::Free) => Some(Vec::new()),
+                        Ok(Claimed::TakenBack { rooms }) => Some(rooms),
+                        Ok(Claimed::Taken) => return Err(taken()),
                         Err(e) => {
                             tracing::warn!(error = %e, "cluster: name not checked");
                             return Err(HandlerError::new(
@@ -57,11 +55,11 @@ pub async fn join(
                         }
                     }
                 }
-                _ => false,
+                _ => None,
             };
             let Some(claim) = app.claim_name(&wanted, &conn, req.resume_token.as_deref()) else {
-                if let (true, Some(cluster)) = (claimed_in_cluster, app.cluster()) {
-                    cluster.release_name(&wanted.key, conn.id()).await;
+                if let (Some(_), Some(cluster)) = (&claimed_in_cluster, app.cluster()) {
+                    cluster.release_name(&wanted.key, conn.id(), true).await;
                 }
                 return Err(taken());
             };
@@ -69,12 +67,17 @@ pub async fn join(
                 Claim::Free { resume_token } => {
                     if let Some(cluster) = app.cluster() {
                         cluster
-                            .set_holder(&wanted.key, conn.id(), &resume_token, &wanted.display)
+                            .set_holder(&wanted.key, conn.id(), &resume_token)
                             .await;
                     }
                     conn.state().set_identity(wanted.clone(), resume_token);
-                    app.events()
-                        .publish("userConnected", json!({ "username": wanted.display }));
+                    match claimed_in_cluster {
+                        // Back from another node: shown in its rooms all along.
+                        Some(rooms) if !rooms.is_empty() => conn.state().hold(rooms),
+                        _ => app
+                            .events()
+                            .publish("userConnected", json!({ "username": wanted.display })),
+                    }
                 }
                 Claim::Resumed {
                     resume_token,
@@ -82,7 +85,7 @@ pub async fn join(
                 } => {
                     if let Some(cluster) = app.cluster() {
                         cluster
-                            .set_holder(&wanted.key, conn.id(), &resume_token, &wanted.display)
+                            .set_holder(&wanted.key, conn.id(), &resume_token)
                             .await;
                     }
                     conn.state().set_identity(wanted.clone(), resume_token);
@@ -154,6 +157,9 @@ pub async fn join(
         answer.users = users;
     }
     conn.state().enter(&room.name);
+    if let Some(cluster) = app.cluster() {
+        cluster.note_session(&conn).await;
+    }
     tracing::debug!(user = %name.display, room = %room.name, recovered = ?answer.recovered, "joined");
     Ok(answer)
 }
@@ -214,23 +220,35 @@ pub async fn leave(
     };
     let success = conn.state().exit(&room);
     if success {
-        leave_room(&app, &conn, &room, &name.display).await;
+        leave_room(&app, &conn, &room, &name.display, true).await;
+        if let Some(cluster) = app.cluster() {
+            cluster.note_session(&conn).await;
+        }
     }
     Ok(LeaveResponse { success, room })
 }
 
-/// Takes a connection out of a room and tells the others (`leave` and disconnects).
-pub async fn leave_room(app: &App, conn: &Conn<Session>, room_name: &str, display: &str) {
+/// Takes a connection out of a room and, with `announce`, tells the others (`leave`
+/// and disconnects; not when the user is already back on another node).
+pub async fn leave_room(
+    app: &App,
+    conn: &Conn<Session>,
+    room_name: &str,
+    display: &str,
+    announce: bool,
+) {
     typing::stop(conn, room_name);
     let Some(room) = app.existing_room(room_name) else {
         return;
     };
     let log = room.log();
     if let Some(now_empty) = room.remove_member(conn.id()) {
-        let _ = conn.others_in(room_name).push::<UserLeft>(UserLeft {
-            username: display.to_owned(),
-            room: room_name.to_owned(),
-        });
+        if announce {
+            let _ = conn.others_in(room_name).push::<UserLeft>(UserLeft {
+                username: display.to_owned(),
+                room: room_name.to_owned(),
+            });
+        }
         if now_empty {
             app.events()
                 .publish("roomEmptied", json!({ "room": room_name }));
@@ -241,13 +259,13 @@ pub async fn leave_room(app: &App, conn: &Conn<Session>, room_name: &str, displa
     app.room_emptied(room_name);
 }
 
-/// `listRooms`: the rooms that have members.
+/// `listRooms`: the rooms that have members (on any node).
 pub async fn list_rooms(
     State(app): State<App>,
     _req: ListRoomsRequest,
 ) -> Result<ListRoomsResponse, HandlerError> {
     Ok(ListRoomsResponse {
-        rooms: app.room_summaries(),
+        rooms: app.room_summaries_everywhere().await,
     })
 }
 

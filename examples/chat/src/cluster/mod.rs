@@ -2,8 +2,8 @@
 //!
 //! The nodes share one PostgreSQL database (the history, each room's `seq`) and one Redis:
 //! the [`RedisAdapter`] of `wsx-redis` carries every push between nodes (`userJoined`,
-//! `userLeft`, typing, `nickChanged`, private messages) and keeps the cluster's member
-//! lists; this module adds what the chat needs beyond it:
+//! `userLeft`, typing, `nickChanged`, private messages) and knows which connections of
+//! which live node are in which room; this module adds what the chat needs beyond it:
 //!
 //! - **Room messages in `seq` order on every node.** A room's `message` pushes do not go
 //!   through the adapter's room fan-out. The node that committed a message publishes it
@@ -14,28 +14,36 @@
 //!   and holds it back otherwise. A gap held for [`HOLD_BACK`] is filled from the
 //!   database; every [`CATCH_UP`] every room in memory is compared with the database too,
 //!   so a publication lost in a Redis outage (with nothing after it) is found as well.
-//! - **Names unique across the cluster.** A name is held by
-//!   `SET {prefix}:chat:name:{key} CONN NX PX expiry`, renewed by every node for its own
-//!   users four times per expiry, deleted on disconnect (only by its holder): the names
-//!   of a node that died are free again once the expiry passes.
-//! - **Member lists across nodes.** Each node keeps `{prefix}:chat:node:{n}:names`
-//!   (connection → name as shown); a member list is the adapter's
-//!   `cluster_members(room)` named through those hashes.
+//! - **Names unique across the cluster** ([`names`]), taken back on another node with the
+//!   resume token.
+//! - **Who is where** ([`presence`]): each node's users with their rooms, for member
+//!   lists, and the users of a node that is gone (killed, or stopped gracefully and not
+//!   come back within the grace window) announced as `userLeft` once.
+//! - **System events** ([`events`]): `GET /events` on any node shows every node's events
+//!   under one id sequence.
 //!
 //! The design, with what each failure does, is in `docs/CLUSTER.md` ("The chat on
 //! several nodes").
+
+pub mod events;
+pub mod names;
+pub mod presence;
+
+#[doc(inline)]
+pub use names::{Claimed, HeldName, Released};
+#[doc(inline)]
+pub use presence::UserRecord;
 
 use crate::app::{App, Room};
 use crate::events::ChatMessage;
 use crate::store::HistoryRange;
 use futures::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use wsx_core::server::{Adapter, ConnId, SharedFrame, Target};
+use wsx_core::server::{ConnId, SharedFrame, Target};
 use wsx_redis::{RedisAdapter, RedisConfig};
 
 /// How long a message that arrived ahead of its turn is held before the missing ones are
@@ -56,61 +64,9 @@ const PUBLISH_QUEUE: usize = 65_536;
 /// The high bits of a connection id name its node (see `wsx-redis`).
 const NODE_SHIFT: u32 = 32;
 
-/// Claims a name: free, or held by a connection whose resume token is presented
-/// (`ARGV[3]`, a user back from a node that died). 1: free, 2: taken back, 0: taken.
-const CLAIM_NAME: &str = r"
-local v = redis.call('GET', KEYS[1])
-if v == false then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-if ARGV[3] ~= '' then
-  local sp = string.find(v, ' ', 1, true)
-  if sp and string.sub(v, sp + 1) == ARGV[3] then
-    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-    return 2
-  end
-end
-return 0";
-
-/// Renews a name this connection holds (the whole value: connection and token), or takes
-/// it again if it expired meanwhile.
-const RENEW_NAME: &str = r"
-local v = redis.call('GET', KEYS[1])
-if v == false then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-elseif v == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0";
-
-/// Frees a name if connection `ARGV[1]` holds it.
-const RELEASE_NAME: &str = r"
-local v = redis.call('GET', KEYS[1])
-local p = ARGV[1] .. ' '
-if v and string.sub(v, 1, #p) == p then
-  return redis.call('DEL', KEYS[1])
-end
-return 0";
-
-/// The value of a name key: the holding connection, a space, its resume token.
-fn holder(conn: ConnId, resume_token: &str) -> String {
-    format!("{conn} {resume_token}")
-}
-
-/// A name held by a connection of this node (renewed by the node).
-#[derive(Debug, Clone)]
-pub struct HeldName {
-    /// The name's key.
-    pub key: String,
-    /// The connection.
-    pub conn: ConnId,
-    /// The name as shown.
-    pub display: String,
-    /// The session's resume token.
-    pub resume_token: String,
+/// The node holding a connection.
+fn node_of(conn: ConnId) -> u64 {
+    conn >> NODE_SHIFT
 }
 
 /// Why a cluster node could not start.
@@ -138,6 +94,9 @@ struct Inner {
     expiry: Duration,
     publish: mpsc::Sender<String>,
     publications: Mutex<Option<mpsc::Receiver<String>>>,
+    /// This node's system events, on their way to be numbered (see [`events`]).
+    system_events: Mutex<Option<mpsc::Receiver<(&'static str, serde_json::Value)>>>,
+    system_events_tx: mpsc::Sender<(&'static str, serde_json::Value)>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -176,13 +135,10 @@ impl Cluster {
                 .set_number_of_retries(2),
         )
         .await?;
-        // A node number is only reused after its former holder expired: its names are stale.
-        redis::cmd("DEL")
-            .arg(format!("{prefix}:chat:node:{}:names", adapter.node()))
-            .exec_async(&mut commands)
-            .await?;
+        redis::cmd("PING").exec_async(&mut commands).await?;
         let (publish, publications) = mpsc::channel(PUBLISH_QUEUE);
-        Ok(Cluster {
+        let (system_events_tx, system_events) = mpsc::channel(events::EVENT_QUEUE);
+        let cluster = Cluster {
             inner: Arc::new(Inner {
                 adapter,
                 client,
@@ -191,8 +147,15 @@ impl Cluster {
                 expiry,
                 publish,
                 publications: Mutex::new(Some(publications)),
+                system_events: Mutex::new(Some(system_events)),
+                system_events_tx,
             }),
-        })
+        };
+        // A node number is only taken again after its former holder expired: the users
+        // it left behind (if no other node reaped them) left.
+        let gone = cluster.reap(cluster.node(), true).await;
+        cluster.announce_leaves(&gone, None);
+        Ok(cluster)
     }
 
     /// The adapter, for the server.
@@ -207,14 +170,6 @@ impl Cluster {
 
     fn channel(&self) -> String {
         format!("{}:chat:messages", self.inner.prefix)
-    }
-
-    fn name_key(&self, key: &str) -> String {
-        format!("{}:chat:name:{key}", self.inner.prefix)
-    }
-
-    fn names_hash(&self, node: u64) -> String {
-        format!("{}:chat:node:{node}:names", self.inner.prefix)
     }
 
     fn commands(&self) -> ConnectionManager {
@@ -239,182 +194,6 @@ impl Cluster {
             .deliver_local(&Target::room(room, None), &frame);
     }
 
-    /// Claims `key` for connection `conn` across the cluster (`SET … PX` if free), and
-    /// notes the name as shown for member lists. A name held elsewhere is taken back
-    /// when `resume_token` is its holder's (the user's node died or lost it). `Ok(false)`:
-    /// another connection holds it. Follow a successful claim with [`Cluster::set_holder`]
-    /// once the session's resume token is known.
-    pub async fn claim_name(
-        &self,
-        key: &str,
-        conn: ConnId,
-        display: &str,
-        resume_token: Option<&str>,
-    ) -> Result<bool, redis::RedisError> {
-        let mut commands = self.commands();
-        let claimed: i64 = redis::cmd("EVAL")
-            .arg(CLAIM_NAME)
-            .arg(1)
-            .arg(self.name_key(key))
-            .arg(holder(conn, ""))
-            .arg(self.inner.expiry.as_millis() as u64)
-            .arg(resume_token.unwrap_or(""))
-            .query_async(&mut commands)
-            .await?;
-        if claimed == 0 {
-            return Ok(false);
-        }
-        if claimed == 2 {
-            metrics::counter!("chat_cluster_names_taken_back_total").increment(1);
-            tracing::info!(name = %key, "cluster: a name was taken back from another node with its resume token");
-        }
-        self.note_display(conn, display).await;
-        Ok(true)
-    }
-
-    /// Writes who holds a name this node holds: the connection and its resume token
-    /// (after a claim, a resume on this node, a rename).
-    pub async fn set_holder(&self, key: &str, conn: ConnId, resume_token: &str, display: &str) {
-        let mut commands = self.commands();
-        let set = redis::cmd("SET")
-            .arg(self.name_key(key))
-            .arg(holder(conn, resume_token))
-            .arg("PX")
-            .arg(self.inner.expiry.as_millis() as u64)
-            .exec_async(&mut commands)
-            .await;
-        if let Err(e) = set {
-            tracing::warn!(error = %e, "cluster: name holder not written");
-        }
-        self.note_display(conn, display).await;
-    }
-
-    /// Notes the name a connection of this node shows (member lists on other nodes).
-    pub async fn note_display(&self, conn: ConnId, display: &str) {
-        let mut commands = self.commands();
-        let set = redis::cmd("HSET")
-            .arg(self.names_hash(self.node()))
-            .arg(conn)
-            .arg(display)
-            .exec_async(&mut commands)
-            .await;
-        if let Err(e) = set {
-            tracing::warn!(error = %e, "cluster: name not noted");
-        }
-    }
-
-    /// Frees a name if `conn` holds it.
-    pub async fn release_name(&self, key: &str, conn: ConnId) {
-        let mut commands = self.commands();
-        let released = redis::pipe()
-            .cmd("EVAL")
-            .arg(RELEASE_NAME)
-            .arg(1)
-            .arg(self.name_key(key))
-            .arg(conn)
-            .ignore()
-            .cmd("HDEL")
-            .arg(self.names_hash(self.node()))
-            .arg(conn)
-            .ignore()
-            .exec_async(&mut commands)
-            .await;
-        if let Err(e) = released {
-            tracing::warn!(error = %e, "cluster: name not released (it expires)");
-        }
-    }
-
-    /// Renews the names this node's connections hold (or takes them again after an
-    /// outage that let them expire, if nobody took them meanwhile).
-    async fn renew_names(&self, held: Vec<HeldName>) {
-        if held.is_empty() {
-            return;
-        }
-        let mut pipe = redis::pipe();
-        for name in &held {
-            pipe.cmd("EVAL")
-                .arg(RENEW_NAME)
-                .arg(1)
-                .arg(self.name_key(&name.key))
-                .arg(holder(name.conn, &name.resume_token))
-                .arg(self.inner.expiry.as_millis() as u64);
-        }
-        let hash = self.names_hash(self.node());
-        pipe.cmd("HSET").arg(&hash);
-        for name in &held {
-            pipe.arg(name.conn).arg(&name.display);
-        }
-        pipe.ignore();
-        let mut commands = self.commands();
-        match pipe.query_async::<Vec<i64>>(&mut commands).await {
-            Ok(renewed) => {
-                for (name, ok) in held.iter().zip(renewed) {
-                    if ok == 0 {
-                        tracing::warn!(name = %name.key, conn = name.conn, "cluster: another connection holds this connection's name now (taken back, or taken while Redis was away)");
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cluster: names not renewed"),
-        }
-    }
-
-    /// Who holds a name on another node: its connection and the name as shown.
-    pub async fn find_user(&self, key: &str) -> Option<(ConnId, String)> {
-        let mut commands = self.commands();
-        let value: Option<String> = redis::cmd("GET")
-            .arg(self.name_key(key))
-            .query_async(&mut commands)
-            .await
-            .ok()?;
-        let conn: ConnId = value?.split(' ').next()?.parse().ok()?;
-        let display: Option<String> = redis::cmd("HGET")
-            .arg(self.names_hash(conn >> NODE_SHIFT))
-            .arg(conn)
-            .query_async(&mut commands)
-            .await
-            .ok()?;
-        Some((conn, display?))
-    }
-
-    /// Who is in a room on every node, sorted: `local` (this node's members) and the
-    /// other nodes' members; `None` when Redis cannot answer.
-    pub async fn room_users(&self, room: &str, local: Vec<String>) -> Option<Vec<String>> {
-        let ids = match self.inner.adapter.cluster_members(room).await {
-            Ok(ids) => ids,
-            Err(e) => {
-                tracing::warn!(error = %e, "cluster: member list unavailable");
-                return None;
-            }
-        };
-        let mut by_node: BTreeMap<u64, Vec<ConnId>> = BTreeMap::new();
-        let here = self.node();
-        for id in ids {
-            if id >> NODE_SHIFT != here {
-                by_node.entry(id >> NODE_SHIFT).or_default().push(id);
-            }
-        }
-        if by_node.is_empty() {
-            return Some(local);
-        }
-        let mut pipe = redis::pipe();
-        for (node, ids) in &by_node {
-            pipe.cmd("HMGET").arg(self.names_hash(*node)).arg(ids);
-        }
-        let mut commands = self.commands();
-        let names: Vec<Vec<Option<String>>> = match pipe.query_async(&mut commands).await {
-            Ok(names) => names,
-            Err(e) => {
-                tracing::warn!(error = %e, "cluster: member names unavailable");
-                return None;
-            }
-        };
-        let mut names: Vec<String> = names.into_iter().flatten().flatten().collect();
-        names.extend(local);
-        names.sort_by_cached_key(|n| crate::names::fold_case(n));
-        names.dedup();
-        Some(names)
-    }
-
     /// Starts the node's tasks (publishing, receiving, catching up, renewing names);
     /// abort the handles to stop them.
     pub fn start(&self, app: App) -> Vec<JoinHandle<()>> {
@@ -428,18 +207,31 @@ impl Cluster {
         if let Some(publications) = publications {
             tasks.push(tokio::spawn(publisher(self.clone(), publications)));
         }
+        let system_events = self
+            .inner
+            .system_events
+            .lock()
+            .ok()
+            .and_then(|mut e| e.take());
+        if let Some(system_events) = system_events {
+            app.events()
+                .set_relay(self.inner.system_events_tx.clone());
+            tasks.push(tokio::spawn(events::relay(self.clone(), system_events)));
+        }
         tasks.push(tokio::spawn(receiver(self.clone(), app.clone())));
         tasks.push(tokio::spawn(keeper(self.clone(), app)));
         tasks
     }
 
-    /// Leaves the cluster at once (graceful shutdown): the adapter's state goes.
-    pub async fn leave(&self) {
-        let mut commands = self.commands();
-        let _ = redis::cmd("DEL")
-            .arg(self.names_hash(self.node()))
-            .exec_async(&mut commands)
-            .await;
+    /// Leaves the cluster at the end of a graceful shutdown, its users parked: the
+    /// adapter's state goes at once, but the names and the users' records stay for one
+    /// more expiry (the grace window), so users who come back on another node with
+    /// their resume token take their names back without being seen to leave and join;
+    /// the others are announced as left by the first node that sees the window over.
+    pub async fn park(&self, held: &[HeldName]) {
+        if !self.renew_names(held).await {
+            tracing::warn!("cluster: users not parked (Redis away); their names expire");
+        }
         if let Err(e) = self.inner.adapter.leave_cluster().await {
             tracing::warn!(error = %e, "cluster: could not leave cleanly (the node expires)");
         }
@@ -468,12 +260,13 @@ async fn publisher(cluster: Cluster, mut queue: mpsc::Receiver<String>) {
 /// up every room from the database).
 async fn receiver(cluster: Cluster, app: App) {
     let channel = cluster.channel();
+    let events_channel = cluster.events_channel();
     let timeout = cluster.inner.adapter.config().command_timeout;
     let mut pause = Duration::from_millis(50);
     loop {
         let connected = tokio::time::timeout(timeout, async {
             let mut pubsub = cluster.inner.client.get_async_pubsub().await?;
-            pubsub.subscribe(&channel).await?;
+            pubsub.subscribe(&[&channel, &events_channel]).await?;
             Ok::<_, redis::RedisError>(pubsub)
         })
         .await;
@@ -484,6 +277,10 @@ async fn receiver(cluster: Cluster, app: App) {
                 catch_up(&app).await;
                 let mut messages = pubsub.into_on_message();
                 while let Some(msg) = messages.next().await {
+                    if msg.get_channel_name() == events_channel {
+                        events::receive(app.events(), msg.get_payload_bytes());
+                        continue;
+                    }
                     match serde_json::from_slice::<ChatMessage>(msg.get_payload_bytes()) {
                         Ok(message) => {
                             if let Some(room) = app.existing_room(&message.room) {
@@ -504,19 +301,43 @@ async fn receiver(cluster: Cluster, app: App) {
 }
 
 /// Fills gaps held for [`HOLD_BACK`], compares every room with the database every
-/// [`CATCH_UP`], and renews names four times per expiry.
+/// [`CATCH_UP`], renews the heartbeat and the names four times per expiry, and reaps
+/// the nodes that are gone — once this node has been in touch with Redis for a whole
+/// expiry (after an outage longer than the expiry every heartbeat is gone, the living
+/// nodes' too, until they renew).
 async fn keeper(cluster: Cluster, app: App) {
     let tick = HOLD_BACK / 2;
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_catch_up = tokio::time::Instant::now();
-    let mut last_renewal = tokio::time::Instant::now();
-    let renewal = cluster.inner.expiry / 4;
+    let mut last_renewal: Option<tokio::time::Instant> = None;
+    let mut in_touch_since: Option<tokio::time::Instant> = None;
+    let expiry = cluster.inner.expiry;
+    let renewal = expiry / 4;
     loop {
         interval.tick().await;
+        if last_renewal.is_none_or(|t| t.elapsed() >= renewal) {
+            last_renewal = Some(tokio::time::Instant::now());
+            let held = app.held_names();
+            if cluster.renew_names(&held).await {
+                in_touch_since.get_or_insert_with(tokio::time::Instant::now);
+                // Connections that ended while their records were written: drop them again.
+                for name in held {
+                    if !app.holds(&name.key, name.conn) {
+                        let gone = !app.has_name(name.conn);
+                        cluster.release_name(&name.key, name.conn, gone).await;
+                    }
+                }
+            } else {
+                in_touch_since = None;
+            }
+        }
         if last_catch_up.elapsed() >= CATCH_UP {
             last_catch_up = tokio::time::Instant::now();
             catch_up(&app).await;
+            if in_touch_since.is_some_and(|t| t.elapsed() >= expiry) {
+                cluster.reap_dead_nodes(&app).await;
+            }
         } else {
             for room in app.loaded_rooms() {
                 if room.log().gap_older_than(HOLD_BACK) {
@@ -524,10 +345,6 @@ async fn keeper(cluster: Cluster, app: App) {
                     fill(&app, &room).await;
                 }
             }
-        }
-        if last_renewal.elapsed() >= renewal {
-            last_renewal = tokio::time::Instant::now();
-            cluster.renew_names(app.held_names()).await;
         }
     }
 }
