@@ -8,6 +8,8 @@
     unreachable_pub
 )]
 
+pub mod sse;
+
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
