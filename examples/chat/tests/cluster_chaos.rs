@@ -62,8 +62,10 @@ struct Member {
     /// Every message seen, (seq, messageId), in the order the chat gave them.
     seen: Vec<(u64, String)>,
     next_id: u64,
-    /// Whether a re-join came back without `recovered: true`.
+    /// Re-joins that came back without `recovered: true`.
     unrecovered: usize,
+    /// Re-joins after a lost connection.
+    moves: usize,
 }
 
 impl Member {
@@ -76,6 +78,7 @@ impl Member {
             seen: Vec::new(),
             next_id: 0,
             unrecovered: 0,
+            moves: 0,
         }
     }
 
@@ -171,8 +174,11 @@ impl Member {
                     continue;
                 }
                 let p = &answer["p"];
-                if self.epoch.is_some() && p["recovered"] != true {
-                    self.unrecovered += 1;
+                if self.epoch.is_some() {
+                    self.moves += 1;
+                    if p["recovered"] != true {
+                        self.unrecovered += 1;
+                    }
                 }
                 self.epoch = Some(p["epoch"].as_str().unwrap().to_owned());
                 self.resume_token = p["resumeToken"].as_str().map(str::to_owned);
@@ -368,6 +374,13 @@ async fn nodes_killed_and_redis_restarted_under_four_senders_lose_and_double_not
             );
         }
     }
+    let moves: Vec<(String, usize)> = members.iter().map(|m| (m.name.clone(), m.moves)).collect();
+    eprintln!("chaos: {total} messages; moves per member {moves:?}");
+    // ann and dan were on the first node killed, ben on the second.
+    assert!(
+        moves.iter().filter(|(_, n)| *n > 0).count() >= 3,
+        "the kills moved the members: {moves:?}"
+    );
     for node in nodes {
         node.term();
         assert!(node.exited().await);
