@@ -113,7 +113,11 @@ impl Member {
         self.next_id += 1;
         let frame = json!({ "v": "1.0", "t": "request", "x": event, "id": id, "p": payload });
         let ws = self.ws.as_mut()?;
-        if ws.send(Message::Text(frame.to_string().into())).await.is_err() {
+        if ws
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .is_err()
+        {
             self.ws = None;
             return None;
         }
@@ -298,7 +302,9 @@ async fn nodes_killed_and_redis_restarted_under_four_senders_lose_and_double_not
             for i in 0..PER_SENDER {
                 let text = format!("{} {i}", member.name);
                 let client_id = format!("{}-{i}", member.name);
-                let got = member.send_acked(&text, &client_id, &living, deadline).await;
+                let got = member
+                    .send_acked(&text, &client_id, &living, deadline)
+                    .await;
                 answered.lock().unwrap().push(got);
                 acked.fetch_add(1, Ordering::AcqRel);
                 tokio::time::sleep(PACE).await;
@@ -352,12 +358,19 @@ async fn nodes_killed_and_redis_restarted_under_four_senders_lose_and_double_not
     );
     let answered: BTreeSet<(u64, String)> = answered.into_iter().collect();
     let stored_set: BTreeSet<(u64, String)> = stored.iter().cloned().collect();
-    assert_eq!(answered, stored_set, "the answered messages are the stored ones");
+    assert_eq!(
+        answered, stored_set,
+        "the answered messages are the stored ones"
+    );
 
     // Every member saw exactly those, in order, none twice.
     for member in &mut members {
         member.read_up_to(total as u64, &living, deadline).await;
-        assert_eq!(member.unrecovered, 0, "{}: a re-join not recovered", member.name);
+        assert_eq!(
+            member.unrecovered, 0,
+            "{}: a re-join not recovered",
+            member.name
+        );
         if member.seen != stored {
             let mut seen = BTreeSet::new();
             let doubled: Vec<u64> = member

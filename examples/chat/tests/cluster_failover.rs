@@ -83,7 +83,10 @@ async fn rest_and_sse_answer_for_the_whole_cluster_from_any_node() {
     let mut names: Vec<&str> = connected.iter().map(|(_, n)| n.as_str()).collect();
     names.sort_unstable();
     assert_eq!(names, ["alice", "bob", "carol"]);
-    assert!(connected.windows(2).all(|w| w[0].0 < w[1].0), "{connected:?}");
+    assert!(
+        connected.windows(2).all(|w| w[0].0 < w[1].0),
+        "{connected:?}"
+    );
     // A browser that moves to node A with `Last-Event-ID` goes on where it stopped.
     let (first_id, first_name) = connected[0].clone();
     let mut moved = SseReader::open(&a.http("/events"), Some(first_id)).await;

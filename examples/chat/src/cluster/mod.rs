@@ -214,8 +214,7 @@ impl Cluster {
             .ok()
             .and_then(|mut e| e.take());
         if let Some(system_events) = system_events {
-            app.events()
-                .set_relay(self.inner.system_events_tx.clone());
+            app.events().set_relay(self.inner.system_events_tx.clone());
             tasks.push(tokio::spawn(events::relay(self.clone(), system_events)));
         }
         tasks.push(tokio::spawn(receiver(self.clone(), app.clone())));

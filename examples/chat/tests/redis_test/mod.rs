@@ -112,4 +112,3 @@ impl Drop for OwnRedis {
         let _ = self.0.wait();
     }
 }
-
