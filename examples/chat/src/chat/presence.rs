@@ -97,6 +97,9 @@ pub async fn disconnect(conn: Conn<Session>, app: App, reason: DisconnectReason)
         tracing::debug!(user = %name.display, "disconnected by the shutdown; no leave announced");
         return;
     }
+    // Freed here first, so a renewal running now drops what it writes for this
+    // connection again (see `crate::cluster`'s keeper).
+    app.release_name(&name.key, conn.id());
     let mut announce = true;
     if let Some(cluster) = app.cluster() {
         announce = cluster.release_name(&name.key, conn.id(), true).await == Released::Freed;
@@ -105,7 +108,6 @@ pub async fn disconnect(conn: Conn<Session>, app: App, reason: DisconnectReason)
         conn.state().exit(&room);
         leave_room(&app, &conn, &room, &name.display, announce).await;
     }
-    app.release_name(&name.key, conn.id());
     if announce {
         app.events().publish(
             "userDisconnected",

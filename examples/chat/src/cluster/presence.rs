@@ -23,7 +23,8 @@ use wsx_core::server::{Adapter, Conn, ConnId, SharedFrame, Target};
 
 /// Deletes the records of a node whose heartbeat is gone (or, with `ARGV[3] == "1"`,
 /// whatever its heartbeat: a node number taken again), frees the names they still hold,
-/// and returns the records, to exactly one caller.
+/// and returns, to exactly one caller, the records of the users whose name nobody else
+/// holds (someone of that name is present: no leave is announced for it).
 /// KEYS: alive, users hash, nodes set. ARGV: node, name-key prefix, force.
 const REAP_NODE: &str = r"
 if ARGV[3] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then return {} end
@@ -35,9 +36,13 @@ for i = 1, #all, 2 do
   if ok and type(r) == 'table' and type(r.key) == 'string' then
     local nk = ARGV[2] .. r.key
     local v = redis.call('GET', nk)
-    if v and string.sub(v, 1, #p) == p then redis.call('DEL', nk) end
+    if v == false then
+      table.insert(gone, all[i + 1])
+    elseif string.sub(v, 1, #p) == p then
+      redis.call('DEL', nk)
+      table.insert(gone, all[i + 1])
+    end
   end
-  table.insert(gone, all[i + 1])
 end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('SREM', KEYS[3], ARGV[1])
