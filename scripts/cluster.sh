@@ -7,7 +7,8 @@
 #   PROFILE=debug scripts/cluster.sh   # the debug build (quicker to build)
 #
 # The database (default `wsx_chat` on 127.0.0.1:5432) is created if missing; the nodes
-# migrate it at start. Ctrl-C stops every node (each leaves the cluster cleanly).
+# migrate it at start. Ctrl-C stops every node (each closes its connections with 1001
+# "server restarting" and holds its users' names for the grace window, --node-expiry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NODES="${NODES:-3}"

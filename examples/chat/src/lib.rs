@@ -20,7 +20,8 @@
 //! - [`http`]: the REST API; [`sse`]: `GET /events`; [`metrics`]: `GET /metrics`;
 //!   [`page`]: the browser page.
 //! - [`cluster`]: several nodes on one PostgreSQL and one Redis (`--redis`): room
-//!   messages in `seq` order on every node, names unique across nodes, member lists.
+//!   messages in `seq` order on every node, names unique across nodes, member lists, the
+//!   users of a node that is gone, system events under one id sequence.
 //! - [`serve`]: all of it on one port, with graceful shutdown.
 //! - [`cli`]: the terminal client's parsing, formatting and exactly-once transcript;
 //!   `src/bin/wsx-chat.rs` is the server, `src/bin/wsx-chat-cli.rs` the terminal client
