@@ -299,19 +299,22 @@ function nearBottom(): boolean {
   return el.scrollHeight - el.scrollTop - el.clientHeight < 80;
 }
 
-/** A message of the outbox: the user's own line, marked "sending…". */
+/**
+ * A message of the outbox: the user's own line, marked "sending…" (`li.pending`, not
+ * `li.msg`: it is not in the conversation yet).
+ */
 function renderPending(o: Outgoing): HTMLElement {
   const attrs = { "data-client-id": o.clientId };
   const sending = h("span", { class: "sending", title: "not answered by the server yet: sent again until it is" }, "sending…");
   if ("peer" in o.to) {
-    return h("li", { class: "msg private outgoing pending", attrs }, timeCell(o.at),
+    return h("li", { class: "pending private outgoing", attrs }, timeCell(o.at),
       h("span", { class: "body" }, h("span", { class: "badge" }, `private to ${o.to.peer}`), " ", h("span", { class: "text" }, o.text), sending));
   }
   if (o.to.kind === "action") {
-    return h("li", { class: "msg action mine pending", attrs }, timeCell(o.at),
+    return h("li", { class: "pending action mine", attrs }, timeCell(o.at),
       h("span", { class: "body" }, "* ", nameCell(me), " ", h("span", { class: "text" }, o.text), sending));
   }
-  return h("li", { class: "msg mine pending", attrs }, timeCell(o.at),
+  return h("li", { class: "pending mine", attrs }, timeCell(o.at),
     h("span", { class: "body" }, nameCell(me), h("span", { class: "text" }, o.text), sending));
 }
 
