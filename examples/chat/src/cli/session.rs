@@ -12,6 +12,11 @@
 //! repeat with its first answer, so a message it stored whose answer was lost is neither
 //! lost nor stored twice.
 //!
+//! # Restarts
+//! A close with 1001 (going away: the server's graceful shutdown) is a restart, shown as
+//! such ([`Link::Restarting`]) rather than as a lost connection; the client reconnects by
+//! itself, re-joins with replay, and sends the outbox.
+//!
 //! # Final closes
 //! After a close the server means to stick (4000, the idle timeout, and the other codes
 //! `wsx-client` treats as final), the client does not reconnect by itself: it says why
@@ -46,6 +51,9 @@ pub enum Link {
         /// Why it dropped, in words.
         error: String,
     },
+    /// The server is restarting (it closed with 1001, going away: its graceful shutdown);
+    /// the client reconnects by itself.
+    Restarting,
     /// The server closed the connection for good; the client reconnects when the user
     /// acts.
     Disconnected {
@@ -172,6 +180,16 @@ pub fn describe_disconnect(code: u16, reason: &str, idle_secs: u64) -> String {
             reason => format!("disconnected by the server: {reason} (code {code})"),
         },
     }
+}
+
+/// Whether a dropped connection is a restart: the server closed it with 1001 (going away).
+/// `wsx-client` tells why a connection dropped in words only
+/// (`server closed the connection: {code} {reason}`), so the code is read from them.
+pub fn is_restart(error: &str) -> bool {
+    error
+        .strip_prefix("server closed the connection: ")
+        .and_then(|rest| rest.split(' ').next())
+        == Some("1001")
 }
 
 /// One connection to the chat, shared by the interface's tasks.
@@ -648,7 +666,13 @@ async fn follow(client: Client, mut p: Pushes, inner: Arc<Inner>) {
             }
             Some(state) = states.next() => match state {
                 ConnectionState::Reconnecting { attempt: 1, error, .. } => {
-                    inner.send(Update::Link(Link::Reconnecting { error }));
+                    // Told once: the later attempts are refused while the server is down.
+                    let link = if is_restart(&error) {
+                        Link::Restarting
+                    } else {
+                        Link::Reconnecting { error }
+                    };
+                    inner.send(Update::Link(link));
                 }
                 ConnectionState::Open => inner.send(Update::Link(Link::Open)),
                 ConnectionState::Disconnected { code, reason } => {
@@ -673,6 +697,18 @@ async fn follow(client: Client, mut p: Pushes, inner: Arc<Inner>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_close_with_1001_is_a_restart() {
+        assert!(is_restart(
+            "server closed the connection: 1001 server restarting"
+        ));
+        assert!(is_restart("server closed the connection: 1001 "));
+        assert!(!is_restart("server closed the connection: 1000 bye"));
+        assert!(!is_restart("server closed the connection: 10010 odd"));
+        assert!(!is_restart("server closed the connection"));
+        assert!(!is_restart("connection refused"));
+    }
 
     #[test]
     fn final_closes_are_said_in_words() {

@@ -174,6 +174,7 @@ impl App {
         let (link, colour) = match &self.link {
             Link::Open => ("● connected".to_owned(), Color::Green),
             Link::Reconnecting { .. } => ("◌ reconnecting…".to_owned(), Color::Yellow),
+            Link::Restarting => ("◌ server restarting…".to_owned(), Color::Yellow),
             Link::Disconnected { .. } => ("✖ disconnected: press a key".to_owned(), Color::Red),
             Link::Closed { .. } => ("✖ closed".to_owned(), Color::Red),
         };

@@ -318,6 +318,25 @@ fn the_outbox_shows_sending_until_answered_and_a_final_close_says_why() {
 }
 
 #[test]
+fn a_restart_is_said_as_such_and_not_as_a_lost_connection() {
+    let mut app = app();
+    app.update(Update::Link(Link::Restarting));
+    let text = screen(&mut app, 120, 10);
+    assert!(
+        text.contains("*** server restarting, reconnecting…"),
+        "{text}"
+    );
+    assert!(text.contains("◌ server restarting…"), "{text}");
+    assert!(!text.contains("connection lost"), "{text}");
+    app.update(Update::Link(Link::Open));
+    let text = screen(&mut app, 120, 10);
+    assert!(
+        text.contains("*** reconnected") && text.contains("● connected"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_narrow_terminal_drops_the_side_panes() {
     let mut app = app();
     app.update(Update::Message(message(
