@@ -3,7 +3,7 @@
 //! and connection changes into [`Update`]s for whichever interface shows them.
 //!
 //! # The outbox
-//! A message typed by the user goes into the outbox ([`Update::Sending`], shown as
+//! A message typed by the user (to a room, or privately to a user) goes into the outbox ([`Update::Sending`], shown as
 //! "sending…") and stays there until the server answers it ([`Update::Sent`]) or refuses
 //! it ([`Update::SendFailed`]). One task sends the outbox in order, one message at a time;
 //! when a send fails because the connection dropped or the answer did not come in time,
@@ -146,14 +146,17 @@ pub enum Update {
 pub struct Outgoing {
     /// Its id in the outbox (local to this client).
     pub id: u64,
-    /// A random id, the same for every attempt: what the server will need to recognise a
-    /// repeat (not sent yet: `sendMessage` has no field for it).
+    /// A random id, the same for every attempt: the server answers a repeat of it with
+    /// its first answer, so a message re-sent after a lost answer is not stored twice.
     pub client_id: String,
-    /// The room it goes to.
+    /// The room it goes to; for a private message, the room it was typed in (where it is
+    /// shown until sent).
     pub room: String,
+    /// The user a private message goes to; `None` for a room message.
+    pub to: Option<String>,
     /// Its text.
     pub text: String,
-    /// A message or an action.
+    /// A message or an action (a private message is a message).
     pub kind: MessageKind,
 }
 
@@ -366,18 +369,7 @@ impl Session {
                     });
                 })
                 .map_err(|e| e.to_string()),
-            Input::Pm(to, message) => self
-                .client
-                .request::<SendPrivate>(SendPrivateRequest {
-                    to,
-                    message,
-                    // A fresh id: a timed-out private message is not re-sent by the outbox,
-                    // but a repeat of this request would be answered, not delivered twice.
-                    client_id: Some(uuid::Uuid::new_v4().simple().to_string()),
-                })
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+            Input::Pm(to, message) => self.queue_for(room, Some(to), message, MessageKind::Message),
             Input::Nick(name) => self.nick(name).await,
         };
         if let Err(e) = result {
@@ -409,6 +401,17 @@ impl Session {
     }
 
     fn queue(&self, room: Option<String>, text: String, kind: MessageKind) -> Result<(), String> {
+        self.queue_for(room, None, text, kind)
+    }
+
+    /// Puts a message to `room`, or privately `to` a user, into the outbox.
+    fn queue_for(
+        &self,
+        room: Option<String>,
+        to: Option<String>,
+        text: String,
+        kind: MessageKind,
+    ) -> Result<(), String> {
         let Some(room) = room else {
             return Err("join a room first: /join <room>".into());
         };
@@ -417,6 +420,7 @@ impl Session {
             id,
             client_id: uuid::Uuid::new_v4().simple().to_string(),
             room,
+            to,
             text,
             kind,
         };
@@ -477,16 +481,8 @@ async fn send_outbox(client: Client, inner: Arc<Inner>) {
             inner.outbox_added.notified().await;
             continue;
         };
-        let request = SendMessageRequest {
-            message: outgoing.text.clone(),
-            room: Some(outgoing.room.clone()),
-            kind: Some(outgoing.kind),
-            // The same id on every attempt: the server answers a repeat with the first
-            // answer, so a resend after a lost answer never doubles the message.
-            client_id: Some(outgoing.client_id.clone()),
-        };
-        match client.request::<SendMessage>(request).await {
-            Ok(_) => {
+        match deliver(&client, &outgoing).await {
+            Ok(()) => {
                 done(&inner, outgoing.id);
                 inner.send(Update::Sent { id: outgoing.id });
             }
@@ -506,6 +502,32 @@ async fn send_outbox(client: Client, inner: Arc<Inner>) {
                     why: e.to_string(),
                 });
             }
+        }
+    }
+}
+
+/// Sends one outbox message, with the same `clientId` on every attempt: the server
+/// answers a repeat with the first answer, so a resend after a lost answer never doubles
+/// the message.
+async fn deliver(client: &Client, outgoing: &Outgoing) -> Result<(), Error> {
+    let client_id = Some(outgoing.client_id.clone());
+    match &outgoing.to {
+        Some(to) => {
+            let request = SendPrivateRequest {
+                to: to.clone(),
+                message: outgoing.text.clone(),
+                client_id,
+            };
+            client.request::<SendPrivate>(request).await.map(|_| ())
+        }
+        None => {
+            let request = SendMessageRequest {
+                message: outgoing.text.clone(),
+                room: Some(outgoing.room.clone()),
+                kind: Some(outgoing.kind),
+                client_id,
+            };
+            client.request::<SendMessage>(request).await.map(|_| ())
         }
     }
 }

@@ -289,6 +289,7 @@ fn the_outbox_shows_sending_until_answered_and_a_final_close_says_why() {
         id: 1,
         client_id: "c1".into(),
         room: "general".into(),
+        to: None,
         text: "are you there?".into(),
         kind: MessageKind::Message,
     }));
@@ -315,6 +316,17 @@ fn the_outbox_shows_sending_until_answered_and_a_final_close_says_why() {
         text.contains("*** reconnected") && text.contains("● connected"),
         "{text}"
     );
+    // A private message waits in the outbox too, shown where it was typed.
+    app.update(Update::Sending(Outgoing {
+        id: 2,
+        client_id: "c2".into(),
+        room: "general".into(),
+        to: Some("bob".into()),
+        text: "psst".into(),
+        kind: MessageKind::Message,
+    }));
+    let text = screen(&mut app, 100, 10);
+    assert!(text.contains("sending… [pm] alice -> bob: psst"), "{text}");
 }
 
 #[test]
@@ -448,6 +460,7 @@ mod readme {
             id: 1,
             client_id: "c1".into(),
             room: "general".into(),
+            to: None,
             text: "thanks bob".into(),
             kind: MessageKind::Message,
         }));
