@@ -76,7 +76,13 @@ fn table(r: &StormReport) -> String {
         "conditions",
         format!(
             "{} clients in {} rooms, {} msg/s per room, {} s before the kill, backoff {}..{} ms, load at start {}",
-            c.clients, c.rooms, c.rate_per_room, c.steady_s, c.backoff_min_ms, c.backoff_max_ms, c.loadavg_at_start
+            c.clients,
+            c.rooms,
+            c.rate_per_room,
+            c.steady_s,
+            c.backoff_min_ms,
+            c.backoff_max_ms,
+            c.loadavg_at_start
         ),
     );
     row(
@@ -115,8 +121,13 @@ fn table(r: &StormReport) -> String {
         &mut out,
         "handshakes",
         format!(
-            "{} in the storm, {:.0}/s on average, peak {}/s; {} failed attempts",
-            r.storm_handshakes, r.storm_handshakes_per_s, r.peak_handshakes_per_s, r.failed_attempts
+            "{} in the storm, {:.0}/s on average, peak {}/s; {} failed attempts; kernel: {} accept-queue overflows, {} SYN retransmits",
+            r.storm_handshakes,
+            r.storm_handshakes_per_s,
+            r.peak_handshakes_per_s,
+            r.failed_attempts,
+            r.tcp.listen_overflows,
+            r.tcp.syn_retransmits
         ),
     );
     row(

@@ -153,7 +153,11 @@ mod tests {
         assert_eq!((a.clients_with_gaps, a.clients_with_duplicates), (1, 1));
         assert_eq!(a.never_joined, 1);
         assert_eq!(a.examples.len(), 2);
-        assert!(a.examples[0].contains("misses 2 [3, 4]"), "{:?}", a.examples);
+        assert!(
+            a.examples[0].contains("misses 2 [3, 4]"),
+            "{:?}",
+            a.examples
+        );
     }
 
     #[test]

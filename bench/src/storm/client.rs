@@ -81,7 +81,10 @@ impl Fields {
         if self.x.find(body) != Some("message") || self.t.find(body) != Some("send") {
             return None;
         }
-        number_after(body, self.seq.find(body.as_bytes())? + self.seq.needle().len())
+        number_after(
+            body,
+            self.seq.find(body.as_bytes())? + self.seq.needle().len(),
+        )
     }
 }
 
@@ -315,7 +318,8 @@ mod tests {
         let f = Fields::new();
         let push = r#"{"v":"1.0","t":"send","x":"message","p":{"messageId":"a","username":"s1","message":"storm 1 2","timestamp":1,"room":"storm1","seq":42,"kind":"message"}}"#;
         assert_eq!(f.message_seq(push), Some(42));
-        let joined = r#"{"v":"1.0","t":"send","x":"userJoined","p":{"username":"s1","room":"storm1"}}"#;
+        let joined =
+            r#"{"v":"1.0","t":"send","x":"userJoined","p":{"username":"s1","room":"storm1"}}"#;
         assert_eq!(f.message_seq(joined), None);
         let ack = r#"{"v":"1.0","t":"response_ok","x":"sendMessage","id":"m1","p":{"seq":7}}"#;
         assert_eq!(f.message_seq(ack), None);

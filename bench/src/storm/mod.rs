@@ -10,6 +10,7 @@
 //! | [`backoff`] | full-jitter delays, drawn as `wsx-client` draws them |
 //! | [`client`] | one client's task and what it saw |
 //! | [`audit`] | what each room holds, and every client checked against it |
+//! | [`netstat`] | the kernel's accept-queue drops and SYN retransmissions |
 //! | this module | the run: start, ramp, steady flow, restart, recovery, drain, audit |
 //!
 //! Every phase is bounded in time; the counts are the configuration's.
@@ -17,12 +18,14 @@
 pub mod audit;
 pub mod backoff;
 pub mod client;
+pub mod netstat;
 
 use crate::report::Ratio;
 use crate::server::{ServerProcess, free_port, process_cpu_time};
 use audit::Audit;
 use backoff::Backoff;
 use client::ClientLog;
+use netstat::TcpCounters;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -164,6 +167,8 @@ pub struct Conditions {
     pub chat_args: Vec<String>,
     /// The machine's load average when the run started (`/proc/loadavg`).
     pub loadavg_at_start: String,
+    /// The command line.
+    pub command: String,
 }
 
 /// Everything a run measured.
@@ -207,6 +212,8 @@ pub struct StormReport {
     pub peak_handshakes_per_s: u64,
     /// Attempts that failed after the restart (refused, timed out, join failed).
     pub failed_attempts: u64,
+    /// The kernel's TCP counters over the same window (the whole machine's).
+    pub tcp: TcpCounters,
     /// The restarted server's CPU seconds from its start until every client was back.
     pub server_cpu_s: f64,
     /// The load generator's CPU seconds over the same window.
@@ -221,6 +228,8 @@ pub struct StormReport {
     pub unanswered: u64,
     /// Messages the rooms hold at the end.
     pub stored: u64,
+    /// Clients whose task ended in time to be audited.
+    pub audited: usize,
     /// Every client's deliveries against its room.
     pub audit: Audit,
     /// Re-joins answered without `recovered: true`, in all.
@@ -387,6 +396,7 @@ async fn run_in(config: &StormConfig, dir: &Path) -> Result<StormReport, Error> 
     let killed = Instant::now();
     let _ = shared.restart_at.set(killed);
     let own_cpu_from = process_cpu_time(std::process::id());
+    let tcp_from = TcpCounters::now();
     server.kill_hard();
     server = start_server(&config.chat, &args, port).await?;
     let restart = killed.elapsed();
@@ -397,13 +407,17 @@ async fn run_in(config: &StormConfig, dir: &Path) -> Result<StormReport, Error> 
     })
     .await;
     let recovery_end = killed.elapsed();
+    let tcp = TcpCounters::now().since(tcp_from);
     let server_cpu_s = seconds(Some(Duration::ZERO), server.cpu_time());
     let loadgen_cpu_s = seconds(own_cpu_from, process_cpu_time(std::process::id()));
     tokio::time::sleep(config.after).await;
 
     // Drain: no more sends; every send answered or lost with its connection.
     shared.flowing.store(false, Ordering::Relaxed);
-    wait_until(DRAIN_LIMIT, || shared.in_flight.load(Ordering::Relaxed) <= 0).await;
+    wait_until(DRAIN_LIMIT, || {
+        shared.in_flight.load(Ordering::Relaxed) <= 0
+    })
+    .await;
     let http = reqwest::Client::new();
     let base_url = format!("http://127.0.0.1:{port}");
     let mut stored = Vec::with_capacity(rooms);
@@ -415,9 +429,11 @@ async fn run_in(config: &StormConfig, dir: &Path) -> Result<StormReport, Error> 
         .map(|s| s.last().copied().unwrap_or(0))
         .collect();
     wait_until(CATCH_UP_LIMIT, || {
-        shared.progress.iter().enumerate().all(|(i, p)| {
-            p.load(Ordering::Relaxed) >= last.get(i % rooms).copied().unwrap_or(0)
-        })
+        shared
+            .progress
+            .iter()
+            .enumerate()
+            .all(|(i, p)| p.load(Ordering::Relaxed) >= last.get(i % rooms).copied().unwrap_or(0))
     })
     .await;
     let peak_rss_storm_mib = mib(status_bytes(server.pid(), "VmHWM:"));
@@ -451,6 +467,7 @@ async fn run_in(config: &StormConfig, dir: &Path) -> Result<StormReport, Error> 
         ),
         Ratio::at_most("messages missed (gaps)", gaps as f64, 0.0),
         Ratio::at_most("messages received twice", audit.duplicates as f64, 0.0),
+        Ratio::at_least("clients audited", logs.len() as f64, joined as f64),
     ];
     Ok(StormReport {
         conditions: Conditions {
@@ -464,6 +481,7 @@ async fn run_in(config: &StormConfig, dir: &Path) -> Result<StormReport, Error> 
             ramp_concurrency: config.ramp_concurrency,
             chat_args: args.into_iter().skip(4).collect(),
             loadavg_at_start,
+            command: std::env::args().collect::<Vec<_>>().join(" "),
         },
         joined,
         ramp_s: ramp.as_secs_f64(),
@@ -483,6 +501,7 @@ async fn run_in(config: &StormConfig, dir: &Path) -> Result<StormReport, Error> 
         storm_handshakes_per_s: storm_handshakes as f64 / window.as_secs_f64().max(1e-3),
         peak_handshakes_per_s,
         failed_attempts: logs.iter().map(|l| u64::from(l.failed_after_restart)).sum(),
+        tcp,
         server_cpu_s,
         loadgen_cpu_s,
         sent: shared.sent.load(Ordering::Relaxed),
@@ -490,6 +509,7 @@ async fn run_in(config: &StormConfig, dir: &Path) -> Result<StormReport, Error> 
         refused: shared.refused.load(Ordering::Relaxed),
         unanswered: shared.unanswered.load(Ordering::Relaxed),
         stored: stored.iter().map(|s| s.len() as u64).sum(),
+        audited: logs.len(),
         audit,
         not_recovered_joins: logs.iter().map(|l| u64::from(l.not_recovered)).sum(),
         first_error: shared.first_error.lock().ok().and_then(|e| e.clone()),
