@@ -97,8 +97,8 @@ fn table(r: &StormReport) -> String {
         &mut out,
         "server memory",
         format!(
-            "{:.1} MiB with every client in; peak {:.1} MiB before the kill, {:.1} MiB after the restart",
-            r.rss_steady_mib, r.peak_rss_before_mib, r.peak_rss_storm_mib
+            "{:.1} MiB with every client in; peak {:.1} MiB before the kill, {:.1} MiB after the restart (load generator: peak {:.1} MiB)",
+            r.rss_steady_mib, r.peak_rss_before_mib, r.peak_rss_storm_mib, r.loadgen_peak_rss_mib
         ),
     );
     row(

@@ -209,10 +209,19 @@ pub(crate) async fn run(
                 _ => break None,
             }
         };
-        let joined = answer.filter(|a| a["t"] == "response_ok");
+        let joined = match answer {
+            Some(a) if a["t"] == "response_ok" => Some(a),
+            Some(refused) => {
+                shared.note_error(|| format!("join of {username} refused: {}", refused["e"]));
+                None
+            }
+            None => {
+                shared.note_error(|| format!("join of {username}: no answer"));
+                None
+            }
+        };
         let Some(joined) = joined else {
             shared.failed_attempts.fetch_add(1, Ordering::Relaxed);
-            shared.note_error(|| format!("join of {username} failed or timed out"));
             log.failed_after_restart += u32::from(after_restart);
             attempt += 1;
             continue;

@@ -188,6 +188,8 @@ pub struct StormReport {
     pub peak_rss_before_mib: f64,
     /// The restarted server's peak resident memory over the storm and after (MiB).
     pub peak_rss_storm_mib: f64,
+    /// The load generator's own peak resident memory, every client in it (MiB).
+    pub loadgen_peak_rss_mib: f64,
     /// From the kill until the new server accepted a TCP connection (ms).
     pub restart_ms: f64,
     /// Clients back (a join answered) after the restart.
@@ -489,6 +491,7 @@ async fn run_in(config: &StormConfig, dir: &Path) -> Result<StormReport, Error> 
         rss_steady_mib,
         peak_rss_before_mib,
         peak_rss_storm_mib,
+        loadgen_peak_rss_mib: mib(status_bytes(std::process::id(), "VmHWM:")),
         restart_ms: restart.as_secs_f64() * 1000.0,
         back,
         back_recovered,
