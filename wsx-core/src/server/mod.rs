@@ -73,6 +73,7 @@ mod inbound;
 mod limits;
 mod metrics;
 mod outbound;
+mod peer;
 mod rooms;
 mod route;
 mod session;
@@ -90,8 +91,9 @@ pub use extract::{Context, EventName, FromContext, State};
 pub use handler::{RequestHandler, SendHandler};
 pub use handshake::Handshake;
 pub use outbound::SharedFrame;
+pub use peer::Peer;
 pub use rooms::{
-    Adapter, AdapterError, AdapterFuture, ConnId, LocalAdapter, Peer, RoomError, RoomInfo, Target,
+    Adapter, AdapterError, AdapterFuture, ConnId, LocalAdapter, RoomError, RoomInfo, Target,
 };
 pub use testing::TestClient;
 
@@ -358,7 +360,7 @@ where
 
     /// Pushes to the members of a room (on every node, with a cluster adapter).
     pub fn to(&self, room: &str) -> Emitter {
-        Emitter::new(self.inner.hub.clone(), Target::room(room, None))
+        self.inner.hub.to_room(room)
     }
 
     /// Pushes to every connection (on every node, with a cluster adapter).
@@ -368,7 +370,7 @@ where
 
     /// Pushes to one connection (on whichever node holds it, with a cluster adapter).
     pub fn to_conn(&self, id: ConnId) -> Emitter {
-        Emitter::new(self.inner.hub.clone(), Target::Conn(id))
+        self.inner.hub.to_conn(id)
     }
 
     /// A connection of this node by id.

@@ -12,7 +12,7 @@ use super::inbound::Inbound;
 use super::limits::TokenBucket;
 use super::metrics::io_counters;
 use super::outbound::Outbound;
-use super::rooms::Peer;
+use super::peer::Peer;
 use super::route::{Route, Started};
 use crate::codec::{Codec, CodecFamily};
 use crate::error::{ErrorCode, WireError};
