@@ -13,14 +13,9 @@
 mod cbor;
 mod json;
 #[cfg(feature = "server")]
-mod json_ref;
+pub(crate) mod json_read;
 pub(crate) mod json_write;
 mod records;
-
-#[cfg(feature = "server")]
-pub(crate) use json_ref::{
-    JsonFrameRef, decode_ref_slice, decode_ref_str, json_ok_prefix, write_json_ok,
-};
 
 use crate::protocol::{Frame, FrameError, OutFrame, WireFrame};
 use bytes::Bytes;

@@ -2,9 +2,8 @@
 //! [`Server`] by [`ServerBuilder::build`].
 
 use super::conn::Hub;
-use super::route::{
-    ErasedHandler, Route, Routes, handler_clock, ok_prefix_of, request_route, send_route,
-};
+use super::metrics::handler_clock;
+use super::route::{ErasedHandler, RequestRoute, Route, Routes, SendRoute, ok_prefix_of};
 use super::{
     Adapter, Conn, DisconnectReason, Handshake, LocalAdapter, Reject, RequestHandler, SendHandler,
     Server, ServerConfig, ServerInner, describe_metrics,
@@ -92,20 +91,17 @@ where
     S: Clone + Send + Sync + 'static,
     C: Send + Sync + 'static,
 {
-    fn add_route(&mut self, name: &'static str, kind: EventKind, handler: ErasedHandler<S, C>) {
+    fn add_route(
+        &mut self,
+        name: &'static str,
+        kind: EventKind,
+        handler: Box<dyn ErasedHandler<S, C>>,
+    ) {
         if self.routes.contains_key(name) {
             self.errors.push(BuildError::DuplicateHandler(name));
             return;
         }
-        self.routes.insert(
-            name,
-            Route {
-                name,
-                kind,
-                handler,
-                frames_in: std::sync::OnceLock::new(),
-            },
-        );
+        self.routes.insert(name, Route::new(name, kind, handler));
     }
 
     /// The compiled validator of a payload type, or a build error naming the event.
@@ -133,6 +129,7 @@ where
     where
         E: RequestEvent,
         H: RequestHandler<E, S, C, Args>,
+        Args: 'static,
     {
         let validate_outgoing = self.config.validate_outgoing;
         let (Some(incoming), outgoing) = (
@@ -153,8 +150,8 @@ where
                 return self;
             }
         };
-        let route = request_route::<E, H, S, C, Args>(handler, incoming, outgoing, ok_prefix);
-        self.add_route(E::NAME, EventKind::Request, route);
+        let route = RequestRoute::<E, H, Args>::new(handler, incoming, outgoing, ok_prefix);
+        self.add_route(E::NAME, EventKind::Request, Box::new(route));
         self
     }
 
@@ -163,12 +160,13 @@ where
     where
         E: SendEvent,
         H: SendHandler<E, S, C, Args>,
+        Args: 'static,
     {
         let Some(incoming) = self.validator_of::<E::Payload>(E::NAME) else {
             return self;
         };
-        let route = send_route::<E, H, S, C, Args>(handler, incoming);
-        self.add_route(E::NAME, EventKind::Send, route);
+        let route = SendRoute::<E, H, Args>::new(handler, incoming);
+        self.add_route(E::NAME, EventKind::Send, Box::new(route));
         self
     }
 

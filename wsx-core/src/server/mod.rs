@@ -205,8 +205,30 @@ where
         ::metrics::counter!("wsx_connections_total").increment(1);
         conn
     }
+}
 
-    pub(crate) async fn finish(&self, conn: Conn<C>, reason: DisconnectReason) {
+impl<S, C> session::Host<S, C> for ServerInner<S, C>
+where
+    S: Clone + Send + Sync + 'static,
+    C: Send + Sync + 'static,
+{
+    fn routes(&self) -> &Routes<S, C> {
+        &self.routes
+    }
+
+    fn state(&self) -> &S {
+        &self.state
+    }
+
+    fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    fn is_shutting_down(&self) -> bool {
+        ServerInner::is_shutting_down(self)
+    }
+
+    async fn end(&self, conn: Conn<C>, reason: DisconnectReason) {
         if let Some(hook) = &self.disconnect {
             let fut = hook(conn.clone(), self.state.clone(), reason.clone());
             if AssertUnwindSafe(fut).catch_unwind().await.is_err() {
