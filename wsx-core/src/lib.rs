@@ -112,7 +112,7 @@ pub mod __private {
             json_read::decode_slice(bytes).ok()?
         };
         let (t, _) = frame.parts().check().ok()?;
-        let p = match frame.p.map(|raw| serde_json::from_str::<Value>(raw.get())) {
+        let p = match frame.p.map(serde_json::from_str::<Value>) {
             Some(Ok(value)) => Some(value),
             Some(Err(e)) => return Some(Err(e.to_string())),
             None => None,

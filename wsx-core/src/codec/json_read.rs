@@ -4,8 +4,9 @@
 //! [`decode_str`] reads the layout wsx's clients write by matching its constant parts
 //! ([`scan_canonical`]); any other layout is read by serde into the same [`JsonFrame`],
 //! whose strings are borrowed unless they hold escapes. Both check the payload to be one
-//! JSON value, so a frame read here is never read again another way; what cannot be read
-//! is refused with serde_json's own error.
+//! JSON value that a `serde_json::Value` holds ([`check_payload`]), so a frame read here
+//! is never read again another way; what cannot be read is refused with serde_json's own
+//! error, as [`Codec::decode`](super::Codec::decode) refuses it.
 
 use super::DecodeError;
 use super::json::{check_depth, malformed};
@@ -17,10 +18,23 @@ use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 /// A JSON envelope as read from its message: strings borrowed from the text unless they
-/// hold escapes, and the payload raw JSON (checked to be one value) until the handler of
-/// its event decodes it into its type.
-#[derive(Debug, Default, Deserialize)]
+/// hold escapes, and the payload raw JSON (checked) until the handler of its event
+/// decodes it into its type.
+#[derive(Debug, Default)]
 pub(crate) struct JsonFrame<'a> {
+    pub(crate) v: Option<Cow<'a, str>>,
+    pub(crate) t: Option<Cow<'a, str>>,
+    pub(crate) x: Option<Cow<'a, str>>,
+    pub(crate) id: Option<Cow<'a, str>>,
+    pub(crate) w: Option<Number>,
+    /// Payload: one JSON value a `serde_json::Value` holds, not `null` (read as absent).
+    pub(crate) p: Option<&'a str>,
+    pub(crate) e: Option<Box<WireError>>,
+}
+
+/// The envelope as serde reads it, before its payload is checked.
+#[derive(Debug, Default, Deserialize)]
+struct SerdeFrame<'a> {
     /// Protocol version.
     #[serde(default, borrow, deserialize_with = "cow_str")]
     pub(crate) v: Option<Cow<'a, str>>,
@@ -43,6 +57,73 @@ pub(crate) struct JsonFrame<'a> {
     /// envelope is moved through the read of every frame.
     #[serde(default)]
     pub(crate) e: Option<Box<WireError>>,
+}
+
+impl<'a> SerdeFrame<'a> {
+    /// The frame, once its payload is checked.
+    fn checked(self) -> serde_json::Result<JsonFrame<'a>> {
+        let p = match self.p {
+            Some(raw) => Some(check_payload(raw.get())?),
+            None => None,
+        };
+        Ok(JsonFrame {
+            v: self.v,
+            t: self.t,
+            x: self.x,
+            id: self.id,
+            w: self.w,
+            p,
+            e: self.e,
+        })
+    }
+}
+
+/// `text` itself if it is one JSON value that a `serde_json::Value` holds (numbers in
+/// range, strings well escaped), else serde_json's error: one pass, no allocation.
+pub(crate) fn check_payload(text: &str) -> serde_json::Result<&str> {
+    /// Any JSON value, read (not skipped: skipping does not check numbers) and dropped.
+    struct Checked;
+
+    impl<'de> Deserialize<'de> for Checked {
+        fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+            de.deserialize_any(Checked)
+        }
+    }
+
+    impl<'de> serde::de::Visitor<'de> for Checked {
+        type Value = Checked;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+            Ok(Checked)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+            Ok(Checked)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+            Ok(Checked)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+            Ok(Checked)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+            Ok(Checked)
+        }
+        fn visit_unit<E>(self) -> Result<Checked, E> {
+            Ok(Checked)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+            while seq.next_element::<Checked>()?.is_some() {}
+            Ok(Checked)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+            while map.next_entry::<Checked, Checked>()?.is_some() {}
+            Ok(Checked)
+        }
+    }
+
+    serde_json::from_str::<Checked>(text).map(|Checked| text)
 }
 
 impl JsonFrame<'_> {
@@ -94,7 +175,9 @@ pub(crate) fn decode_str(text: &str) -> Result<JsonFrame<'_>, DecodeError> {
     check_depth(text.as_bytes())?;
     match scan_canonical(text) {
         Some(frame) => Ok(frame),
-        None => serde_json::from_str(text).map_err(malformed),
+        None => serde_json::from_str::<SerdeFrame<'_>>(text)
+            .and_then(SerdeFrame::checked)
+            .map_err(malformed),
     }
 }
 
@@ -106,7 +189,9 @@ pub(crate) fn decode_slice(bytes: &[u8]) -> Result<JsonFrame<'_>, DecodeError> {
         Ok(text) => decode_str(text),
         Err(_) => {
             check_depth(bytes)?;
-            serde_json::from_slice(bytes).map_err(malformed)
+            serde_json::from_slice::<SerdeFrame<'_>>(bytes)
+                .and_then(SerdeFrame::checked)
+                .map_err(malformed)
         }
     }
 }
@@ -158,7 +243,7 @@ fn scan_canonical(text: &str) -> Option<JsonFrame<'_>> {
     if let Some(at) = after(bytes, i, br#","p":"#) {
         // A `null` payload is an absent one: serde says so.
         let tail = last_member(text, at).filter(|tail| !tail.starts_with("null"))?;
-        frame.p = Some(serde_json::from_str(tail).ok()?);
+        frame.p = Some(check_payload(tail).ok()?);
         return Some(frame);
     }
     (bytes.get(i..) == Some(b"}".as_slice())).then_some(frame)
@@ -237,7 +322,7 @@ mod tests {
             f.x.as_deref().map(str::to_owned),
             f.id.as_deref().map(str::to_owned),
             f.w.clone(),
-            f.p.map(|p| p.get().to_owned()),
+            f.p.map(str::to_owned),
             f.e.is_some(),
         )
     }
@@ -348,7 +433,7 @@ mod tests {
     fn canonical_agrees(text: &str) -> bool {
         match (
             scan_canonical(text),
-            serde_json::from_str::<JsonFrame<'_>>(text),
+            serde_json::from_str::<SerdeFrame<'_>>(text).and_then(SerdeFrame::checked),
         ) {
             (Some(fast), Ok(serde)) => parts(&fast) == parts(&serde),
             (Some(_), Err(_)) => false,
@@ -382,7 +467,9 @@ mod tests {
             r#"{"v":"1.0","t":"send","x":"ping"}"#,
         ] {
             let fast = scan_canonical(text).unwrap_or_else(|| panic!("not canonical: {text}"));
-            let serde: JsonFrame<'_> = serde_json::from_str(text).expect("serde");
+            let serde = serde_json::from_str::<SerdeFrame<'_>>(text)
+                .and_then(SerdeFrame::checked)
+                .expect("serde");
             assert_eq!(parts(&fast), parts(&serde), "{text}");
         }
         for other in [
@@ -405,7 +492,7 @@ mod tests {
         assert!(matches!(frame.x, Some(Cow::Owned(ref x)) if x == "ec\"ho"));
         assert!(matches!(frame.id, Some(Cow::Borrowed("7"))));
         assert!(matches!(frame.t, Some(Cow::Borrowed("request"))));
-        assert_eq!(frame.p.map(RawValue::get), Some(r#"{"a":1}"#));
+        assert_eq!(frame.p, Some(r#"{"a":1}"#));
     }
 
     #[test]
@@ -431,7 +518,7 @@ mod tests {
         let text = r#"{"v":"1.0","t":"send","x":"typing","p":{"active":true}}"#;
         let frame = decode_slice(text.as_bytes()).expect("read");
         assert_eq!(
-            (frame.x.as_deref(), frame.p.map(RawValue::get)),
+            (frame.x.as_deref(), frame.p),
             (Some("typing"), Some(r#"{"active":true}"#))
         );
         let mut bad = text.as_bytes().to_vec();

@@ -10,7 +10,6 @@ use crate::codec::json_read::JsonFrame;
 use crate::event::Payload;
 use crate::protocol::{Frame, FrameError, FrameType};
 use crate::validate::{self, PayloadError, Validator};
-use serde_json::value::RawValue;
 use serde_json::{Number, Value};
 use std::borrow::Cow;
 
@@ -34,8 +33,9 @@ pub(crate) struct Inbound<'a> {
 pub(crate) enum InPayload<'a> {
     /// The frame had none (or `null`): read as `{}`, so defaults apply.
     Absent,
-    /// One JSON value, raw, borrowed from the message.
-    Raw(&'a RawValue),
+    /// One JSON value, raw, borrowed from the message (checked by the read to be one a
+    /// `Value` holds).
+    Raw(&'a str),
     /// Already a value (CBOR).
     Value(Value),
 }
@@ -93,7 +93,7 @@ impl InPayload<'_> {
         known_valid: Option<fn(&T) -> bool>,
     ) -> Result<T, PayloadError> {
         let raw = match self {
-            InPayload::Raw(raw) => raw.get(),
+            InPayload::Raw(raw) => raw,
             InPayload::Absent => {
                 return validate::decode_with(validator, Value::Object(Default::default()));
             }
