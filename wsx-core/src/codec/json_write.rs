@@ -1,7 +1,7 @@
 //! Compact JSON for serde, written straight into a `String`: byte for byte what
 //! `serde_json::to_writer` writes, with a string escape that skips plain text eight bytes
-//! at a time (serde_json looks up every byte; escaping was the largest single cost of an
-//! echoed reply). Being a `String`, a reply becomes a text message without its UTF-8
+//! at a time where serde_json looks up every byte: escaping is the largest single cost of
+//! an echoed reply. Being a `String`, a reply becomes a text message without its UTF-8
 //! being checked again.
 //!
 //! What it does not write the way serde_json does, it refuses: serde_json's private
@@ -90,7 +90,7 @@ const BLOCK: usize = 32;
 
 /// Whether any byte of `block` needs an escape. Written without an early exit, so that
 /// the compiler tests the whole block with vector compares (16 bytes at a time on any
-/// x86-64); a word at a time, this was ~2.5 instructions per byte of echoed text.
+/// x86-64).
 #[inline]
 fn block_needs_escape(block: &[u8]) -> bool {
     block.iter().fold(0u8, |hit, &b| {

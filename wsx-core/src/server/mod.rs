@@ -69,6 +69,7 @@ mod error;
 mod extract;
 pub mod handler;
 mod handshake;
+mod hooks;
 mod inbound;
 mod limits;
 mod metrics;
@@ -101,9 +102,9 @@ use crate::codec::{Codec, CodecFamily};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
-use builder::{ConnectHook, DisconnectHook, OpenHook, ShutdownHook};
 use conn::Hub;
 use futures::FutureExt;
+use hooks::Hooks;
 use outbound::Outbound;
 use route::Routes;
 use std::future::Future;
@@ -119,10 +120,7 @@ pub use crate::protocol::{SUBPROTOCOL_CBOR, SUBPROTOCOL_JSON};
 pub(crate) struct ServerInner<S, C> {
     pub(crate) state: S,
     pub(crate) routes: Routes<S, C>,
-    connect: ConnectHook<S, C>,
-    open_hook: Option<OpenHook<S, C>>,
-    disconnect: Option<DisconnectHook<S, C>>,
-    shutdown_hook: Option<ShutdownHook<S>>,
+    hooks: Hooks<S, C>,
     pub(crate) config: ServerConfig,
     hub: Arc<Hub>,
     /// The next connection id; starts above the adapter's [`Adapter::id_base`]. The
@@ -229,7 +227,7 @@ where
     }
 
     async fn end(&self, conn: Conn<C>, reason: DisconnectReason) {
-        if let Some(hook) = &self.disconnect {
+        if let Some(hook) = &self.hooks.after_close {
             let fut = hook(conn.clone(), self.state.clone(), reason.clone());
             if AssertUnwindSafe(fut).catch_unwind().await.is_err() {
                 tracing::error!(conn = conn.id(), "disconnect hook panicked");
@@ -321,14 +319,17 @@ where
             },
         };
         tracing::trace!(?offered, ?family, "upgrade");
-        let state = match (self.inner.connect)(handshake.clone(), self.inner.state.clone()).await {
-            Ok(state) => state,
-            Err(reject) => {
-                self.inner.release();
-                ::metrics::counter!("wsx_connections_rejected_total").increment(1);
-                return (reject.status, reject.message).into_response();
-            }
-        };
+        let state =
+            match (self.inner.hooks.before_upgrade)(handshake.clone(), self.inner.state.clone())
+                .await
+            {
+                Ok(state) => state,
+                Err(reject) => {
+                    self.inner.release();
+                    ::metrics::counter!("wsx_connections_rejected_total").increment(1);
+                    return (reject.status, reject.message).into_response();
+                }
+            };
         let config = &self.inner.config;
         let failed = self.clone();
         let server = self.clone();
@@ -353,7 +354,7 @@ where
         family: Option<CodecFamily>,
     ) {
         let conn = self.inner.open(handshake, state, family);
-        if let Some(hook) = &self.inner.open_hook {
+        if let Some(hook) = &self.inner.hooks.after_open {
             let fut = hook(conn.clone(), self.inner.state.clone());
             let guarded = AssertUnwindSafe(fut).catch_unwind();
             if Box::pin(guarded.instrument(tracing::info_span!("conn", id = conn.id())))
@@ -495,7 +496,7 @@ where
             conn.peer()
                 .kill(close_code::GOING_AWAY, "server shutting down");
         }
-        if let Some(hook) = &self.inner.shutdown_hook {
+        if let Some(hook) = &self.inner.hooks.after_shutdown {
             hook(self.inner.state.clone()).await;
         }
     }
@@ -528,13 +529,16 @@ where
                 message: "server full".into(),
             });
         }
-        let state = match (self.inner.connect)(handshake.clone(), self.inner.state.clone()).await {
-            Ok(s) => s,
-            Err(r) => {
-                self.inner.release();
-                return Err(r);
-            }
-        };
+        let state =
+            match (self.inner.hooks.before_upgrade)(handshake.clone(), self.inner.state.clone())
+                .await
+            {
+                Ok(s) => s,
+                Err(r) => {
+                    self.inner.release();
+                    return Err(r);
+                }
+            };
         let (client, socket) = testing::pair();
         let server = self.clone();
         tokio::spawn(async move {

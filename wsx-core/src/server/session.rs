@@ -117,7 +117,7 @@ struct Session<S, C, H> {
     last_message: Instant,
     /// The time of the read burst being handled, read from the clock once per burst
     /// (for the idle timer and the rate limit) rather than once per message: a clock
-    /// read costs about as much as the envelope scan of a small frame.
+    /// read costs as much as reading the envelope of a small frame.
     burst_time: Option<Instant>,
     ping_sent: Option<Instant>,
     next_ping: Option<Instant>,
