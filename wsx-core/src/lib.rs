@@ -129,4 +129,12 @@ pub mod __private {
             e: None,
         }))
     }
+
+    /// Reads a JSON frame as the server does (`canonical_scan`), or with the canonical
+    /// scan skipped (serde alone), for the micro-benchmark that shows whether the scan
+    /// pays: whether the frame was read.
+    #[cfg(feature = "server")]
+    pub fn read_json_frame(text: &str, canonical_scan: bool) -> bool {
+        crate::codec::json_read::read_for_bench(text, canonical_scan)
+    }
 }

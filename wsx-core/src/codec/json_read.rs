@@ -181,6 +181,18 @@ pub(crate) fn decode_str(text: &str) -> Result<JsonFrame<'_>, DecodeError> {
     }
 }
 
+/// [`decode_str`], or serde alone when `canonical_scan` is off (for the benchmark of the
+/// scan, through `__private`): whether the frame was read.
+pub(crate) fn read_for_bench(text: &str, canonical_scan: bool) -> bool {
+    if canonical_scan {
+        return decode_str(text).is_ok();
+    }
+    check_depth(text.as_bytes()).is_ok()
+        && serde_json::from_str::<SerdeFrame<'_>>(text)
+            .and_then(SerdeFrame::checked)
+            .is_ok()
+}
+
 /// [`decode_str`] for JSON in a binary message (the TypeScript library's JSON
 /// serializer): read as text once its bytes are found to be UTF-8; bytes that are not
 /// are refused with what serde_json finds wrong with them.

@@ -2,42 +2,44 @@
 //!
 //! # Layout
 //! - [`ServerBuilder`] (`builder.rs`) registers one handler per event ([`handler`]
-//!   explains their shape), the connect / open / disconnect / shutdown hooks and the
+//!   explains their shape), the hooks (`hooks.rs`, named for when they run) and the
 //!   [`ServerConfig`] (`config.rs`).
 //! - [`Server`] (here) mounts into an ordinary axum `Router` ([`Server::route`]), pushes
 //!   to rooms ([`Server::to`]) and shuts down gracefully ([`Server::shutdown`]).
 //! - [`Conn`] (`conn.rs`) is a connection as handlers see it: id, typed state, pushes,
-//!   rooms.
+//!   rooms. [`Peer`] (`peer.rs`) is its delivery end: codec and outbound queue.
 //! - [`Adapter`] (`rooms.rs`) keeps the connections (the one registry) and rooms;
 //!   [`LocalAdapter`] is the in-process default, `wsx_redis::RedisAdapter` shares them
 //!   between nodes.
 //! - [`TestClient`] (`testing.rs`) drives a server without a socket.
 //!
 //! # The path of one frame
-//! 1. **Upgrade** — [`Server::route`] runs the connect hook and reads the subprotocol
-//!    (`handshake.rs`), then `session.rs` runs the connection: one task, no spawn per
-//!    request.
+//! 1. **Upgrade** — [`Server::route`] runs the `on_connect` hook and reads the
+//!    subprotocol (`handshake.rs`), then `session.rs` runs the connection: one task, no
+//!    spawn per request. The session reaches the server only through its `Host` trait.
 //! 2. **Read** — `Session::drive` reads a burst of messages; `on_data` settles the codec
-//!    on the first one, decodes the envelope (borrowed for JSON, `codec/json_ref.rs`;
-//!    owned otherwise, `codec/`) into an `Inbound` (`inbound.rs`), takes a token from
-//!    the rate limit (`limits.rs`) and finds the event's `Route`.
-//! 3. **Handle** — the route (`route.rs`, built by `request_route` / `send_route`)
-//!    decodes the payload into its type (the typed fast path, `crate::typed`, else the
-//!    JSON Schema validator, `crate::validate`), builds the extractors (`extract.rs`),
-//!    calls the handler with a panic guard and polls it once (`start_handler`): most
-//!    finish there, the others wait in the session's set of running handlers.
-//! 4. **Reply** — the result is encoded once in the connection's codec
-//!    (`outbound.rs`: `Outbound::encode_ok`, which writes JSON from a per-event prefix,
-//!    `codec/json_ref.rs`) and queued on the connection's `Peer` (`rooms.rs`; its queue,
-//!    bounded in frames and bytes, is in `outbound.rs`).
+//!    on the first one and decodes the envelope into an `Inbound` (`inbound.rs`), the one
+//!    frame type of every codec: a JSON message is read once, borrowed where it can be
+//!    (`codec/json_read.rs`), a CBOR one owned (`codec/`). It takes a token from the rate
+//!    limit (`limits.rs`) and finds the event's `Route`.
+//! 3. **Handle** — the route's `ErasedHandler` (`route.rs`: `RequestRoute` or
+//!    `SendRoute`) decodes the payload into its type (the typed fast path,
+//!    `crate::typed`, else the JSON Schema validator, `crate::validate`), builds the
+//!    extractors (`extract.rs`), calls the handler with a panic guard and polls it once
+//!    (`start_handler`): most finish there, the others wait in the session's set of
+//!    running handlers.
+//! 4. **Reply** — the result is encoded once in the connection's codec (`outbound.rs`;
+//!    JSON from a per-event prefix, `codec/json_write.rs`) and queued on the
+//!    connection's [`Peer`] (`peer.rs`; its queue, bounded in frames and bytes, is in
+//!    `outbound.rs`).
 //! 5. **Write** — after the burst, the session writes everything queued with one flush
 //!    (`write_batch`), under the write timeout; timers (ping, idle, the codec wait) keep
 //!    running while it waits.
 //!
 //! A push takes the same end of the path: `Conn::push` / [`Emitter`] (`conn.rs`) build a
 //! [`SharedFrame`] (encoded at most once per codec), the [`Adapter`] queues it on each
-//! member's `Peer`, and each member's session writes it. Errors are made in `error.rs`;
-//! counters and their descriptions are in `metrics.rs`.
+//! member's [`Peer`], and each member's session writes it. Errors are made in `error.rs`;
+//! counters, their descriptions and handler timing are in `metrics.rs`.
 //!
 //! ```no_run
 //! use axum::serve::ListenerExt;
