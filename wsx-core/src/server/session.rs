@@ -631,13 +631,13 @@ where
         if !self.take_token() {
             self.strikes += 1;
             let wire = WireError::new(ErrorCode::RateLimited, "rate limit exceeded: slow down");
-            let (x, id, w) = match &decoded {
+            let (event, id, sender_clock) = match &decoded {
                 Ok(f) if f.kind == FrameType::Request => {
                     (&*f.event, f.id.as_deref(), f.sender_clock.as_ref())
                 }
                 _ => ("", None, None),
             };
-            self.reply_error(codec, x, id, w, &wire);
+            self.reply_error(codec, event, id, sender_clock, &wire);
             if self.strikes > self.server.config().rate_limit_strikes {
                 return Some(DisconnectReason::RateLimited);
             }
@@ -731,16 +731,18 @@ where
     fn reply_error(
         &self,
         codec: Codec,
-        x: &str,
+        event: &str,
         id: Option<&str>,
-        w: Option<&serde_json::Number>,
+        sender_clock: Option<&serde_json::Number>,
         wire: &WireError,
     ) {
         if let Some(code) = wire.code {
             metrics::counter!("wsx_errors_total", "code" => code.as_str()).increment(1);
         }
         let encoded = match id {
-            Some(id) => Outbound::encode(codec, &OutFrame::error(x, Some(id), w, wire)),
+            Some(id) => {
+                Outbound::encode(codec, &OutFrame::error(event, Some(id), sender_clock, wire))
+            }
             None => Outbound::encode(codec, &OutFrame::error_push(wire)),
         };
         match encoded {
