@@ -228,6 +228,19 @@ where
         ServerInner::is_shutting_down(self)
     }
 
+    async fn opened(&self, conn: &Conn<C>) {
+        if let Some(hook) = &self.hooks.after_open {
+            let fut = hook(conn.clone(), self.state.clone());
+            let guarded = AssertUnwindSafe(fut).catch_unwind();
+            if Box::pin(guarded.instrument(tracing::info_span!("conn", id = conn.id())))
+                .await
+                .is_err()
+            {
+                tracing::error!(conn = conn.id(), "open hook panicked");
+            }
+        }
+    }
+
     async fn end(&self, conn: Conn<C>, reason: DisconnectReason) {
         if let Some(hook) = &self.hooks.after_close {
             let fut = hook(conn.clone(), self.state.clone(), reason.clone());
@@ -343,29 +356,23 @@ where
                 tracing::debug!(%e, "upgrade failed");
                 failed.inner.release();
             })
-            .on_upgrade(move |socket| async move {
-                server.serve_socket(socket, handshake, state, family).await;
-            })
+            .on_upgrade(move |socket| server.serve_socket(socket, handshake, state, family))
     }
 
-    pub(crate) async fn serve_socket<T: session::Transport>(
+    /// The task of one connection on an upgraded (or in-memory) socket: registers it, then
+    /// runs the session (which runs the open hook first).
+    ///
+    /// Not an `async fn`: the socket goes straight into the session's future, which
+    /// holds it once. Every async layer it passed through by value would keep its own
+    /// copy in the connection's task for the connection's whole life.
+    pub(crate) fn serve_socket<T: session::Transport + 'static>(
         &self,
         socket: T,
         handshake: Arc<Handshake>,
         state: C,
         family: Option<CodecFamily>,
-    ) {
+    ) -> impl Future<Output = ()> + Send + 'static + use<S, C, T> {
         let conn = self.inner.open(handshake, state, family);
-        if let Some(hook) = &self.inner.hooks.after_open {
-            let fut = hook(conn.clone(), self.inner.state.clone());
-            let guarded = AssertUnwindSafe(fut).catch_unwind();
-            if Box::pin(guarded.instrument(tracing::info_span!("conn", id = conn.id())))
-                .await
-                .is_err()
-            {
-                tracing::error!(conn = conn.id(), "open hook panicked");
-            }
-        }
         let span = tracing::info_span!("conn", id = conn.id());
         let run = session::run(
             self.inner.clone(),
@@ -376,10 +383,9 @@ where
         // A disabled span still takes 40 bytes in every connection's task: instrument
         // (boxed) only when something listens.
         if span.is_disabled() {
-            drop(span);
-            run.await;
+            futures::future::Either::Left(run)
         } else {
-            Box::pin(run.instrument(span)).await;
+            futures::future::Either::Right(Box::pin(run.instrument(span)))
         }
     }
 

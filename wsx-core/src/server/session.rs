@@ -63,6 +63,8 @@ pub(crate) trait Host<S, C>: Send + Sync + 'static {
     fn config(&self) -> &ServerConfig;
     /// Whether a graceful shutdown is under way.
     fn is_shutting_down(&self) -> bool;
+    /// Runs once the connection is open, before its first frame is read: the open hook.
+    fn opened(&self, conn: &Conn<C>) -> impl Future<Output = ()> + Send;
     /// Runs when a connection ended, after its last frames were written and before the
     /// closing handshake: the disconnect hook, then leaving the registry and every room.
     fn end(&self, conn: Conn<C>, reason: DisconnectReason) -> impl Future<Output = ()> + Send;
@@ -137,6 +139,7 @@ pub(crate) async fn run<S, C, H, T>(
     H: Host<S, C>,
     T: Transport,
 {
+    server.opened(&conn).await;
     let now = Instant::now();
     let config = server.config();
     let next_ping = config.ping_interval.map(|i| now + i);
