@@ -98,35 +98,43 @@ pub mod __private {
     #[cfg(feature = "server")]
     use serde_json::Value;
 
-    /// The frame the server's borrowed read takes from a JSON message (`text`, or binary),
-    /// as an owned [`Frame`] with its payload parsed, for the fuzz target that holds it to
-    /// [`Codec::decode`](crate::Codec::decode). `None` where the server decodes the
-    /// message the owned way instead; `Some(Err)` where it refuses the payload (not one
-    /// value a `serde_json::Value` holds). `e` is not read (`None`): no handler sees it.
+    /// The frame the server reads from a JSON message (`text`, or binary), as an owned
+    /// [`Frame`] with its payload parsed, for the fuzz target that holds it to
+    /// [`Codec::decode`](crate::Codec::decode). `None` where the server refuses the
+    /// frame; `Some(Err)` where it refuses the payload (not one value a
+    /// `serde_json::Value` holds). `e` is not read (`None`): no handler sees it.
     #[cfg(feature = "server")]
     pub fn borrowed_json_frame(bytes: &[u8], text: bool) -> Option<Result<Frame, String>> {
+        use crate::codec::json_read;
         let frame = if text {
-            crate::codec::decode_ref_str(std::str::from_utf8(bytes).ok()?)?
+            json_read::decode_str(std::str::from_utf8(bytes).ok()?).ok()?
         } else {
-            crate::codec::decode_ref_slice(bytes)?
+            json_read::decode_slice(bytes).ok()?
         };
-        let (t, x) = frame.parts().check().ok()?;
-        let p = match (frame.p_tail, frame.p) {
-            // Not one value: the owned way reads the frame.
-            (Some(tail), _) => Some(serde_json::from_str::<Value>(tail).ok()?),
-            (None, Some(raw)) => match serde_json::from_str::<Value>(raw.get()) {
-                Ok(value) => Some(value),
-                Err(e) => return Some(Err(e.to_string())),
-            },
-            (None, None) => None,
+        let (t, _) = frame.parts().check().ok()?;
+        let p = match frame.p.map(serde_json::from_str::<Value>) {
+            Some(Ok(value)) => Some(value),
+            Some(Err(e)) => return Some(Err(e.to_string())),
+            None => None,
         };
         Some(Ok(Frame {
             t,
-            x: x.to_owned(),
-            id: frame.id.map(str::to_owned),
+            x: frame
+                .x
+                .map(std::borrow::Cow::into_owned)
+                .unwrap_or_default(),
+            id: frame.id.map(std::borrow::Cow::into_owned),
             w: frame.w,
             p: p.filter(|p| !p.is_null()),
             e: None,
         }))
+    }
+
+    /// Reads a JSON frame as the server does (`canonical_scan`), or with the canonical
+    /// scan skipped (serde alone), for the micro-benchmark that shows whether the scan
+    /// pays: whether the frame was read.
+    #[cfg(feature = "server")]
+    pub fn read_json_frame(text: &str, canonical_scan: bool) -> bool {
+        crate::codec::json_read::read_for_bench(text, canonical_scan)
     }
 }

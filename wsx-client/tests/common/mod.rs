@@ -9,6 +9,11 @@
     clippy::panic
 )]
 
+// The test event declarations of wsx-core's tests, shared.
+#[macro_use]
+#[path = "../../../wsx-core/tests/support/event.rs"]
+mod event_macro;
+
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,40 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use wsx_core::event::{Event, EventKind, PushEvent, RequestEvent, SendEvent};
 use wsx_core::server::{Conn, HandlerError, Server, ServerBuilder, ServerConfig, State};
-
-macro_rules! event {
-    (request $marker:ident = $name:literal : $req:ty => $resp:ty) => {
-        pub struct $marker;
-        impl Event for $marker {
-            const NAME: &'static str = $name;
-            const KIND: EventKind = EventKind::Request;
-            type Payload = $req;
-        }
-        impl RequestEvent for $marker {
-            type Response = $resp;
-        }
-    };
-    (send $marker:ident = $name:literal : $payload:ty) => {
-        pub struct $marker;
-        impl Event for $marker {
-            const NAME: &'static str = $name;
-            const KIND: EventKind = EventKind::Send;
-            type Payload = $payload;
-        }
-        impl SendEvent for $marker {}
-    };
-    (push $marker:ident = $name:literal : $payload:ty) => {
-        pub struct $marker;
-        impl Event for $marker {
-            const NAME: &'static str = $name;
-            const KIND: EventKind = EventKind::Push;
-            type Payload = $payload;
-        }
-        impl PushEvent for $marker {}
-    };
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EchoRequest {

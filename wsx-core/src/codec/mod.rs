@@ -13,14 +13,9 @@
 mod cbor;
 mod json;
 #[cfg(feature = "server")]
-mod json_ref;
+pub(crate) mod json_read;
 pub(crate) mod json_write;
 mod records;
-
-#[cfg(feature = "server")]
-pub(crate) use json_ref::{
-    JsonFrameRef, decode_ref_slice, decode_ref_str, json_ok_prefix, write_json_ok,
-};
 
 use crate::protocol::{Frame, FrameError, OutFrame, WireFrame};
 use bytes::Bytes;
@@ -205,10 +200,10 @@ impl Codec {
 /// Runs `write` on this thread's scratch buffer and returns what it wrote, copied into
 /// a string of exactly that size (JSON is written as text: see `json_write`).
 ///
-/// A reply written straight into its own buffer needs room to grow (serde_json's 128
-/// bytes regrew on every echo), and a `Bytes` made of a vector with spare capacity
-/// allocates a shared header: two allocations per reply. Copying the ~100 bytes of a
-/// reply costs less than either.
+/// A reply written straight into its own buffer needs room to grow (it would be
+/// reallocated as it grows), and a `Bytes` made of a vector with spare capacity
+/// allocates a shared header: two allocations per reply. Copying a reply of a few
+/// hundred bytes costs less than either.
 pub(crate) fn with_scratch<E>(
     write: impl FnOnce(&mut String) -> Result<(), E>,
 ) -> Result<String, E> {

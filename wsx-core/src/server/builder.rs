@@ -2,9 +2,9 @@
 //! [`Server`] by [`ServerBuilder::build`].
 
 use super::conn::Hub;
-use super::route::{
-    ErasedHandler, Route, Routes, handler_clock, ok_prefix_of, request_route, send_route,
-};
+use super::hooks::Hooks;
+use super::metrics::handler_clock;
+use super::route::{ErasedHandler, RequestRoute, Route, Routes, SendRoute, ok_prefix_of};
 use super::{
     Adapter, Conn, DisconnectReason, Handshake, LocalAdapter, Reject, RequestHandler, SendHandler,
     Server, ServerConfig, ServerInner, describe_metrics,
@@ -12,17 +12,9 @@ use super::{
 use crate::codec::Codec;
 use crate::event::{EventKind, RequestEvent, SendEvent};
 use crate::validate;
-use futures::future::BoxFuture;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
-
-pub(crate) type ConnectHook<S, C> =
-    Arc<dyn Fn(Arc<Handshake>, S) -> BoxFuture<'static, Result<C, Reject>> + Send + Sync>;
-pub(crate) type OpenHook<S, C> = Arc<dyn Fn(Conn<C>, S) -> BoxFuture<'static, ()> + Send + Sync>;
-pub(crate) type DisconnectHook<S, C> =
-    Arc<dyn Fn(Conn<C>, S, DisconnectReason) -> BoxFuture<'static, ()> + Send + Sync>;
-pub(crate) type ShutdownHook<S> = Arc<dyn Fn(S) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// A mistake found when building a server.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,10 +40,7 @@ pub struct ServerBuilder<S, C> {
     state: S,
     routes: Routes<S, C>,
     errors: Vec<BuildError>,
-    connect: ConnectHook<S, C>,
-    open: Option<OpenHook<S, C>>,
-    disconnect: Option<DisconnectHook<S, C>>,
-    shutdown: Option<ShutdownHook<S>>,
+    hooks: Hooks<S, C>,
     config: ServerConfig,
     adapter: Option<Arc<dyn Adapter>>,
     default_codec: Codec,
@@ -76,10 +65,7 @@ where
             state,
             routes: Routes::default(),
             errors: Vec::new(),
-            connect: Arc::new(|_, _| Box::pin(std::future::ready(Ok(C::default())))),
-            open: None,
-            disconnect: None,
-            shutdown: None,
+            hooks: Hooks::new(),
             config: ServerConfig::default(),
             adapter: None,
             default_codec: Codec::JsonText,
@@ -92,20 +78,17 @@ where
     S: Clone + Send + Sync + 'static,
     C: Send + Sync + 'static,
 {
-    fn add_route(&mut self, name: &'static str, kind: EventKind, handler: ErasedHandler<S, C>) {
+    fn add_route(
+        &mut self,
+        name: &'static str,
+        kind: EventKind,
+        handler: Box<dyn ErasedHandler<S, C>>,
+    ) {
         if self.routes.contains_key(name) {
             self.errors.push(BuildError::DuplicateHandler(name));
             return;
         }
-        self.routes.insert(
-            name,
-            Route {
-                name,
-                kind,
-                handler,
-                frames_in: std::sync::OnceLock::new(),
-            },
-        );
+        self.routes.insert(name, Route::new(name, kind, handler));
     }
 
     /// The compiled validator of a payload type, or a build error naming the event.
@@ -133,6 +116,7 @@ where
     where
         E: RequestEvent,
         H: RequestHandler<E, S, C, Args>,
+        Args: 'static,
     {
         let validate_outgoing = self.config.validate_outgoing;
         let (Some(incoming), outgoing) = (
@@ -153,8 +137,8 @@ where
                 return self;
             }
         };
-        let route = request_route::<E, H, S, C, Args>(handler, incoming, outgoing, ok_prefix);
-        self.add_route(E::NAME, EventKind::Request, route);
+        let route = RequestRoute::<E, H, Args>::new(handler, incoming, outgoing, ok_prefix);
+        self.add_route(E::NAME, EventKind::Request, Box::new(route));
         self
     }
 
@@ -163,45 +147,47 @@ where
     where
         E: SendEvent,
         H: SendHandler<E, S, C, Args>,
+        Args: 'static,
     {
         let Some(incoming) = self.validator_of::<E::Payload>(E::NAME) else {
             return self;
         };
-        let route = send_route::<E, H, S, C, Args>(handler, incoming);
-        self.add_route(E::NAME, EventKind::Send, route);
+        let route = SendRoute::<E, H, Args>::new(handler, incoming);
+        self.add_route(E::NAME, EventKind::Send, Box::new(route));
         self
     }
 
-    /// Runs before the upgrade: authenticate, check the `Origin`, and build the
+    /// Runs on the HTTP upgrade request, before it is accepted (so before
+    /// [`on_open`](Self::on_open)): authenticate, check the `Origin`, and build the
     /// connection's state. A [`Reject`] answers the upgrade with its HTTP status.
     pub fn on_connect<F, Fut>(mut self, hook: F) -> Self
     where
         F: Fn(Arc<Handshake>, S) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<C, Reject>> + Send + 'static,
     {
-        self.connect = Arc::new(move |h, s| Box::pin(hook(h, s)));
+        self.hooks.before_upgrade = Arc::new(move |h, s| Box::pin(hook(h, s)));
         self
     }
 
-    /// Runs when a connection is open, before its first frame is read: greet it, put it
-    /// in rooms. Pushes made here are the first frames the client receives.
+    /// Runs once the connection is open, before its first frame is read: greet it, put
+    /// it in rooms. Pushes made here are the first frames the client receives.
     pub fn on_open<F, Fut>(mut self, hook: F) -> Self
     where
         F: Fn(Conn<C>, S) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.open = Some(Arc::new(move |c, s| Box::pin(hook(c, s))));
+        self.hooks.after_open = Some(Arc::new(move |c, s| Box::pin(hook(c, s))));
         self
     }
 
-    /// Runs when a connection ends, before it leaves its rooms (so the app can tell
-    /// them, e.g. push `userLeft`).
+    /// Runs once a connection ended (whoever closed it), before it leaves its rooms (so
+    /// the app can tell them, e.g. push `userLeft`).
     pub fn on_disconnect<F, Fut>(mut self, hook: F) -> Self
     where
         F: Fn(Conn<C>, S, DisconnectReason) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.disconnect = Some(Arc::new(move |c, s, r| Box::pin(hook(c, s, r))));
+        self.hooks.after_close = Some(Arc::new(move |c, s, r| Box::pin(hook(c, s, r))));
         self
     }
 
@@ -212,7 +198,7 @@ where
         F: Fn(S) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.shutdown = Some(Arc::new(move |s| Box::pin(hook(s))));
+        self.hooks.after_shutdown = Some(Arc::new(move |s| Box::pin(hook(s))));
         self
     }
 
@@ -256,10 +242,7 @@ where
             inner: Arc::new(ServerInner {
                 state: self.state,
                 routes: self.routes,
-                connect: self.connect,
-                open_hook: self.open,
-                disconnect: self.disconnect,
-                shutdown_hook: self.shutdown,
+                hooks: self.hooks,
                 config: self.config,
                 hub,
                 next_id: AtomicU64::new(first_id),

@@ -2,7 +2,8 @@
 
 use super::handshake::Handshake;
 use super::outbound::{Outbound, SharedFrame};
-use super::rooms::{Adapter, AdapterError, ConnId, Peer, RoomError, Target};
+use super::peer::Peer;
+use super::rooms::{Adapter, AdapterError, ConnId, RoomError, Target};
 use crate::codec::Codec;
 use crate::event::PushEvent;
 use crate::protocol::OutFrame;
@@ -15,6 +16,19 @@ pub(crate) struct Hub {
     pub(crate) adapter: Arc<dyn Adapter>,
     pub(crate) max_rooms: usize,
     pub(crate) validate_outgoing: bool,
+}
+
+impl Hub {
+    /// The members of `room`: what [`Server::to`](super::Server::to) and [`Conn::to`]
+    /// both return.
+    pub(crate) fn to_room(self: &Arc<Self>, room: &str) -> Emitter {
+        Emitter::new(self.clone(), Target::room(room, None))
+    }
+
+    /// One connection by id, on whichever node holds it.
+    pub(crate) fn to_conn(self: &Arc<Self>, id: ConnId) -> Emitter {
+        Emitter::new(self.clone(), Target::Conn(id))
+    }
 }
 
 impl std::fmt::Debug for Hub {
@@ -183,7 +197,7 @@ impl<C> Conn<C> {
 
     /// Pushes to every member of `room`, this connection included if it is a member.
     pub fn to(&self, room: &str) -> Emitter {
-        Emitter::new(self.inner.hub.clone(), Target::room(room, None))
+        self.inner.hub.to_room(room)
     }
 
     /// Pushes to every member of `room` except this connection.
@@ -203,7 +217,7 @@ impl<C> Conn<C> {
 
     /// Pushes to another connection by id.
     pub fn to_conn(&self, id: ConnId) -> Emitter {
-        Emitter::new(self.inner.hub.clone(), Target::Conn(id))
+        self.inner.hub.to_conn(id)
     }
 
     /// Closes the connection after what is already queued, with a close code and reason.

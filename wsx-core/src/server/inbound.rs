@@ -1,129 +1,117 @@
-//! A decoded frame as the dispatcher hands it to the handler of its event.
+//! [`Inbound`]: a checked request or one-way frame, as the dispatcher hands it to the
+//! handler of its event — the one inbound frame type of both codec paths.
 //!
-//! A JSON frame is read without copying: its strings are borrowed from the message and
-//! its payload stays raw JSON until the handler decodes it straight into the event's
-//! type. CBOR frames (and JSON frames that need the owned path, e.g. an event name with
-//! escapes) arrive with their payload already a [`Value`].
+//! A JSON frame is borrowed from its message where it can be: its strings unless they
+//! hold escapes (`Cow`), and its payload stays raw JSON until the handler decodes it
+//! straight into the event's type. A CBOR frame is owned, its payload already a
+//! [`Value`].
 
-use crate::codec::JsonFrameRef;
+use crate::codec::json_read::JsonFrame;
 use crate::event::Payload;
-use crate::protocol::{Frame, FrameType};
+use crate::protocol::{Frame, FrameError, FrameType};
 use crate::validate::{self, PayloadError, Validator};
-use serde_json::value::RawValue;
 use serde_json::{Number, Value};
+use std::borrow::Cow;
+
+/// A checked frame, borrowed from its message where it can be.
+#[derive(Debug)]
+pub(crate) struct Inbound<'a> {
+    /// The frame type (`t`).
+    pub(crate) kind: FrameType,
+    /// The event name (`x`).
+    pub(crate) event: Cow<'a, str>,
+    /// The request id (`id`), on requests.
+    pub(crate) id: Option<Cow<'a, str>>,
+    /// The sender's clock (`w`), echoed in the reply.
+    pub(crate) sender_clock: Option<Number>,
+    /// The payload (`p`).
+    pub(crate) payload: InPayload<'a>,
+}
 
 /// An incoming payload, as its handler gets it.
 #[derive(Debug)]
 pub(crate) enum InPayload<'a> {
     /// The frame had none (or `null`): read as `{}`, so defaults apply.
     Absent,
-    /// Raw JSON borrowed from the message.
-    Raw(&'a RawValue),
-    /// The end of the message, taken to be the payload by the direct scan but not yet
-    /// known to be one JSON value (`JsonFrameRef::p_tail`).
-    Unchecked(&'a str),
-    /// Already a value.
+    /// One JSON value, raw, borrowed from the message (checked by the read to be one a
+    /// `Value` holds).
+    Raw(&'a str),
+    /// Already a value (CBOR).
     Value(Value),
 }
 
-/// A checked request or one-way frame, borrowed from its message where it can be.
-#[derive(Debug)]
-pub(crate) struct Inbound<'a> {
-    pub(crate) t: FrameType,
-    pub(crate) x: &'a str,
-    pub(crate) id: Option<&'a str>,
-    pub(crate) w: Option<Number>,
-    pub(crate) p: InPayload<'a>,
-}
-
 impl<'a> Inbound<'a> {
-    /// A borrowed JSON envelope, if it passes the envelope checks (`None` sends it down
-    /// the owned path, which names what is wrong).
-    pub(crate) fn from_json(frame: JsonFrameRef<'a>) -> Option<Self> {
-        let (t, x) = frame.parts().check().ok()?;
-        Some(Inbound {
-            t,
-            x,
+    /// A JSON envelope, once it passes the envelope checks.
+    pub(crate) fn from_json(frame: JsonFrame<'a>) -> Result<Self, FrameError> {
+        let kind = match frame.parts().check() {
+            Ok((kind, _)) => kind,
+            Err((code, message)) => {
+                return Err(FrameError {
+                    code,
+                    message,
+                    id: frame.id.map(Cow::into_owned),
+                    x: frame.x.map(Cow::into_owned),
+                    w: frame.w,
+                });
+            }
+        };
+        Ok(Inbound {
+            kind,
+            // Present: the check requires it.
+            event: frame.x.unwrap_or_default(),
             id: frame.id,
-            w: frame.w,
-            p: match (frame.p_tail, frame.p) {
-                (Some(tail), _) => InPayload::Unchecked(tail),
-                (None, Some(raw)) => InPayload::Raw(raw),
-                (None, None) => InPayload::Absent,
-            },
+            sender_clock: frame.w,
+            payload: frame.p.map_or(InPayload::Absent, InPayload::Raw),
         })
     }
 
-    /// An owned frame; its payload is moved out.
-    pub(crate) fn from_frame(frame: &'a mut Frame) -> Self {
+    /// An owned (CBOR) frame.
+    pub(crate) fn from_frame(frame: Frame) -> Self {
         Inbound {
-            t: frame.t,
-            x: &frame.x,
-            id: frame.id.as_deref(),
-            w: frame.w.take(),
-            p: frame.p.take().map_or(InPayload::Absent, InPayload::Value),
+            kind: frame.t,
+            event: Cow::Owned(frame.x),
+            id: frame.id.map(Cow::Owned),
+            sender_clock: frame.w,
+            payload: frame.p.map_or(InPayload::Absent, InPayload::Value),
         }
     }
 }
 
 impl InPayload<'_> {
-    /// Whether the payload is one JSON value (only an [`InPayload::Unchecked`] one may
-    /// not be). For frames whose payload no handler decodes.
-    pub(crate) fn is_json(&self) -> bool {
-        match self {
-            InPayload::Unchecked(text) => serde_json::from_str::<&RawValue>(text).is_ok(),
-            InPayload::Absent | InPayload::Raw(_) | InPayload::Value(_) => true,
-        }
-    }
-
     /// Validates the payload against its schema and decodes it into its type, applying
     /// the declared defaults.
     ///
     /// With a `known_valid` check (see [`Event::known_valid`](crate::event::Event)), raw
     /// JSON is first decoded straight into `T` (by [`typed::from_str`](crate::typed::from_str),
-    /// which refuses what the schema refuses before its constraints); when that succeeds and
-    /// the check vouches for the value, the JSON Schema validator is not run. Anything else — a decode
-    /// error, a failed or unknown check — goes through the validator, so a refusal
-    /// always lists every failing field, exactly as before.
-    ///
-    /// That first decode also proves an unchecked payload to be one JSON value (serde_json
-    /// reads a whole text or fails); so does the parse into a `Value` after it. `None`
-    /// for an [`InPayload::Unchecked`] end of a message that is not one JSON value: the
-    /// frame is not what the direct scan took it for, and must be decoded the owned way,
-    /// which names what is wrong with it.
+    /// which refuses what the schema refuses before its constraints); when that succeeds
+    /// and the check vouches for the value, the JSON Schema validator is not run. Anything
+    /// else — a decode error, a failed or unknown check — goes through the validator, so a
+    /// refusal always lists every failing field.
     pub(crate) fn decode<T: Payload>(
         self,
         validator: &Validator,
         known_valid: Option<fn(&T) -> bool>,
-    ) -> Option<Result<T, PayloadError>> {
-        let (text, checked) = match self {
-            InPayload::Raw(raw) => (raw.get(), true),
-            InPayload::Unchecked(text) => (text, false),
+    ) -> Result<T, PayloadError> {
+        let raw = match self {
+            InPayload::Raw(raw) => raw,
             InPayload::Absent => {
-                return Some(validate::decode_with(
-                    validator,
-                    Value::Object(Default::default()),
-                ));
+                return validate::decode_with(validator, Value::Object(Default::default()));
             }
-            InPayload::Value(value) => return Some(validate::decode_with(validator, value)),
+            InPayload::Value(value) => return validate::decode_with(validator, value),
         };
         if let Some(known_valid) = known_valid {
-            if let Ok(typed) = crate::typed::from_str::<T>(text) {
+            if let Ok(typed) = crate::typed::from_str::<T>(raw) {
                 if known_valid(&typed) {
-                    return Some(Ok(typed));
+                    return Ok(typed);
                 }
             }
         }
-        let value = match serde_json::from_str::<Value>(text) {
-            Ok(value) => value,
-            Err(_) if !checked => return None,
-            Err(e) => {
-                return Some(Err(PayloadError::Invalid(vec![crate::error::FieldError {
-                    path: String::new(),
-                    message: e.to_string(),
-                }])));
-            }
-        };
-        Some(validate::decode_with(validator, value))
+        match serde_json::from_str::<Value>(raw) {
+            Ok(value) => validate::decode_with(validator, value),
+            Err(e) => Err(PayloadError::Invalid(vec![crate::error::FieldError {
+                path: String::new(),
+                message: e.to_string(),
+            }])),
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! The server's metrics (through the `metrics` facade, in the app's recorder): their
-//! descriptions, and the handles of the counters every frame touches.
+//! descriptions, the handles of the counters every frame touches, and handler timing.
 
 /// Gives every `wsx_*` metric its `# HELP` text and unit, in the recorder installed
 /// now. [`ServerBuilder::build`](super::ServerBuilder::build) calls it; an app that
@@ -70,4 +70,46 @@ pub(super) fn io_counters() -> &'static IoCounters {
         writes: metrics::counter!("wsx_writes_total"),
         frames_written: metrics::counter!("wsx_frames_written_total"),
     })
+}
+
+/// The `wsx_handler_seconds` histogram of one event, looked up once (on first use, after
+/// the app installed its recorder) rather than once per message.
+#[derive(Default)]
+pub(super) struct HandlerSeconds(std::sync::OnceLock<::metrics::Histogram>);
+
+impl HandlerSeconds {
+    /// Starts timing one call.
+    pub(super) fn start(&self, event: &'static str) -> HandlerTimer {
+        let histogram = self
+            .0
+            .get_or_init(|| ::metrics::histogram!("wsx_handler_seconds", "event" => event))
+            .clone();
+        HandlerTimer {
+            histogram,
+            started: handler_clock().raw(),
+        }
+    }
+}
+
+/// One call being timed.
+pub(super) struct HandlerTimer {
+    histogram: ::metrics::Histogram,
+    started: u64,
+}
+
+impl HandlerTimer {
+    /// Records the time since [`HandlerSeconds::start`].
+    pub(super) fn stop(self) {
+        let clock = handler_clock();
+        let nanos = clock.delta_as_nanos(self.started, clock.raw());
+        self.histogram.record(nanos as f64 * 1e-9);
+    }
+}
+
+/// The clock handlers are timed with: the CPU's time-stamp counter where it is steady
+/// (quanta checks), calibrated once per process when the first server is built: it is
+/// read twice per request, and a counter read costs a fraction of a system clock read.
+pub(crate) fn handler_clock() -> &'static quanta::Clock {
+    static CLOCK: std::sync::OnceLock<quanta::Clock> = std::sync::OnceLock::new();
+    CLOCK.get_or_init(quanta::Clock::new)
 }

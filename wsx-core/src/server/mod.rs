@@ -2,42 +2,44 @@
 //!
 //! # Layout
 //! - [`ServerBuilder`] (`builder.rs`) registers one handler per event ([`handler`]
-//!   explains their shape), the connect / open / disconnect / shutdown hooks and the
+//!   explains their shape), the hooks (`hooks.rs`, named for when they run) and the
 //!   [`ServerConfig`] (`config.rs`).
 //! - [`Server`] (here) mounts into an ordinary axum `Router` ([`Server::route`]), pushes
 //!   to rooms ([`Server::to`]) and shuts down gracefully ([`Server::shutdown`]).
 //! - [`Conn`] (`conn.rs`) is a connection as handlers see it: id, typed state, pushes,
-//!   rooms.
+//!   rooms. [`Peer`] (`peer.rs`) is its delivery end: codec and outbound queue.
 //! - [`Adapter`] (`rooms.rs`) keeps the connections (the one registry) and rooms;
 //!   [`LocalAdapter`] is the in-process default, `wsx_redis::RedisAdapter` shares them
 //!   between nodes.
 //! - [`TestClient`] (`testing.rs`) drives a server without a socket.
 //!
 //! # The path of one frame
-//! 1. **Upgrade** — [`Server::route`] runs the connect hook and reads the subprotocol
-//!    (`handshake.rs`), then `session.rs` runs the connection: one task, no spawn per
-//!    request.
+//! 1. **Upgrade** — [`Server::route`] runs the `on_connect` hook and reads the
+//!    subprotocol (`handshake.rs`), then `session.rs` runs the connection: one task, no
+//!    spawn per request. The session reaches the server only through its `Host` trait.
 //! 2. **Read** — `Session::drive` reads a burst of messages; `on_data` settles the codec
-//!    on the first one, decodes the envelope (borrowed for JSON, `codec/json_ref.rs`;
-//!    owned otherwise, `codec/`) into an `Inbound` (`inbound.rs`), takes a token from
-//!    the rate limit (`limits.rs`) and finds the event's `Route`.
-//! 3. **Handle** — the route (`route.rs`, built by `request_route` / `send_route`)
-//!    decodes the payload into its type (the typed fast path, `crate::typed`, else the
-//!    JSON Schema validator, `crate::validate`), builds the extractors (`extract.rs`),
-//!    calls the handler with a panic guard and polls it once (`start_handler`): most
-//!    finish there, the others wait in the session's set of running handlers.
-//! 4. **Reply** — the result is encoded once in the connection's codec
-//!    (`outbound.rs`: `Outbound::encode_ok`, which writes JSON from a per-event prefix,
-//!    `codec/json_ref.rs`) and queued on the connection's `Peer` (`rooms.rs`; its queue,
-//!    bounded in frames and bytes, is in `outbound.rs`).
+//!    on the first one and decodes the envelope into an `Inbound` (`inbound.rs`), the one
+//!    frame type of every codec: a JSON message is read once, borrowed where it can be
+//!    (`codec/json_read.rs`), a CBOR one owned (`codec/`). It takes a token from the rate
+//!    limit (`limits.rs`) and finds the event's `Route`.
+//! 3. **Handle** — the route's `ErasedHandler` (`route.rs`: `RequestRoute` or
+//!    `SendRoute`) decodes the payload into its type (the typed fast path,
+//!    `crate::typed`, else the JSON Schema validator, `crate::validate`), builds the
+//!    extractors (`extract.rs`), calls the handler with a panic guard and polls it once
+//!    (`start_handler`): most finish there, the others wait in the session's set of
+//!    running handlers.
+//! 4. **Reply** — the result is encoded once in the connection's codec (`outbound.rs`;
+//!    JSON from a per-event prefix, `codec/json_write.rs`) and queued on the
+//!    connection's [`Peer`] (`peer.rs`; its queue, bounded in frames and bytes, is in
+//!    `outbound.rs`).
 //! 5. **Write** — after the burst, the session writes everything queued with one flush
 //!    (`write_batch`), under the write timeout; timers (ping, idle, the codec wait) keep
 //!    running while it waits.
 //!
 //! A push takes the same end of the path: `Conn::push` / [`Emitter`] (`conn.rs`) build a
 //! [`SharedFrame`] (encoded at most once per codec), the [`Adapter`] queues it on each
-//! member's `Peer`, and each member's session writes it. Errors are made in `error.rs`;
-//! counters and their descriptions are in `metrics.rs`.
+//! member's [`Peer`], and each member's session writes it. Errors are made in `error.rs`;
+//! counters, their descriptions and handler timing are in `metrics.rs`.
 //!
 //! ```no_run
 //! use axum::serve::ListenerExt;
@@ -69,10 +71,12 @@ mod error;
 mod extract;
 pub mod handler;
 mod handshake;
+mod hooks;
 mod inbound;
 mod limits;
 mod metrics;
 mod outbound;
+mod peer;
 mod rooms;
 mod route;
 mod session;
@@ -90,8 +94,9 @@ pub use extract::{Context, EventName, FromContext, State};
 pub use handler::{RequestHandler, SendHandler};
 pub use handshake::Handshake;
 pub use outbound::SharedFrame;
+pub use peer::Peer;
 pub use rooms::{
-    Adapter, AdapterError, AdapterFuture, ConnId, LocalAdapter, Peer, RoomError, RoomInfo, Target,
+    Adapter, AdapterError, AdapterFuture, ConnId, LocalAdapter, RoomError, RoomInfo, Target,
 };
 pub use testing::TestClient;
 
@@ -99,9 +104,9 @@ use crate::codec::{Codec, CodecFamily};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
-use builder::{ConnectHook, DisconnectHook, OpenHook, ShutdownHook};
 use conn::Hub;
 use futures::FutureExt;
+use hooks::Hooks;
 use outbound::Outbound;
 use route::Routes;
 use std::future::Future;
@@ -117,10 +122,7 @@ pub use crate::protocol::{SUBPROTOCOL_CBOR, SUBPROTOCOL_JSON};
 pub(crate) struct ServerInner<S, C> {
     pub(crate) state: S,
     pub(crate) routes: Routes<S, C>,
-    connect: ConnectHook<S, C>,
-    open_hook: Option<OpenHook<S, C>>,
-    disconnect: Option<DisconnectHook<S, C>>,
-    shutdown_hook: Option<ShutdownHook<S>>,
+    hooks: Hooks<S, C>,
     pub(crate) config: ServerConfig,
     hub: Arc<Hub>,
     /// The next connection id; starts above the adapter's [`Adapter::id_base`]. The
@@ -203,9 +205,44 @@ where
         ::metrics::counter!("wsx_connections_total").increment(1);
         conn
     }
+}
 
-    pub(crate) async fn finish(&self, conn: Conn<C>, reason: DisconnectReason) {
-        if let Some(hook) = &self.disconnect {
+impl<S, C> session::Host<S, C> for ServerInner<S, C>
+where
+    S: Clone + Send + Sync + 'static,
+    C: Send + Sync + 'static,
+{
+    fn routes(&self) -> &Routes<S, C> {
+        &self.routes
+    }
+
+    fn state(&self) -> &S {
+        &self.state
+    }
+
+    fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    fn is_shutting_down(&self) -> bool {
+        ServerInner::is_shutting_down(self)
+    }
+
+    async fn opened(&self, conn: &Conn<C>) {
+        if let Some(hook) = &self.hooks.after_open {
+            let fut = hook(conn.clone(), self.state.clone());
+            let guarded = AssertUnwindSafe(fut).catch_unwind();
+            if Box::pin(guarded.instrument(tracing::info_span!("conn", id = conn.id())))
+                .await
+                .is_err()
+            {
+                tracing::error!(conn = conn.id(), "open hook panicked");
+            }
+        }
+    }
+
+    async fn end(&self, conn: Conn<C>, reason: DisconnectReason) {
+        if let Some(hook) = &self.hooks.after_close {
             let fut = hook(conn.clone(), self.state.clone(), reason.clone());
             if AssertUnwindSafe(fut).catch_unwind().await.is_err() {
                 tracing::error!(conn = conn.id(), "disconnect hook panicked");
@@ -297,14 +334,17 @@ where
             },
         };
         tracing::trace!(?offered, ?family, "upgrade");
-        let state = match (self.inner.connect)(handshake.clone(), self.inner.state.clone()).await {
-            Ok(state) => state,
-            Err(reject) => {
-                self.inner.release();
-                ::metrics::counter!("wsx_connections_rejected_total").increment(1);
-                return (reject.status, reject.message).into_response();
-            }
-        };
+        let state =
+            match (self.inner.hooks.before_upgrade)(handshake.clone(), self.inner.state.clone())
+                .await
+            {
+                Ok(state) => state,
+                Err(reject) => {
+                    self.inner.release();
+                    ::metrics::counter!("wsx_connections_rejected_total").increment(1);
+                    return (reject.status, reject.message).into_response();
+                }
+            };
         let config = &self.inner.config;
         let failed = self.clone();
         let server = self.clone();
@@ -316,29 +356,23 @@ where
                 tracing::debug!(%e, "upgrade failed");
                 failed.inner.release();
             })
-            .on_upgrade(move |socket| async move {
-                server.serve_socket(socket, handshake, state, family).await;
-            })
+            .on_upgrade(move |socket| server.serve_socket(socket, handshake, state, family))
     }
 
-    pub(crate) async fn serve_socket<T: session::Transport>(
+    /// The task of one connection on an upgraded (or in-memory) socket: registers it, then
+    /// runs the session (which runs the open hook first).
+    ///
+    /// Not an `async fn`: the socket goes straight into the session's future, which
+    /// holds it once. Every async layer it passed through by value would keep its own
+    /// copy in the connection's task for the connection's whole life.
+    pub(crate) fn serve_socket<T: session::Transport + 'static>(
         &self,
         socket: T,
         handshake: Arc<Handshake>,
         state: C,
         family: Option<CodecFamily>,
-    ) {
+    ) -> impl Future<Output = ()> + Send + 'static + use<S, C, T> {
         let conn = self.inner.open(handshake, state, family);
-        if let Some(hook) = &self.inner.open_hook {
-            let fut = hook(conn.clone(), self.inner.state.clone());
-            let guarded = AssertUnwindSafe(fut).catch_unwind();
-            if Box::pin(guarded.instrument(tracing::info_span!("conn", id = conn.id())))
-                .await
-                .is_err()
-            {
-                tracing::error!(conn = conn.id(), "open hook panicked");
-            }
-        }
         let span = tracing::info_span!("conn", id = conn.id());
         let run = session::run(
             self.inner.clone(),
@@ -349,16 +383,15 @@ where
         // A disabled span still takes 40 bytes in every connection's task: instrument
         // (boxed) only when something listens.
         if span.is_disabled() {
-            drop(span);
-            run.await;
+            futures::future::Either::Left(run)
         } else {
-            Box::pin(run.instrument(span)).await;
+            futures::future::Either::Right(Box::pin(run.instrument(span)))
         }
     }
 
     /// Pushes to the members of a room (on every node, with a cluster adapter).
     pub fn to(&self, room: &str) -> Emitter {
-        Emitter::new(self.inner.hub.clone(), Target::room(room, None))
+        self.inner.hub.to_room(room)
     }
 
     /// Pushes to every connection (on every node, with a cluster adapter).
@@ -368,7 +401,7 @@ where
 
     /// Pushes to one connection (on whichever node holds it, with a cluster adapter).
     pub fn to_conn(&self, id: ConnId) -> Emitter {
-        Emitter::new(self.inner.hub.clone(), Target::Conn(id))
+        self.inner.hub.to_conn(id)
     }
 
     /// A connection of this node by id.
@@ -471,7 +504,7 @@ where
             conn.peer()
                 .kill(close_code::GOING_AWAY, "server shutting down");
         }
-        if let Some(hook) = &self.inner.shutdown_hook {
+        if let Some(hook) = &self.inner.hooks.after_shutdown {
             hook(self.inner.state.clone()).await;
         }
     }
@@ -504,13 +537,16 @@ where
                 message: "server full".into(),
             });
         }
-        let state = match (self.inner.connect)(handshake.clone(), self.inner.state.clone()).await {
-            Ok(s) => s,
-            Err(r) => {
-                self.inner.release();
-                return Err(r);
-            }
-        };
+        let state =
+            match (self.inner.hooks.before_upgrade)(handshake.clone(), self.inner.state.clone())
+                .await
+            {
+                Ok(s) => s,
+                Err(r) => {
+                    self.inner.release();
+                    return Err(r);
+                }
+            };
         let (client, socket) = testing::pair();
         let server = self.clone();
         tokio::spawn(async move {

@@ -156,7 +156,7 @@ impl Outbound {
     }
 
     /// A `response_ok` of event `x`: in the JSON codecs written from its prefix (see
-    /// [`json_ok_prefix`](crate::codec::json_ok_prefix)) as a `String`, which a text
+    /// [`json_ok_prefix`](crate::codec::json_write::json_ok_prefix)) as a `String`, which a text
     /// message takes as it is (no UTF-8 check); in the others encoded whole.
     pub(crate) fn encode_ok<T: Serialize + ?Sized>(
         codec: Codec,
@@ -170,7 +170,7 @@ impl Outbound {
             return Outbound::encode(codec, &OutFrame::ok(x, id, w, p));
         }
         let text = crate::codec::with_scratch(|out| {
-            crate::codec::write_json_ok(out, json_prefix, id, w, p)
+            crate::codec::json_write::write_json_ok(out, json_prefix, id, w, p)
         })
         .map_err(|e| EncodeError(e.to_string()))?;
         let msg = if codec.is_text() {

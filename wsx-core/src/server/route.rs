@@ -1,33 +1,39 @@
-//! Routes: each event's handler behind one erased signature, and what runs around every
-//! call — the payload's decode and check, the panic guard, the first poll, the timing and
-//! the reply's encoding.
+//! Routes: each event's handler behind one erased interface, [`ErasedHandler`], and what
+//! runs around every call.
 //!
-//! [`request_route`] and [`send_route`] build the erased handler of a request and of a
-//! one-way event; the session calls it with the frame ([`Route::handler`]) and queues
-//! what it returns ([`Started`]).
+//! [`RequestRoute`] and [`SendRoute`] are its two implementations, for a request and a
+//! one-way event: each decodes the payload into its type (the typed fast path, else the
+//! validator), calls the handler with a panic guard, polls it once ([`start_handler`])
+//! and encodes what it answers in the connection's codec. The session calls
+//! [`ErasedHandler::start`] with the frame and queues what it returns ([`Started`]).
 
 use super::HandlerError;
+use super::conn::Conn;
 use super::extract::Context;
 use super::handler::{RequestHandler, SendHandler};
 use super::inbound::Inbound;
+use super::metrics::HandlerSeconds;
 use super::outbound::Outbound;
 use crate::error::{ErrorCode, WireError};
 use crate::event::{EventKind, RequestEvent, SendEvent};
 use crate::protocol::OutFrame;
-use crate::validate;
+use crate::validate::{self, Validator};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use tracing::Instrument;
 
-/// An event's handler, type-erased: it decodes the payload, calls the handler and polls
-/// it once ([`Started`]). `None` when the payload turned out not to be one JSON value
-/// (see `InPayload::decode`): the caller decodes the frame the owned way and calls again.
-pub(crate) type ErasedHandler<S, C> =
-    Arc<dyn Fn(&Context<'_, S, C>, Inbound<'_>) -> Option<Started> + Send + Sync>;
+/// An event's handler behind one interface: the session holds every route as one of
+/// these, whatever the handler's event, extractors and future.
+pub(crate) trait ErasedHandler<S, C>: Send + Sync {
+    /// Decodes the frame's payload, calls the handler (with a [`Context`] of the
+    /// connection, the app state and the frame) and polls it once: what to queue if it
+    /// finished, else the rest of its work.
+    fn start(&self, conn: &Conn<C>, state: &S, frame: Inbound<'_>) -> Started;
+}
 
 /// A handler, once started: what it queues (a reply, an error, or nothing) if it
 /// finished on its first poll, as most do, else the rest of its work.
@@ -37,18 +43,33 @@ pub(crate) enum Started {
     /// Waiting: the session polls it again when it wakes.
     Waiting(BoxFuture<'static, Option<Outbound>>),
 }
-/// The handlers by event name. Hashed with foldhash: the names are fixed when the server
-/// is built, and SipHash of the name was ~0.8% of the echo server.
+
+/// The handlers by event name. Hashed with foldhash rather than SipHash: the names are
+/// fixed when the server is built, and the lookup runs on every frame.
 pub(crate) type Routes<S, C> = HashMap<&'static str, Route<S, C>, foldhash::fast::RandomState>;
 
+/// One event's entry in the routes.
 pub(crate) struct Route<S, C> {
     pub(crate) name: &'static str,
     pub(crate) kind: EventKind,
-    pub(crate) handler: ErasedHandler<S, C>,
-    pub(crate) frames_in: std::sync::OnceLock<::metrics::Counter>,
+    pub(crate) handler: Box<dyn ErasedHandler<S, C>>,
+    frames_in: std::sync::OnceLock<::metrics::Counter>,
 }
 
 impl<S, C> Route<S, C> {
+    pub(crate) fn new(
+        name: &'static str,
+        kind: EventKind,
+        handler: Box<dyn ErasedHandler<S, C>>,
+    ) -> Self {
+        Route {
+            name,
+            kind,
+            handler,
+            frames_in: std::sync::OnceLock::new(),
+        }
+    }
+
     /// The route's `wsx_frames_in_total` counter, looked up on first use.
     pub(crate) fn frames_in(&self) -> &::metrics::Counter {
         self.frames_in
@@ -56,52 +77,85 @@ impl<S, C> Route<S, C> {
     }
 }
 
-/// The route of request event `E`: decodes the payload (the typed fast path, else the
-/// validator), calls the handler (a panic becomes `internal`), checks the response
-/// against its schema when `outgoing` is given, and encodes the `response_ok` or
-/// `response_error` in the connection's codec. The first poll happens here
-/// ([`start_handler`]); a handler that waits is finished by the session.
-pub(crate) fn request_route<E, H, S, C, Args>(
+/// The route of request event `E`: decodes the payload, calls the handler (a panic
+/// becomes `internal`), checks the response against its schema when `outgoing` is given,
+/// and encodes the `response_ok` or `response_error` in the connection's codec.
+pub(crate) struct RequestRoute<E, H, Args> {
     handler: H,
-    incoming: &'static validate::Validator,
-    outgoing: Option<&'static validate::Validator>,
+    incoming: &'static Validator,
+    outgoing: Option<&'static Validator>,
+    /// The JSON `response_ok` of this event up to its `id` ([`ok_prefix_of`]).
     ok_prefix: &'static str,
-) -> ErasedHandler<S, C>
+    seconds: HandlerSeconds,
+    event: PhantomData<fn() -> (E, Args)>,
+}
+
+impl<E, H, Args> RequestRoute<E, H, Args> {
+    pub(crate) fn new(
+        handler: H,
+        incoming: &'static Validator,
+        outgoing: Option<&'static Validator>,
+        ok_prefix: &'static str,
+    ) -> Self {
+        RequestRoute {
+            handler,
+            incoming,
+            outgoing,
+            ok_prefix,
+            seconds: HandlerSeconds::default(),
+            event: PhantomData,
+        }
+    }
+}
+
+impl<E, H, S, C, Args> ErasedHandler<S, C> for RequestRoute<E, H, Args>
 where
     E: RequestEvent,
     H: RequestHandler<E, S, C, Args>,
     S: Clone + Send + Sync + 'static,
     C: Send + Sync + 'static,
 {
-    let seconds = HandlerSeconds::default();
-    let known_valid = E::TYPED_CHECK.then_some(E::known_valid as fn(&E::Payload) -> bool);
-    Arc::new(move |ctx: &Context<'_, S, C>, inbound: Inbound<'_>| {
-        let timer = seconds.start(E::NAME);
+    fn start(&self, conn: &Conn<C>, state: &S, frame: Inbound<'_>) -> Started {
+        let Inbound {
+            id,
+            sender_clock,
+            payload,
+            ..
+        } = frame;
+        let ctx = &Context {
+            conn,
+            state,
+            event: E::NAME,
+            request_id: id.as_deref(),
+        };
+        let timer = self.seconds.start(E::NAME);
         let codec = ctx.conn.codec();
-        let Inbound { w, p, .. } = inbound;
-        // Decoded here, while the payload is borrowed from the message, and the
-        // handler called here, while the context is borrowed from the session:
-        // its future holds only what the handler took.
-        let called = match p.decode::<E::Payload>(incoming, known_valid)? {
+        let (outgoing, ok_prefix) = (self.outgoing, self.ok_prefix);
+        let known_valid = E::TYPED_CHECK.then_some(E::known_valid as fn(&E::Payload) -> bool);
+        // Decoded here, while the payload is borrowed from the message, and the handler
+        // called here, while the context is borrowed from the session: its future holds
+        // only what the handler took.
+        let called = match payload.decode::<E::Payload>(self.incoming, known_valid) {
             Err(e) => Err(e.to_wire()),
-            Ok(payload) => guard_call(|| handler.clone().call(ctx, payload)),
+            Ok(payload) => guard_call(|| self.handler.clone().call(ctx, payload)),
         };
         let reply = move |result: Result<Result<E::Response, HandlerError>, WireError>,
                           id: Option<&str>| {
             let x = E::NAME;
+            let w = sender_clock.as_ref();
             let result = result.and_then(|r| {
-                        let resp = r.map_err(|e| e.to_wire())?;
-                        if let Some(outgoing) = outgoing {
-                            if let Err(e) = validate::check_with(outgoing, &resp) {
-                                tracing::error!(event = E::NAME, error = %e, "response breaks its own schema");
-                                return Err(WireError::new(ErrorCode::Internal, "response breaks its schema"));
-                            }
-                        }
-                        Ok(resp)
-                    });
+                let resp = r.map_err(|e| e.to_wire())?;
+                if let Some(outgoing) = outgoing {
+                    if let Err(e) = validate::check_with(outgoing, &resp) {
+                        tracing::error!(event = E::NAME, error = %e, "response breaks its own schema");
+                        return Err(WireError::new(ErrorCode::Internal, "response breaks its schema"));
+                    }
+                }
+                Ok(resp)
+            });
             let encoded = match &result {
-                Ok(resp) => Outbound::encode_ok(codec, ok_prefix, x, id, w.as_ref(), resp),
-                Err(wire) => Outbound::encode(codec, &OutFrame::error(x, id, w.as_ref(), wire)),
+                Ok(resp) => Outbound::encode_ok(codec, ok_prefix, x, id, w, resp),
+                Err(wire) => Outbound::encode(codec, &OutFrame::error(x, id, w, wire)),
             };
             if let Err(wire) = &result {
                 let code = wire.code.map(|c| c.as_str()).unwrap_or("error");
@@ -114,40 +168,61 @@ where
                 Err(e) => {
                     tracing::error!(event = E::NAME, %e, "response could not be encoded");
                     let wire = WireError::new(ErrorCode::Internal, "response could not be encoded");
-                    Outbound::encode(codec, &OutFrame::error(x, id, w.as_ref(), &wire)).ok()
+                    Outbound::encode(codec, &OutFrame::error(x, id, w, &wire)).ok()
                 }
             }
         };
-        Some(start_handler(called, ctx.request_id, reply, || {
+        start_handler(called, ctx.request_id, reply, || {
             tracing::debug_span!("request", event = E::NAME)
-        }))
-    })
+        })
+    }
 }
 
 /// The route of one-way event `E`: decodes the payload, calls the handler, and answers
 /// only a refusal (a `$error` push naming the event).
-pub(crate) fn send_route<E, H, S, C, Args>(
+pub(crate) struct SendRoute<E, H, Args> {
     handler: H,
-    incoming: &'static validate::Validator,
-) -> ErasedHandler<S, C>
+    incoming: &'static Validator,
+    seconds: HandlerSeconds,
+    event: PhantomData<fn() -> (E, Args)>,
+}
+
+impl<E, H, Args> SendRoute<E, H, Args> {
+    pub(crate) fn new(handler: H, incoming: &'static Validator) -> Self {
+        SendRoute {
+            handler,
+            incoming,
+            seconds: HandlerSeconds::default(),
+            event: PhantomData,
+        }
+    }
+}
+
+impl<E, H, S, C, Args> ErasedHandler<S, C> for SendRoute<E, H, Args>
 where
     E: SendEvent,
     H: SendHandler<E, S, C, Args>,
     S: Clone + Send + Sync + 'static,
     C: Send + Sync + 'static,
 {
-    let seconds = HandlerSeconds::default();
-    let known_valid = E::TYPED_CHECK.then_some(E::known_valid as fn(&E::Payload) -> bool);
-    Arc::new(move |ctx: &Context<'_, S, C>, inbound: Inbound<'_>| {
-        let timer = seconds.start(E::NAME);
+    fn start(&self, conn: &Conn<C>, state: &S, frame: Inbound<'_>) -> Started {
+        let Inbound { id, payload, .. } = frame;
+        let ctx = &Context {
+            conn,
+            state,
+            event: E::NAME,
+            request_id: id.as_deref(),
+        };
+        let timer = self.seconds.start(E::NAME);
         let codec = ctx.conn.codec();
-        let called = match inbound.p.decode::<E::Payload>(incoming, known_valid)? {
+        let known_valid = E::TYPED_CHECK.then_some(E::known_valid as fn(&E::Payload) -> bool);
+        let called = match payload.decode::<E::Payload>(self.incoming, known_valid) {
             Err(e) => {
                 let mut wire = e.to_wire();
                 wire.message = format!("event `{}`: {}", E::NAME, wire.message);
                 Err(wire)
             }
-            Ok(payload) => guard_call(|| handler.clone().call(ctx, payload)),
+            Ok(payload) => guard_call(|| self.handler.clone().call(ctx, payload)),
         };
         let report = move |result: Result<(), WireError>, _: Option<&str>| {
             timer.stop();
@@ -157,10 +232,10 @@ where
             }
             Outbound::encode(codec, &OutFrame::error_push(&wire)).ok()
         };
-        Some(start_handler(called, None, report, || {
+        start_handler(called, None, report, || {
             tracing::debug_span!("send", event = E::NAME)
-        }))
-    })
+        })
+    }
 }
 
 /// Polls a handler's future once and, if it finished, hands its result to `finish` (which
@@ -168,12 +243,12 @@ where
 /// boxed with `finish` behind it, inside its span only when the span is enabled (a
 /// disabled span still costs an enter and an exit on every poll).
 ///
-/// That first poll is outside tokio's cooperative budget: a handler always runs up to
-/// its first real wait now, in arrival order. Within a long read burst the budget runs
-/// out, and a handler refused by it would only reach its first lock later, after
-/// handlers of frames that came after it (with several in flight, a sender's messages
-/// then took their numbers out of order). A waiting handler is polled again by the
-/// session's set of running handlers, which registers the real waker.
+/// That first poll is outside tokio's cooperative budget, so a handler always runs up to
+/// its first real wait, in arrival order: within a long read burst the budget runs out,
+/// and a handler refused by it would reach its first lock only after handlers of frames
+/// that came after it (with several in flight, a sender's messages would take their
+/// numbers out of order). A waiting handler is polled again by the session's set of
+/// running handlers, which registers the real waker.
 pub(crate) fn start_handler<F>(
     called: Result<F, WireError>,
     id: Option<&str>,
@@ -205,49 +280,6 @@ where
     })
 }
 
-/// The `wsx_handler_seconds` histogram of one event, looked up once (on first use, after
-/// the app installed its recorder) rather than once per message.
-#[derive(Clone, Default)]
-struct HandlerSeconds(Arc<std::sync::OnceLock<::metrics::Histogram>>);
-
-impl HandlerSeconds {
-    /// Starts timing one call.
-    fn start(&self, event: &'static str) -> HandlerTimer {
-        let histogram = self
-            .0
-            .get_or_init(|| ::metrics::histogram!("wsx_handler_seconds", "event" => event))
-            .clone();
-        HandlerTimer {
-            histogram,
-            started: handler_clock().raw(),
-        }
-    }
-}
-
-/// One call being timed.
-struct HandlerTimer {
-    histogram: ::metrics::Histogram,
-    started: u64,
-}
-
-impl HandlerTimer {
-    /// Records the time since [`HandlerSeconds::start`].
-    fn stop(self) {
-        let clock = handler_clock();
-        let nanos = clock.delta_as_nanos(self.started, clock.raw());
-        self.histogram.record(nanos as f64 * 1e-9);
-    }
-}
-
-/// The clock handlers are timed with: the CPU's time-stamp counter where it is steady
-/// (quanta checks), calibrated once per process when the first server is built. Two
-/// reads of the system clock per request were ~3% of the echo server's time; two
-/// counter reads are a fraction of that.
-pub(crate) fn handler_clock() -> &'static quanta::Clock {
-    static CLOCK: std::sync::OnceLock<quanta::Clock> = std::sync::OnceLock::new();
-    CLOCK.get_or_init(quanta::Clock::new)
-}
-
 /// What a handler's panic is answered with.
 fn handler_failed() -> WireError {
     tracing::error!("handler panicked");
@@ -269,7 +301,7 @@ async fn guarded<Fut: Future>(fut: Fut) -> Result<Fut::Output, WireError> {
 }
 
 /// The JSON `response_ok` prefix of an event (see
-/// [`json_ok_prefix`](crate::codec::json_ok_prefix)), made once per event name in a
+/// [`json_ok_prefix`](crate::codec::json_write::json_ok_prefix)), made once per event name in a
 /// process and kept for its life, so a reply borrows it instead of counting references
 /// to it: the names are `'static` and few, so is the memory.
 pub(crate) fn ok_prefix_of(name: &'static str) -> Result<&'static str, serde_json::Error> {
@@ -280,7 +312,8 @@ pub(crate) fn ok_prefix_of(name: &'static str) -> Result<&'static str, serde_jso
     if let Some(prefix) = prefixes.get(name) {
         return Ok(prefix);
     }
-    let prefix: &'static str = Box::leak(crate::codec::json_ok_prefix(name)?.into_boxed_str());
+    let prefix: &'static str =
+        Box::leak(crate::codec::json_write::json_ok_prefix(name)?.into_boxed_str());
     prefixes.insert(name, prefix);
     Ok(prefix)
 }

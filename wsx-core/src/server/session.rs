@@ -5,26 +5,27 @@
 //! and a few hundred bytes of state. Everything queued for the connection since the last
 //! write goes out as one burst with one flush.
 
-use super::ServerInner;
+use super::config::ServerConfig;
 use super::conn::Conn;
 use super::error::DisconnectReason;
 use super::inbound::Inbound;
 use super::limits::TokenBucket;
 use super::metrics::io_counters;
 use super::outbound::Outbound;
-use super::rooms::Peer;
-use super::route::{Route, Started};
-use crate::codec::{Codec, CodecFamily};
+use super::peer::Peer;
+use super::route::{Route, Routes, Started};
+use crate::codec::{Codec, CodecFamily, DecodeError, json_read};
 use crate::error::{ErrorCode, WireError};
 use crate::event::EventKind;
 use crate::protocol::close_code;
-use crate::protocol::{Frame, FrameType, OutFrame};
+use crate::protocol::{FrameError, FrameType, OutFrame};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,6 +49,25 @@ impl<T> Transport for T where
         + Unpin
         + Send
 {
+}
+
+/// What a connection's task needs of its server: the routes and the state handlers get,
+/// the limits, and a way to tell the server a connection ended. The server implements
+/// it; the session knows nothing else of the server.
+pub(crate) trait Host<S, C>: Send + Sync + 'static {
+    /// The handlers by event name.
+    fn routes(&self) -> &Routes<S, C>;
+    /// The app state handlers get.
+    fn state(&self) -> &S;
+    /// The limits.
+    fn config(&self) -> &ServerConfig;
+    /// Whether a graceful shutdown is under way.
+    fn is_shutting_down(&self) -> bool;
+    /// Runs once the connection is open, before its first frame is read: the open hook.
+    fn opened(&self, conn: &Conn<C>) -> impl Future<Output = ()> + Send;
+    /// Runs when a connection ended, after its last frames were written and before the
+    /// closing handshake: the disconnect hook, then leaving the registry and every room.
+    fn end(&self, conn: Conn<C>, reason: DisconnectReason) -> impl Future<Output = ()> + Send;
 }
 
 /// The negotiated codec: a fixed family (from the subprotocol or query) or unknown until
@@ -83,8 +103,10 @@ async fn next_reply(in_flight: &mut Option<Box<InFlight>>) -> Option<Option<Outb
     }
 }
 
-struct Session<S, C> {
-    server: Arc<ServerInner<S, C>>,
+struct Session<S, C, H> {
+    server: Arc<H>,
+    /// The app state's type, which the server's routes are made for.
+    app_state: std::marker::PhantomData<fn() -> S>,
     conn: Conn<C>,
     /// Handlers that did not finish on their first poll; created on first use and dropped
     /// when empty, so an idle connection does not carry it.
@@ -97,7 +119,7 @@ struct Session<S, C> {
     last_message: Instant,
     /// The time of the read burst being handled, read from the clock once per burst
     /// (for the idle timer and the rate limit) rather than once per message: a clock
-    /// read costs about as much as the envelope scan of a small frame.
+    /// read costs as much as reading the envelope of a small frame.
     burst_time: Option<Instant>,
     ping_sent: Option<Instant>,
     next_ping: Option<Instant>,
@@ -106,23 +128,26 @@ struct Session<S, C> {
     hold: Option<Instant>,
 }
 
-pub(crate) async fn run<S, C, T>(
-    server: Arc<ServerInner<S, C>>,
+pub(crate) async fn run<S, C, H, T>(
+    server: Arc<H>,
     conn: Conn<C>,
     mut socket: T,
     negotiated: Negotiated,
 ) where
     S: Clone + Send + Sync + 'static,
     C: Send + Sync + 'static,
+    H: Host<S, C>,
     T: Transport,
 {
+    server.opened(&conn).await;
     let now = Instant::now();
-    let config = &server.config;
+    let config = server.config();
     let next_ping = config.ping_interval.map(|i| now + i);
     let bucket = config
         .rate_limit_per_second
         .map(|rate| TokenBucket::new(rate, config.rate_limit_burst));
     let mut s = Session {
+        app_state: std::marker::PhantomData,
         conn,
         in_flight: None,
         bucket,
@@ -145,20 +170,17 @@ pub(crate) async fn run<S, C, T>(
 
 /// Ends a session: flushes what is queued and sends the close frame when the reason
 /// calls for one, then runs the disconnect hook and leaves every room.
-async fn finish<S, C, T>(
-    server: Arc<ServerInner<S, C>>,
-    conn: Conn<C>,
-    mut socket: T,
-    reason: DisconnectReason,
-) where
+async fn finish<S, C, H, T>(server: Arc<H>, conn: Conn<C>, mut socket: T, reason: DisconnectReason)
+where
     S: Clone + Send + Sync + 'static,
     C: Send + Sync + 'static,
+    H: Host<S, C>,
     T: Transport,
 {
     tracing::debug!(conn = conn.id(), ?reason, "connection ended");
     let peer = conn.peer().clone();
     peer.queue.close();
-    let write_timeout = server.config.write_timeout;
+    let write_timeout = server.config().write_timeout;
     let sent_close = match reason.close_code() {
         // The app's close frame was written with the queue; the peer's own close was
         // answered by the WebSocket layer.
@@ -191,7 +213,7 @@ async fn finish<S, C, T>(
     let drain = sent_close && !matches!(reason, DisconnectReason::ClientClosed(_));
     // The app learns of the end (hooks, rooms) before the closing handshake below, which
     // may wait on the peer.
-    server.finish(conn, reason).await;
+    server.end(conn, reason).await;
     if drain {
         // Read (and drop) what the peer sent before it saw the close, until its own close
         // or end of stream: closing a socket with unread data sends a TCP reset, which
@@ -249,10 +271,11 @@ enum Wrote {
     Closed(u16, String),
 }
 
-impl<S, C> Session<S, C>
+impl<S, C, H> Session<S, C, H>
 where
     S: Clone + Send + Sync + 'static,
     C: Send + Sync + 'static,
+    H: Host<S, C>,
 {
     async fn drive<T: Transport>(&mut self, socket: &mut T) -> DisconnectReason {
         let peer = self.conn.peer().clone();
@@ -264,7 +287,7 @@ where
         // task's only wake-up from other tasks: new frames, and a kill.
         let ready = peer.queue.ready();
         tokio::pin!(ready);
-        let max_in_flight = self.server.config.max_in_flight.max(1);
+        let max_in_flight = self.server.config().max_in_flight.max(1);
         loop {
             // Whether to write what is queued: after a wake-up from another task, and
             // after this task queued replies of its own (quietly: no wake-up to itself), and
@@ -392,7 +415,7 @@ where
     where
         W: std::future::Future,
     {
-        let write_timeout = self.server.config.write_timeout;
+        let write_timeout = self.server.config().write_timeout;
         let stall = sleep_until(Instant::now() + write_timeout);
         tokio::pin!(stall);
         let mut seen = progress.load(Ordering::Relaxed);
@@ -432,7 +455,7 @@ where
     /// The idle and pong deadlines: what still runs while a write waits (not the next
     /// ping, which needs the socket; nor the codec wait, over before anything is written).
     fn timeout_deadline(&self) -> Instant {
-        let config = &self.server.config;
+        let config = self.server.config();
         let mut deadline = Instant::now() + Duration::from_secs(3600);
         if let Some(sent) = self.ping_sent {
             deadline = deadline.min(sent + config.pong_timeout);
@@ -445,7 +468,7 @@ where
 
     /// Whether the idle timeout or the pong timeout has passed at `now`.
     fn expired(&self, now: Instant) -> Option<DisconnectReason> {
-        let config = &self.server.config;
+        let config = self.server.config();
         if let Some(idle) = config.idle_timeout {
             if now >= self.last_message + idle {
                 return Some(DisconnectReason::IdleTimeout);
@@ -533,7 +556,7 @@ where
         if self.hold.is_some_and(|hold| now >= hold) {
             self.hold = None;
         }
-        let config = &self.server.config;
+        let config = self.server.config();
         if let (None, Some(next), Some(interval)) =
             (self.ping_sent, self.next_ping, config.ping_interval)
         {
@@ -564,7 +587,7 @@ where
         // Any frame proves the peer is alive.
         self.ping_sent = None;
         if matches!(msg, Message::Text(_) | Message::Binary(_))
-            && self.server.config.idle_timeout.is_some()
+            && self.server.config().idle_timeout.is_some()
         {
             self.last_message = self.now();
         }
@@ -594,51 +617,38 @@ where
         }
         let codec = self.conn.codec();
         io_counters().bytes_in.increment(bytes.len() as u64);
-        // Decode with what the frame actually is, answer in the connection's codec. A
-        // JSON frame is borrowed from the message; anything the borrowed form cannot
-        // take (escaped strings, CBOR, a malformed frame) is decoded the owned way.
-        let borrowed = match (data, sniffed) {
-            (Data::Text(text), _) => crate::codec::decode_ref_str(text),
-            (Data::Binary(b), Codec::JsonBinary) => crate::codec::decode_ref_slice(b),
-            _ => None,
-        }
-        .and_then(Inbound::from_json);
-        let mut owned: Frame;
-        let decoded = match borrowed {
-            Some(inbound) => Ok(inbound),
-            None => match sniffed.decode(bytes) {
-                Ok(frame) => {
-                    owned = frame;
-                    Ok(Inbound::from_frame(&mut owned))
-                }
-                Err(e) => Err(e),
-            },
+        // Decoded as what the frame actually is, answered in the connection's codec. A
+        // JSON frame is borrowed from the message where it can be; CBOR is owned.
+        let decoded = match (data, sniffed) {
+            (Data::Text(text), _) => json_read::decode_str(text)
+                .map_err(DecodeError::into_frame_error)
+                .and_then(Inbound::from_json),
+            (Data::Binary(b), Codec::JsonBinary) => json_read::decode_slice(b)
+                .map_err(DecodeError::into_frame_error)
+                .and_then(Inbound::from_json),
+            _ => sniffed
+                .decode(bytes)
+                .map(Inbound::from_frame)
+                .map_err(DecodeError::into_frame_error),
         };
         if !self.take_token() {
             self.strikes += 1;
             let wire = WireError::new(ErrorCode::RateLimited, "rate limit exceeded: slow down");
-            let (x, id, w) = match &decoded {
-                Ok(f) if f.t == FrameType::Request => (f.x, f.id, f.w.as_ref()),
+            let (event, id, sender_clock) = match &decoded {
+                Ok(f) if f.kind == FrameType::Request => {
+                    (&*f.event, f.id.as_deref(), f.sender_clock.as_ref())
+                }
                 _ => ("", None, None),
             };
-            self.reply_error(codec, x, id, w, &wire);
-            if self.strikes > self.server.config.rate_limit_strikes {
+            self.reply_error(codec, event, id, sender_clock, &wire);
+            if self.strikes > self.server.config().rate_limit_strikes {
                 return Some(DisconnectReason::RateLimited);
             }
             return None;
         }
-        let inbound = match decoded {
-            Ok(inbound) => inbound,
-            Err(e) => return self.refuse_frame(codec, e),
-        };
-        if self.dispatch(codec, inbound) {
-            return None;
-        }
-        // The end of the message the scan took for the payload is not one JSON value: the
-        // owned decode finds what the frame really is, or names what is wrong with it.
-        match sniffed.decode(bytes) {
-            Ok(mut frame) => {
-                self.dispatch(codec, Inbound::from_frame(&mut frame));
+        match decoded {
+            Ok(inbound) => {
+                self.dispatch(codec, inbound);
                 None
             }
             Err(e) => self.refuse_frame(codec, e),
@@ -646,12 +656,7 @@ where
     }
 
     /// Answers a frame that could not be decoded; `Some` when there were too many.
-    fn refuse_frame(
-        &mut self,
-        codec: Codec,
-        e: crate::codec::DecodeError,
-    ) -> Option<DisconnectReason> {
-        let fe = e.into_frame_error();
+    fn refuse_frame(&mut self, codec: Codec, fe: FrameError) -> Option<DisconnectReason> {
         self.bad_frames += 1;
         let wire = fe.to_wire();
         match fe.id.as_deref() {
@@ -664,59 +669,64 @@ where
             ),
             None => self.reply_error(codec, "", None, None, &wire),
         }
-        if self.bad_frames > self.server.config.max_bad_frames {
+        if self.bad_frames > self.server.config().max_bad_frames {
             return Some(DisconnectReason::TooManyBadFrames);
         }
         None
     }
 
-    /// Starts the handler of a frame, or answers why there is none. `false` when the
-    /// frame's unchecked payload is not one JSON value ([`start`]): nothing was done.
-    fn dispatch(&mut self, codec: Codec, frame: Inbound<'_>) -> bool {
+    /// Starts the handler of a frame, or answers why there is none.
+    fn dispatch(&mut self, codec: Codec, frame: Inbound<'_>) {
         // Fields borrowed one by one (no clone of the server's `Arc`, whose count every
         // connection would otherwise bump on every frame).
-        let route: Option<&Route<S, C>> = self.server.routes.get(frame.x);
-        match (frame.t, route) {
-            (FrameType::Request | FrameType::Send, Some(route))
-                if matches!(
-                    (frame.t, route.kind),
-                    (FrameType::Request, EventKind::Request) | (FrameType::Send, EventKind::Send)
-                ) =>
-            {
-                return start(
+        let route: Option<&Route<S, C>> = self.server.routes().get(&*frame.event);
+        match (frame.kind, route) {
+            (FrameType::Request, Some(route)) if route.kind == EventKind::Request => {
+                start(
                     &mut self.in_flight,
                     &self.conn,
-                    &self.server.state,
+                    self.server.state(),
                     route,
                     frame,
                 );
             }
-            // No handler decodes this payload: check it here, so that a frame that is not
-            // JSON is refused as such rather than for its event.
-            _ if !frame.p.is_json() => return false,
+            (FrameType::Send, Some(route)) if route.kind == EventKind::Send => {
+                start(
+                    &mut self.in_flight,
+                    &self.conn,
+                    self.server.state(),
+                    route,
+                    frame,
+                );
+            }
             (FrameType::Request | FrameType::Send, found) => {
                 let message = match found {
                     Some(route) => format!(
                         "event `{}` is {}; it cannot be sent as a `{}`",
-                        frame.x,
+                        frame.event,
                         match route.kind {
                             EventKind::Request => "a request",
                             EventKind::Send => "a one-way event",
                             EventKind::Push => "a server push",
                         },
-                        frame.t.as_str()
+                        frame.kind.as_str()
                     ),
-                    None => format!("no handler for event `{}`", frame.x),
+                    None => format!("no handler for event `{}`", frame.event),
                 };
                 metrics::counter!("wsx_frames_in_total", "event" => "unknown").increment(1);
                 let wire = WireError::new(ErrorCode::UnknownEvent, message);
-                self.reply_error(codec, frame.x, frame.id, frame.w.as_ref(), &wire);
+                self.reply_error(
+                    codec,
+                    &frame.event,
+                    frame.id.as_deref(),
+                    frame.sender_clock.as_ref(),
+                    &wire,
+                );
             }
             (FrameType::ResponseOk | FrameType::ResponseError, _) => {
-                tracing::debug!(conn = self.conn.id(), event = %frame.x, "ignoring a response: the server sends no requests");
+                tracing::debug!(conn = self.conn.id(), event = %frame.event, "ignoring a response: the server sends no requests");
             }
         }
-        true
     }
 
     /// Queues an error: a `response_error` when there is a request id, else a `$error`
@@ -724,16 +734,18 @@ where
     fn reply_error(
         &self,
         codec: Codec,
-        x: &str,
+        event: &str,
         id: Option<&str>,
-        w: Option<&serde_json::Number>,
+        sender_clock: Option<&serde_json::Number>,
         wire: &WireError,
     ) {
         if let Some(code) = wire.code {
             metrics::counter!("wsx_errors_total", "code" => code.as_str()).increment(1);
         }
         let encoded = match id {
-            Some(id) => Outbound::encode(codec, &OutFrame::error(x, Some(id), w, wire)),
+            Some(id) => {
+                Outbound::encode(codec, &OutFrame::error(event, Some(id), sender_clock, wire))
+            }
             None => Outbound::encode(codec, &OutFrame::error_push(wire)),
         };
         match encoded {
@@ -747,35 +759,22 @@ where
 
 /// Starts the handler of a frame. Most handlers finish without waiting: the route polls
 /// it once (see `start_handler`) and its reply is queued at once, so only the ones that
-/// really wait pay for a slot in `in_flight`.
-///
-/// `false` when the handler found the frame's unchecked payload not to be one JSON value
-/// (see `InPayload::decode`): nothing was started.
+/// really wait take a slot in `in_flight`.
 fn start<S, C>(
     in_flight: &mut Option<Box<InFlight>>,
     conn: &Conn<C>,
     state: &S,
     route: &Route<S, C>,
     frame: Inbound<'_>,
-) -> bool {
-    let ctx = super::extract::Context {
-        conn,
-        state,
-        event: route.name,
-        request_id: frame.id,
-    };
-    let Some(started) = (route.handler)(&ctx, frame) else {
-        return false;
-    };
+) {
     route.frames_in().increment(1);
-    match started {
+    match route.handler.start(conn, state, frame) {
         Started::Done(Some(item)) => {
             conn.peer().enqueue_own(item);
         }
         Started::Done(None) => {}
         Started::Waiting(fut) => in_flight.get_or_insert_with(Default::default).push(fut),
     }
-    true
 }
 
 /// Why a read failed, by the WebSocket layer's error type (never by its text).

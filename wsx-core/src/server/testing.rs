@@ -232,9 +232,9 @@ impl TestClient {
 
 #[cfg(test)]
 mod idle_cost {
-    /// Every idle connection carries its task's future: keep it small. (With the real
-    /// axum socket, 336 more bytes; the whole idle connection costs about 7.9 KiB, see
-    /// BENCHMARKS.md.) Debug builds lay futures out less tightly, hence two limits.
+    /// Every idle connection carries its task's future: keep it small (the real axum
+    /// socket adds its own state; BENCHMARKS.md has the whole idle connection's cost).
+    /// Debug builds lay futures out less tightly, hence two limits.
     #[tokio::test]
     async fn an_idle_connection_task_stays_small() {
         let server = crate::server::ServerBuilder::<(), ()>::new(())

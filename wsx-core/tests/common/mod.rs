@@ -9,6 +9,10 @@
     clippy::panic
 )]
 
+#[macro_use]
+#[path = "../support/event.rs"]
+mod event_macro;
+
 use futures::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -19,7 +23,6 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use wsx_core::event::{Event, EventKind, PushEvent, RequestEvent, SendEvent};
 use wsx_core::server::{
     Conn, DisconnectReason, HandlerError, Handshake, Reject, Server, ServerBuilder, ServerConfig,
 };
@@ -56,51 +59,19 @@ pub struct SignupReq {
     pub age: u32,
 }
 
-macro_rules! event {
-    ($marker:ident, $name:literal, request, $req:ty => $resp:ty) => {
-        pub struct $marker;
-        impl Event for $marker {
-            const NAME: &'static str = $name;
-            const KIND: EventKind = EventKind::Request;
-            type Payload = $req;
-        }
-        impl RequestEvent for $marker {
-            type Response = $resp;
-        }
-    };
-    ($marker:ident, $name:literal, send, $p:ty) => {
-        pub struct $marker;
-        impl Event for $marker {
-            const NAME: &'static str = $name;
-            const KIND: EventKind = EventKind::Send;
-            type Payload = $p;
-        }
-        impl SendEvent for $marker {}
-    };
-    ($marker:ident, $name:literal, push, $p:ty) => {
-        pub struct $marker;
-        impl Event for $marker {
-            const NAME: &'static str = $name;
-            const KIND: EventKind = EventKind::Push;
-            type Payload = $p;
-        }
-        impl PushEvent for $marker {}
-    };
-}
-
-event!(Echo, "echo", request, EchoReq => EchoResp);
-event!(Join, "join", request, JoinReq => JoinResp);
-event!(Say, "say", request, SayReq => SayResp);
-event!(SayDroppable, "sayDroppable", request, SayReq => SayResp);
-event!(Signup, "signup", request, SignupReq => Empty);
-event!(Boom, "boom", request, Empty => Empty);
-event!(Fail, "fail", request, Empty => Empty);
-event!(Who, "who", request, Empty => WhoResp);
-event!(Shout, "shout", request, EchoReq => SayResp);
-event!(Sleepy, "sleepy", request, Empty => Empty);
-event!(Jot, "jot", send, Note);
-event!(SaidPush, "said", push, Said);
-event!(Noted, "noted", push, Note);
+event!(request Echo = "echo": EchoReq => EchoResp);
+event!(request Join = "join": JoinReq => JoinResp);
+event!(request Say = "say": SayReq => SayResp);
+event!(request SayDroppable = "sayDroppable": SayReq => SayResp);
+event!(request Signup = "signup": SignupReq => Empty);
+event!(request Boom = "boom": Empty => Empty);
+event!(request Fail = "fail": Empty => Empty);
+event!(request Who = "who": Empty => WhoResp);
+event!(request Shout = "shout": EchoReq => SayResp);
+event!(request Sleepy = "sleepy": Empty => Empty);
+event!(send Jot = "jot": Note);
+event!(push SaidPush = "said": Said);
+event!(push Noted = "noted": Note);
 
 /// Per-connection state of the test server.
 #[derive(Debug, Default)]
