@@ -176,6 +176,8 @@ enum ConnectionEnd {
     Closed,
     /// The connection died; reconnect.
     Dropped(String),
+    /// The server closed the connection with a code that is not final; reconnect.
+    ServerClosed { code: u16, reason: String },
     /// The server closed with a final code: wait for [`Command::Reconnect`].
     Final { code: u16, reason: String },
 }
@@ -254,7 +256,14 @@ pub(crate) async fn run(
                 let lost = io.shared.pending.fail_sent();
                 tracing::info!(%error, lost, queued = io.outbox.len(), url = io.shared.url(), "connection lost");
                 io.shared.next_url();
-                io.reconnect(error, false).await
+                io.reconnect(error, None, false).await
+            }
+            ConnectionEnd::ServerClosed { code, reason } => {
+                let lost = io.shared.pending.fail_sent();
+                tracing::info!(code, %reason, lost, queued = io.outbox.len(), url = io.shared.url(), "server closed the connection");
+                io.shared.next_url();
+                let error = format!("server closed the connection: {code} {reason}");
+                io.reconnect(error, Some(code), false).await
             }
             ConnectionEnd::Final { code, reason } => {
                 let lost = io.shared.pending.fail_sent();
@@ -267,7 +276,7 @@ pub(crate) async fn run(
                     Served::Closed => return io.finish(CloseReason::ClientClosed),
                     Served::Done(()) | Served::ReconnectNow => {}
                 }
-                io.reconnect(error, true).await
+                io.reconnect(error, Some(code), true).await
             }
         };
         match next {
@@ -323,7 +332,10 @@ impl Io {
                                     code: u16::from(f.code),
                                     reason: f.reason.to_string(),
                                 },
-                                Some(f) => ConnectionEnd::Dropped(format!("server closed the connection: {} {}", u16::from(f.code), f.reason)),
+                                Some(f) => ConnectionEnd::ServerClosed {
+                                    code: u16::from(f.code),
+                                    reason: f.reason.to_string(),
+                                },
                                 None => ConnectionEnd::Dropped("server closed the connection".to_owned()),
                             };
                         }
@@ -394,7 +406,12 @@ impl Io {
     /// and counts as attempt 1 whatever the policy's limit (the app asked for it).
     /// [`Command::Reconnect`] cuts a wait short. Every failed attempt moves on to the
     /// next URL.
-    async fn reconnect(&mut self, mut error: String, mut now: bool) -> Result<Ws, CloseReason> {
+    async fn reconnect(
+        &mut self,
+        mut error: String,
+        mut close_code: Option<u16>,
+        mut now: bool,
+    ) -> Result<Ws, CloseReason> {
         let policy = self.shared.config.reconnect.clone();
         if now {
             self.attempt = 0;
@@ -413,6 +430,7 @@ impl Io {
                     attempt: self.attempt,
                     delay,
                     error: error.clone(),
+                    close_code,
                 });
                 if let Served::Closed = self.serve_until(tokio::time::sleep(delay), true).await {
                     return Err(CloseReason::ClientClosed);
@@ -438,6 +456,7 @@ impl Io {
                 Err(e) => {
                     tracing::debug!(attempt = self.attempt, url, error = %e, "reconnect attempt failed");
                     error = e.to_string();
+                    close_code = None;
                     self.shared.next_url();
                 }
             }

@@ -32,6 +32,10 @@ pub enum ConnectionState {
         delay: Duration,
         /// Why the previous connection or attempt ended.
         error: String,
+        /// The close code, when the server closed the previous connection (`1001`, going
+        /// away, is its graceful shutdown: a restart); `None` when the connection was
+        /// lost or an attempt failed.
+        close_code: Option<u16>,
     },
     /// The server closed the connection with a code that the
     /// [`ReconnectPolicy`](crate::ReconnectPolicy) treats as final (by default `1008`

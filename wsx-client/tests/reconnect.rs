@@ -652,3 +652,40 @@ async fn several_urls_fail_over_and_back() {
     assert_eq!(second.opened(), 2);
     client.close().await;
 }
+
+#[tokio::test]
+async fn a_graceful_shutdown_is_told_by_its_close_code_while_reconnecting() {
+    let server = TestServer::start().await;
+    let client = Client::builder(server.url())
+        .reconnect(fast_policy())
+        .connect()
+        .await
+        .unwrap();
+    let mut states = client.states();
+    // The server's graceful shutdown closes with 1001 (going away): not final. The first
+    // attempt after it carries the code; the next, after a refused connect, none.
+    server.kill().await;
+    let seen = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            match states.next().await {
+                Some(ConnectionState::Reconnecting {
+                    attempt,
+                    close_code,
+                    error,
+                    ..
+                }) => seen.push((attempt, close_code, error)),
+                Some(ConnectionState::Disconnected { code, .. }) => panic!("{code} taken as final"),
+                Some(_) => {}
+                None => panic!("state stream ended"),
+            }
+        }
+        seen
+    })
+    .await
+    .expect("two Reconnecting states");
+    assert_eq!((seen[0].0, seen[0].1), (1, Some(1001)), "{seen:?}");
+    assert!(seen[0].2.contains("1001"), "{seen:?}");
+    assert_eq!((seen[1].0, seen[1].1), (2, None), "{seen:?}");
+    client.close().await;
+}

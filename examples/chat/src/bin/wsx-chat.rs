@@ -33,7 +33,7 @@ async fn main() -> ExitCode {
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     // Flags that do not fit together are refused before anything is opened.
     let store = config.database()?.describe();
-    let listener = tokio::net::TcpListener::bind((config.addr, config.port)).await?;
+    let listener = listen(std::net::SocketAddr::new(config.addr, config.port))?;
     let addr = listener.local_addr()?;
     let chat = Chat::new(config).await?;
     println!("wsx-chat listening on http://{addr}");
@@ -48,6 +48,25 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     chat.serve(listener, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Connections the kernel queues before they are accepted. After a restart every client
+/// comes back within a second or two (a reconnect storm: 10,000 in `scripts/bench.sh
+/// storm`); a queue of 1,024 (tokio's default) overflows and the dropped SYNs are only
+/// retried after 1, 2, 4 s. The kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` (address reuse on, as `TcpListener::bind` does) with [`LISTEN_BACKLOG`].
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Ctrl-C, or SIGTERM on Unix.

@@ -33,6 +33,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use wsx_client::{
     Client, CloseReason, ConnectionState, Error, Lagged, ReconnectPolicy, Subscription,
 };
+use wsx_core::protocol::close_code;
 
 /// How long the client waits for an answer, by default, before it counts a request as
 /// lost (an outbox message is then sent again once the connection is open).
@@ -183,16 +184,6 @@ pub fn describe_disconnect(code: u16, reason: &str, idle_secs: u64) -> String {
             reason => format!("disconnected by the server: {reason} (code {code})"),
         },
     }
-}
-
-/// Whether a dropped connection is a restart: the server closed it with 1001 (going away).
-/// `wsx-client` tells why a connection dropped in words only
-/// (`server closed the connection: {code} {reason}`), so the code is read from them.
-pub fn is_restart(error: &str) -> bool {
-    error
-        .strip_prefix("server closed the connection: ")
-        .and_then(|rest| rest.split(' ').next())
-        == Some("1001")
 }
 
 /// One connection to the chat, shared by the interface's tasks.
@@ -687,9 +678,10 @@ async fn follow(client: Client, mut p: Pushes, inner: Arc<Inner>) {
                 }
             }
             Some(state) = states.next() => match state {
-                ConnectionState::Reconnecting { attempt: 1, error, .. } => {
+                ConnectionState::Reconnecting { attempt: 1, error, close_code: code, .. } => {
                     // Told once: the later attempts are refused while the server is down.
-                    let link = if is_restart(&error) {
+                    // 1001 (going away) is the server's graceful shutdown: a restart.
+                    let link = if code == Some(close_code::GOING_AWAY) {
                         Link::Restarting
                     } else {
                         Link::Reconnecting { error }
@@ -719,18 +711,6 @@ async fn follow(client: Client, mut p: Pushes, inner: Arc<Inner>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_close_with_1001_is_a_restart() {
-        assert!(is_restart(
-            "server closed the connection: 1001 server restarting"
-        ));
-        assert!(is_restart("server closed the connection: 1001 "));
-        assert!(!is_restart("server closed the connection: 1000 bye"));
-        assert!(!is_restart("server closed the connection: 10010 odd"));
-        assert!(!is_restart("server closed the connection"));
-        assert!(!is_restart("connection refused"));
-    }
 
     #[test]
     fn final_closes_are_said_in_words() {
