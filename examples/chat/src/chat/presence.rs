@@ -2,16 +2,17 @@
 //! the goodbyes when it ends.
 
 use super::rooms::leave_room;
-use super::session::Session;
+use super::user::User;
 use crate::app::App;
 use crate::cluster::Released;
 use crate::events::Welcome;
 use serde_json::json;
 use std::sync::Arc;
+use std::time::Duration;
 use wsx_core::server::{Conn, DisconnectReason, Handshake, Reject};
 
 /// Before the upgrade: refuses browsers from origins not allowed (403).
-pub async fn connect(handshake: Arc<Handshake>, app: App) -> Result<Session, Reject> {
+pub async fn connect(handshake: Arc<Handshake>, app: App) -> Result<User, Reject> {
     let allowed = app.allowed_origins();
     match handshake.origin() {
         Some(origin) if !origin_allowed(&allowed, origin) => {
@@ -21,7 +22,7 @@ pub async fn connect(handshake: Arc<Handshake>, app: App) -> Result<Session, Rej
                 "origin `{origin}` is not allowed"
             )))
         }
-        _ => Ok(Session::default()),
+        _ => Ok(User::default()),
     }
 }
 
@@ -65,13 +66,25 @@ pub fn own_origins(addr: std::net::SocketAddr) -> Vec<String> {
     origins
 }
 
-/// Once open: the `welcome` push.
-pub async fn open(conn: Conn<Session>, app: App) {
+/// Longest wait for the cluster's room list in a `welcome`; past it (Redis slow or
+/// away) the welcome lists this node's rooms, so a connection never waits on Redis to
+/// be greeted.
+pub const WELCOME_ROOMS_WAIT: Duration = Duration::from_millis(500);
+
+/// Once open: the `welcome` push, listing the rooms with members on any node (as
+/// `listRooms` does).
+pub async fn open(conn: Conn<User>, app: App) {
     app.count_connection(true);
+    let rooms = match tokio::time::timeout(WELCOME_ROOMS_WAIT, app.room_summaries_everywhere())
+        .await
+    {
+        Ok(rooms) => rooms,
+        Err(_) => app.room_summaries(),
+    };
     let welcome = Welcome {
         message: "Welcome to wsx chat! Join a room to start.".into(),
         server_time: crate::now_ms(),
-        rooms: app.room_summaries(),
+        rooms,
         idle_timeout_secs: app
             .config()
             .idle_timeout()
@@ -85,7 +98,7 @@ pub async fn open(conn: Conn<Session>, app: App) {
 /// cluster node the name and the rooms stay held for the grace window
 /// ([`crate::cluster::Cluster::park`]). Nor when the user already took the name back on
 /// another node.
-pub async fn disconnect(conn: Conn<Session>, app: App, reason: DisconnectReason) {
+pub async fn disconnect(conn: Conn<User>, app: App, reason: DisconnectReason) {
     app.count_connection(false);
     // After the requests still running (a message being stored, a join), so none of
     // them puts the connection back into a room after it left.
