@@ -1,6 +1,6 @@
 //! The chat's shared state: rooms, the names in use, the store, the system events.
 
-use crate::chat::Session;
+use crate::chat::User;
 use crate::cluster::{Cluster, ClusterError};
 use crate::config::Config;
 use crate::events::RoomSummary;
@@ -61,7 +61,7 @@ struct AppInner {
 #[derive(Debug)]
 struct NameHolder {
     /// The connection (to close it when a resume takes the name back).
-    conn: Conn<Session>,
+    conn: Conn<User>,
     /// The name as shown.
     display: String,
     /// The secret a new connection presents to take the name back.
@@ -73,16 +73,16 @@ struct NameHolder {
 pub enum Claim {
     /// It was free.
     Free {
-        /// The session's resume token.
+        /// The user's resume token.
         resume_token: String,
     },
     /// Another connection held it and the claim carried its resume token: that
     /// connection is to be closed.
     Resumed {
-        /// The session's new resume token (a token is good for one resume).
+        /// The user's new resume token (a token is good for one resume).
         resume_token: String,
         /// The connection that held the name.
-        stale: Conn<Session>,
+        stale: Conn<User>,
     },
 }
 
@@ -165,7 +165,7 @@ impl Room {
         Some(now_empty)
     }
 
-    /// Gives a member's place to another connection (a resumed session), under `name`.
+    /// Gives a member's place to another connection (the user resumed there), under `name`.
     pub fn replace_member(&self, stale: ConnId, fresh: ConnId, name: &str) {
         let mut members = self.members();
         if members.names.remove(&stale).is_some() {
@@ -541,7 +541,7 @@ impl App {
     pub fn claim_name(
         &self,
         name: &UserName,
-        conn: &Conn<Session>,
+        conn: &Conn<User>,
         resume_token: Option<&str>,
     ) -> Option<Claim> {
         let mut users = self.users();
@@ -585,7 +585,7 @@ impl App {
 
     /// Moves a connection from one name to another (its resume token goes along);
     /// `false` if the new one is taken.
-    pub fn rename(&self, old_key: &str, new: &UserName, conn: &Conn<Session>) -> bool {
+    pub fn rename(&self, old_key: &str, new: &UserName, conn: &Conn<User>) -> bool {
         let mut users = self.users();
         if users
             .get(&new.key)

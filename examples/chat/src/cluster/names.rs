@@ -75,7 +75,7 @@ pub struct HeldName {
     pub conn: ConnId,
     /// The name as shown.
     pub display: String,
-    /// The session's resume token.
+    /// The user's resume token.
     pub resume_token: String,
     /// Every room the user is shown in.
     pub rooms: Vec<String>,
@@ -116,7 +116,7 @@ impl Cluster {
 
     /// Claims `key` for connection `conn` across the cluster (`SET … PX` if free). A name
     /// held elsewhere is taken back when `resume_token` is its holder's. Follow a
-    /// successful claim with [`Cluster::set_holder`] once the session's resume token is
+    /// successful claim with [`Cluster::set_holder`] once the user's resume token is
     /// known.
     pub async fn claim_name(
         &self,

@@ -13,7 +13,7 @@
 use super::Cluster;
 use super::names::HeldName;
 use crate::app::App;
-use crate::chat::Session;
+use crate::chat::User;
 use crate::events::{RoomSummary, UserLeft};
 use crate::sse::SystemEvents;
 use serde::{Deserialize, Serialize};
@@ -85,7 +85,7 @@ impl Cluster {
 
     /// Writes (or, without a name, drops) a connection's record: after a join, a leave,
     /// a rename.
-    pub async fn note_session(&self, conn: &Conn<Session>) {
+    pub async fn note_user(&self, conn: &Conn<User>) {
         let cmd = match conn.state().name() {
             Some(name) => {
                 let record = UserRecord {
