@@ -1,7 +1,7 @@
 //! Room messages: `sendMessage` (numbered, committed, then broadcast) and `history`.
 
-use super::user::{User, require_name};
 use super::typing;
+use super::user::{User, require_name};
 use crate::app::App;
 use crate::events::*;
 use crate::store::{Appended, HistoryRange, NewMessage, StoreError};

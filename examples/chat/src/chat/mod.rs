@@ -15,8 +15,8 @@ pub mod nick;
 pub mod presence;
 pub mod private;
 pub mod rooms;
-pub mod user;
 pub mod typing;
+pub mod user;
 
 use crate::app::App;
 use crate::events::*;

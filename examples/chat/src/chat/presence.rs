@@ -75,12 +75,11 @@ pub const WELCOME_ROOMS_WAIT: Duration = Duration::from_millis(500);
 /// `listRooms` does).
 pub async fn open(conn: Conn<User>, app: App) {
     app.count_connection(true);
-    let rooms = match tokio::time::timeout(WELCOME_ROOMS_WAIT, app.room_summaries_everywhere())
-        .await
-    {
-        Ok(rooms) => rooms,
-        Err(_) => app.room_summaries(),
-    };
+    let rooms =
+        match tokio::time::timeout(WELCOME_ROOMS_WAIT, app.room_summaries_everywhere()).await {
+            Ok(rooms) => rooms,
+            Err(_) => app.room_summaries(),
+        };
     let welcome = Welcome {
         message: "Welcome to wsx chat! Join a room to start.".into(),
         server_time: crate::now_ms(),

@@ -1,7 +1,7 @@
 //! Rooms and presence: `join` (with replay), `leave`, `listRooms`, `listUsers`.
 
-use super::user::User;
 use super::typing;
+use super::user::User;
 use crate::app::{App, Claim, Retired};
 use crate::cluster::Claimed;
 use crate::events::*;
