@@ -191,6 +191,10 @@ async fn take_over(app: &App, conn: &Conn<User>, stale: &Conn<User>, name: &User
         }
     }
     conn.state().hold(rooms);
+    if let Some(cluster) = app.cluster() {
+        // The stale connection's records go; the new one's follow at the end of the join.
+        cluster.note_user(stale).await;
+    }
     stale.close(
         CLOSE_REPLACED,
         "your name was taken back by a newer connection",

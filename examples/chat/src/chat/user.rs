@@ -91,6 +91,11 @@ impl User {
             .unwrap_or_default()
     }
 
+    /// The rooms held (see `held`): the user is shown there but has not joined again.
+    pub fn held_rooms(&self) -> Vec<String> {
+        self.with(|s| s.held.clone()).unwrap_or_default()
+    }
+
     /// Takes the rooms of a stale connection of the same user (see `held`).
     pub fn hold(&self, rooms: Vec<String>) {
         self.with(|s| {

@@ -8,8 +8,8 @@ use wsx_core::server::ConnId;
 
 /// Claims a name: free (1), held by a connection whose resume token is presented
 /// (`ARGV[3]`: a user back from a node that died or restarted; 2, and the old holder's
-/// record, removed from its node's users hash so nobody announces that user's leave),
-/// or taken (0).
+/// record, removed from its node's users hash so nobody announces that user's leave, and
+/// from its held hash), or taken (0).
 /// KEYS: the name. ARGV: holder, expiry ms, token, users-hash prefix (`…:chat:node:`).
 const CLAIM_NAME: &str = r"
 local v = redis.call('GET', KEYS[1])
@@ -26,6 +26,7 @@ if ARGV[3] ~= '' then
     local users = ARGV[4] .. string.format('%d', node) .. ':users'
     local record = redis.call('HGET', users, conn) or ''
     redis.call('HDEL', users, conn)
+    redis.call('HDEL', ARGV[4] .. string.format('%d', node) .. ':held', conn)
     return {2, record}
   end
 end
@@ -48,10 +49,13 @@ redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
 return 1";
 
 /// Frees a name if connection `ARGV[1]` holds it (1), and with `ARGV[2] == "1"` drops
-/// its record; -1 when another connection holds it now (taken back with the resume
-/// token), 0 when nobody does. KEYS: the name, the node's users hash.
+/// its records; -1 when another connection holds it now (taken back with the resume
+/// token), 0 when nobody does. KEYS: the name, the node's users hash, its held hash.
 const RELEASE_NAME: &str = r"
-if ARGV[2] == '1' then redis.call('HDEL', KEYS[2], ARGV[1]) end
+if ARGV[2] == '1' then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('HDEL', KEYS[3], ARGV[1])
+end
 local v = redis.call('GET', KEYS[1])
 if v == false then return 0 end
 local p = ARGV[1] .. ' '
@@ -165,15 +169,16 @@ impl Cluster {
         }
     }
 
-    /// Frees a name if `conn` holds it; with `gone`, drops the connection's record too
+    /// Frees a name if `conn` holds it; with `gone`, drops the connection's records too
     /// (it ended; without it, the connection changed its name).
     pub async fn release_name(&self, key: &str, conn: ConnId, gone: bool) -> Released {
         let mut commands = self.commands();
         let released = redis::cmd("EVAL")
             .arg(RELEASE_NAME)
-            .arg(2)
+            .arg(3)
             .arg(self.name_key(key))
             .arg(self.users_hash(self.node()))
+            .arg(self.held_hash(self.node()))
             .arg(conn)
             .arg(if gone { "1" } else { "0" })
             .query_async::<i64>(&mut commands)
