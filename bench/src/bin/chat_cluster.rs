@@ -775,13 +775,41 @@ async fn counter_sum(addrs: &[SocketAddr], name: &str) -> u64 {
             Ok(resp) => resp.text().await.unwrap_or_default(),
             Err(_) => continue,
         };
-        total += text
-            .lines()
-            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>() as u64;
+        total += counter_in(&text, name);
     }
     total
+}
+
+/// A counter's value in Prometheus text (summed over its labels); 0 where absent.
+fn counter_in(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with([' ', '{']))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_and_counters() {
+        let push =
+            r#"{"v":"1.0","t":"send","x":"message","p":{"seq":42,"message":"bench 3 7 123"}}"#;
+        assert_eq!(number_field(push, "\"seq\":"), Some(42));
+        assert_eq!(number_field(push, "\"id\":"), None);
+        let metrics = "# TYPE chat_cluster_gaps_filled_total counter\n\
+                       chat_cluster_gaps_filled_total 3\n\
+                       chat_cluster_gaps_filled_total_other 9\n\
+                       chat_messages_total{room=\"a\"} 2\n\
+                       chat_messages_total{room=\"b\"} 5\n";
+        assert_eq!(counter_in(metrics, "chat_cluster_gaps_filled_total"), 3);
+        assert_eq!(counter_in(metrics, "chat_messages_total"), 7);
+        assert_eq!(counter_in(metrics, "chat_absent_total"), 0);
+    }
 }
 
 /// The medians of the runs of each setup, as a markdown table.
