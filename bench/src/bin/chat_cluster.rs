@@ -791,27 +791,6 @@ fn counter_in(text: &str, name: &str) -> u64 {
         .sum::<f64>() as u64
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fields_and_counters() {
-        let push =
-            r#"{"v":"1.0","t":"send","x":"message","p":{"seq":42,"message":"bench 3 7 123"}}"#;
-        assert_eq!(number_field(push, "\"seq\":"), Some(42));
-        assert_eq!(number_field(push, "\"id\":"), None);
-        let metrics = "# TYPE chat_cluster_gaps_filled_total counter\n\
-                       chat_cluster_gaps_filled_total 3\n\
-                       chat_cluster_gaps_filled_total_other 9\n\
-                       chat_messages_total{room=\"a\"} 2\n\
-                       chat_messages_total{room=\"b\"} 5\n";
-        assert_eq!(counter_in(metrics, "chat_cluster_gaps_filled_total"), 3);
-        assert_eq!(counter_in(metrics, "chat_messages_total"), 7);
-        assert_eq!(counter_in(metrics, "chat_absent_total"), 0);
-    }
-}
-
 /// The medians of the runs of each setup, as a markdown table.
 fn table(args: &Args, results: &[RunResult]) -> String {
     let mut out = String::from(
@@ -870,4 +849,25 @@ fn markdown(args: &Args, command: &str, cpus: usize, table: &str) -> String {
         senders = args.senders,
         offered = args.rooms * args.senders * args.rate as usize,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_and_counters() {
+        let push =
+            r#"{"v":"1.0","t":"send","x":"message","p":{"seq":42,"message":"bench 3 7 123"}}"#;
+        assert_eq!(number_field(push, "\"seq\":"), Some(42));
+        assert_eq!(number_field(push, "\"id\":"), None);
+        let metrics = "# TYPE chat_cluster_gaps_filled_total counter\n\
+                       chat_cluster_gaps_filled_total 3\n\
+                       chat_cluster_gaps_filled_total_other 9\n\
+                       chat_messages_total{room=\"a\"} 2\n\
+                       chat_messages_total{room=\"b\"} 5\n";
+        assert_eq!(counter_in(metrics, "chat_cluster_gaps_filled_total"), 3);
+        assert_eq!(counter_in(metrics, "chat_messages_total"), 7);
+        assert_eq!(counter_in(metrics, "chat_absent_total"), 0);
+    }
 }
