@@ -8,6 +8,7 @@
 #   RUNS=1 scripts/bench.sh rpc # one scenario, one run
 #   scripts/bench.sh cluster    # the fan-out over 3 nodes sharing Redis (127.0.0.1:6379)
 #                               # against one node; not part of `all`
+#   scripts/bench.sh storm      # the chat's reconnect storm (10,000 clients); not part of `all`
 #
 # All load goes to 127.0.0.1. The chat fan-out runs when `wsx-chat` builds; otherwise it
 # is reported as pending. The criterion micro-benchmarks are separate:
@@ -19,6 +20,17 @@ SCENARIO="${1:-all}"
 
 # 10,000 connections need descriptors; servers inherit the limit from the load generator.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+# The reconnect storm (issue 20): 10,000 chat clients in 100 rooms, the chat server
+# killed and started again under them; not part of `all`. STORM_ARGS passes flags to it
+# (`STORM_ARGS="--clients 1000 --rooms 10" scripts/bench.sh storm`; `storm --help`).
+if [ "$SCENARIO" = storm ]; then
+  cargo build --release -p wsx-bench -p wsx-chat
+  mkdir -p bench/results
+  echo "machine: $(nproc) cpus, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+  # shellcheck disable=SC2086 # STORM_ARGS is a list of flags
+  exec target/release/storm ${STORM_ARGS:-} --json-out bench/results/storm.json
+fi
 
 # chat-cluster (issue 16), not part of `all`: the chat's fan-out through 3 `wsx-chat`
 # release processes sharing PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379),

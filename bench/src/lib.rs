@@ -12,6 +12,7 @@
 //! | [`fanout`] | scenario 2: one sender, one room of many receivers |
 //! | [`idle`] | scenario 3: many open, idle connections and the server's memory |
 //! | [`report`] | figures, medians of runs, the table, JSON lines and the SVG chart |
+//! | [`storm`] | the reconnect storm against the chat server (`src/bin/storm.rs`) |
 //!
 //! Run everything with `scripts/bench.sh`; see `BENCHMARKS.md`.
 
@@ -21,6 +22,7 @@ pub mod report;
 pub mod rpc;
 pub mod server;
 pub mod stats;
+pub mod storm;
 
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 

@@ -88,6 +88,73 @@ export async function startServer({ port, db, args = [] } = {}) {
         await once(child, "exit").catch(() => {});
       }
     },
+    /** Stops the process with SIGTERM (its graceful shutdown: a restart) and waits for it. */
+    async stop() {
+      if (exited === null) {
+        child.kill("SIGTERM");
+        await once(child, "exit").catch(() => {});
+      }
+    },
+  };
+}
+
+/**
+ * A TCP relay on its own port to `targetPort` (the server's, also after a restart on it),
+ * so a test can break the page's network in ways a real one breaks:
+ * - `cut()`: the page's sockets break while the server's stay open and silent (a network
+ *   that died without closing);
+ * - `holdReplies()`: on the WebSocket, what the page sends still arrives, what the server
+ *   answers does not (an answer lost on the way); plain HTTP (a reload) still works.
+ * When the server's side closes, the page's side is closed too.
+ */
+export async function startRelay(targetPort) {
+  const port = await freePort();
+  const links = new Set();
+  const relay = net.createServer((page) => {
+    const upstream = net.connect(targetPort, "127.0.0.1");
+    const link = { page, upstream, websocket: false };
+    links.add(link);
+    page.once("data", (head) => (link.websocket = /^GET \/ws[ ?]/.test(head.toString("latin1", 0, 16))));
+    page.pipe(upstream);
+    upstream.pipe(page);
+    const drop = () => links.delete(link);
+    page.on("error", drop);
+    upstream.on("error", drop);
+    upstream.on("close", () => {
+      drop();
+      page.destroy();
+    });
+  });
+  relay.listen(port, "127.0.0.1");
+  await once(relay, "listening");
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    cut() {
+      for (const link of links) {
+        link.upstream.unpipe(link.page);
+        link.page.unpipe(link.upstream);
+        link.upstream.pause();
+        link.page.destroy();
+      }
+    },
+    holdReplies() {
+      for (const link of links) {
+        if (!link.websocket) continue;
+        // Read and dropped (not paused), so the server's close still reaches the page.
+        link.upstream.unpipe(link.page);
+        link.upstream.on("data", () => {});
+        link.upstream.resume();
+      }
+    },
+    close() {
+      relay.close();
+      for (const link of links) {
+        link.page.destroy();
+        link.upstream.destroy();
+      }
+      links.clear();
+    },
   };
 }
 

@@ -1,11 +1,10 @@
-// Losing the server: the page says so, reconnects by itself, re-joins its rooms from the
-// last message it saw and shows what it missed exactly once; after the idle timeout it
-// says why it was disconnected.
+// Losing the server: the page says so (a crash, a graceful restart), reconnects by itself,
+// re-joins its rooms from the last message it saw and shows what it missed exactly once;
+// after the idle timeout it says why it was disconnected.
 import assert from "node:assert/strict";
-import net from "node:net";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { freePort, launchBrowser, lines, openChat, say, startServer, tempDir, waitForLine } from "./harness.mjs";
+import { freePort, launchBrowser, lines, openChat, say, startRelay, startServer, tempDir, waitForLine } from "./harness.mjs";
 
 let browser;
 before(async () => (browser = await launchBrowser()));
@@ -34,11 +33,11 @@ describe("reconnection", () => {
       }
       assert.match(await alice.locator("#status").innerText(), /Reconnecting/);
 
-      // A failed send is kept in the composer, and says why.
+      // Typed while the server is down: it waits in the outbox, shown as "sending…".
       await say(alice, "typed while offline");
-      await waitForLine(alice, "not connected", "#messages li.notice.error");
-      assert.equal(await alice.inputValue("#input"), "typed while offline");
-      await alice.fill("#input", "");
+      await waitForLine(alice, "typed while offline", "#messages li.pending");
+      assert.match(await alice.locator("#messages li.pending").innerText(), /sending…/);
+      assert.equal(await alice.inputValue("#input"), "");
 
       // The server comes back on the same port with the same database; bob is back first.
       server = await startServer({ port, db });
@@ -55,10 +54,15 @@ describe("reconnection", () => {
       await waitForLine(alice, "while you were away 2", "#messages li.msg");
       await waitForLine(alice, "2 messages you missed", "#messages li.notice");
       await alice.locator("#banner").waitFor({ state: "hidden" });
+      // The outbox went out after the re-join: sent, shown once, to bob too.
+      await alice.locator("#messages li.pending").waitFor({ state: "detached" });
+      await waitForLine(bob, "typed while offline", "#messages li.msg");
       const texts = await lines(alice, "#messages li.msg");
-      for (const text of ["before the restart", "while you were away 1", "while you were away 2"]) {
+      for (const text of ["before the restart", "while you were away 1", "while you were away 2", "typed while offline"]) {
         assert.equal(texts.filter((t) => t.includes(text)).length, 1, `"${text}" is shown once`);
       }
+      const bobs = await lines(bob, "#messages li.msg");
+      assert.equal(bobs.filter((t) => t.includes("typed while offline")).length, 1);
       // Shown in order, and the conversation goes on.
       const order = texts.map((t) => ["before", "away 1", "away 2"].findIndex((k) => t.includes(k))).filter((i) => i >= 0);
       assert.deepEqual(order, [0, 1, 2]);
@@ -104,14 +108,61 @@ describe("reconnection", () => {
     }
   });
 
+  test("a graceful restart (1001) says so, and the page reconnects and sends what was typed", async () => {
+    const tmp = tempDir();
+    const db = path.join(tmp.dir, "chat.db");
+    let server = await startServer({ db });
+    const port = server.port;
+    const alice = await openChat(browser, server, { name: "alice", query: "?reconnectBase=100&reconnectMax=300" });
+    const bob = await openChat(browser, server, { name: "bob", query: "?reconnectBase=100&reconnectMax=300" });
+    try {
+      await say(alice, "before the restart");
+      await waitForLine(bob, "before the restart", "#messages li.msg");
+      // SIGTERM: the server closes every WebSocket with 1001 and exits.
+      await server.stop();
+      for (const page of [alice, bob]) {
+        await page.locator("#banner", { hasText: "Server restarting, reconnecting…" }).waitFor();
+        await page.locator("#status[data-state='reconnecting']").waitFor();
+        // Still said after attempts refused while it is down (their close is 1006).
+        await page.locator("#banner", { hasText: /Server restarting, reconnecting… \(attempt [3-9]/ }).waitFor();
+        assert.doesNotMatch(await page.locator("#banner").innerText(), /Connection lost|Disconnected/);
+      }
+      await say(alice, "typed during the restart");
+      await waitForLine(alice, "typed during the restart", "#messages li.pending");
+
+      server = await startServer({ port, db });
+      for (const page of [alice, bob]) {
+        await page.locator("#status[data-state='open']").waitFor({ timeout: 15_000 });
+        await page.locator("#banner").waitFor({ state: "hidden" });
+        await waitForLine(page, "typed during the restart", "#messages li.msg");
+      }
+      await alice.locator("#messages li.pending").waitFor({ state: "detached" });
+      for (const page of [alice, bob]) {
+        const texts = await lines(page, "#messages li.msg");
+        for (const text of ["before the restart", "typed during the restart"]) {
+          assert.equal(texts.filter((t) => t.includes(text)).length, 1, `"${text}" is shown once`);
+        }
+        const expected = /WebSocket|ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|ERR_INCOMPLETE_CHUNKED_ENCODING/;
+        assert.deepEqual(page.problems.filter((p) => !expected.test(p)), []);
+      }
+    } finally {
+      await alice.context().close();
+      await bob.context().close();
+      await server.kill();
+      tmp.cleanup();
+    }
+  });
+
   test("after the idle timeout the page says why, and typing reconnects", async () => {
     const server = await startServer({ args: ["--idle-timeout", "1500ms"] });
     const page = await openChat(browser, server, { name: "idler" });
     try {
       await page.locator("#status[data-state='closed']").waitFor({ timeout: 8000 });
       const banner = await page.locator("#banner").innerText();
-      assert.match(banner, /sent nothing for 1 second /);
+      // In the terminal client's words: why, and what brings it back.
+      assert.match(banner, /Disconnected after 1 second without activity/);
       assert.match(banner, /idle timeout/);
+      assert.doesNotMatch(banner, /restarting/);
       // It does not hammer the server: still closed a moment later.
       await page.waitForTimeout(500);
       assert.equal(await page.locator("#status").getAttribute("data-state"), "closed");
@@ -138,36 +189,17 @@ describe("reconnection", () => {
     // The page reaches the server through a TCP relay, so the test can cut the page's
     // side while the server's side stays open and silent: what a dead network looks
     // like to the server, which keeps holding the name until its ping timeout (45 s).
-    const relayPort = await freePort();
-    const server = await startServer({ args: ["--allow-origin", `http://127.0.0.1:${relayPort}`] });
-    const links = new Set();
-    const relay = net.createServer((page) => {
-      const upstream = net.connect(server.port, "127.0.0.1");
-      const link = { page, upstream };
-      links.add(link);
-      page.pipe(upstream);
-      upstream.pipe(page);
-      const drop = () => links.delete(link);
-      page.on("error", drop);
-      upstream.on("error", drop);
-    });
-    relay.listen(relayPort, "127.0.0.1");
-    await new Promise((resolve) => relay.once("listening", resolve));
-    const viaRelay = { ...server, url: `http://127.0.0.1:${relayPort}` };
-    const bob = await openChat(browser, viaRelay, { name: "bob", query: "?reconnectBase=100&reconnectMax=300" });
+    const serverPort = await freePort();
+    const relay = await startRelay(serverPort);
+    const server = await startServer({ port: serverPort, args: ["--allow-origin", relay.url] });
+    const bob = await openChat(browser, relay, { name: "bob", query: "?reconnectBase=100&reconnectMax=300" });
     const carol = await openChat(browser, server, { name: "carol" });
     try {
       await say(bob, "before the drop");
       await waitForLine(carol, "before the drop", "#messages li.msg");
 
       // The network dies: the page's sockets break, the server's stay open, unread.
-      for (const link of links) {
-        link.upstream.unpipe(link.page);
-        link.page.unpipe(link.upstream);
-        link.upstream.pause();
-        link.page.destroy();
-      }
-      links.clear();
+      relay.cut();
       await say(carol, "while bob was cut off");
 
       // The page reconnects by itself and, with its token, is bob again at once.
@@ -188,10 +220,6 @@ describe("reconnection", () => {
       await bob.context().close();
       await carol.context().close();
       relay.close();
-      for (const link of links) {
-        link.page.destroy();
-        link.upstream.destroy();
-      }
       await server.kill();
     }
   });

@@ -206,6 +206,7 @@ pub fn plain_line(
         Update::Link(Link::Reconnecting { error }) => {
             format!("*** connection lost ({error}); reconnecting…")
         }
+        Update::Link(Link::Restarting) => "*** server restarting, reconnecting…".to_owned(),
         Update::Link(Link::Disconnected { why }) => {
             format!("*** {why}; type a line to reconnect")
         }

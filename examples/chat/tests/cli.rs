@@ -197,11 +197,15 @@ async fn two_terminal_clients_chat_through_pipes_and_survive_a_restart() {
         .expect("help", |l| l.contains("/pm <user> <text>"))
         .await;
 
-    // The server restarts; the clients reconnect by themselves and show what they missed.
+    // The server restarts (a graceful shutdown closes with 1001): the clients say so,
+    // reconnect by themselves and show what they missed.
     server.stop().await;
-    alice
-        .expect("lost", |l| l.starts_with("*** connection lost"))
+    for cli in [&mut alice, &mut bob] {
+        cli.expect("restarting", |l| {
+            l == "*** server restarting, reconnecting…"
+        })
         .await;
+    }
     // Typed during the outage: it waits in the outbox and goes out after the reconnect.
     bob.say("typed during the outage").await;
     let server = TestServer::at(config, addr).await;
@@ -229,6 +233,11 @@ async fn two_terminal_clients_chat_through_pipes_and_survive_a_restart() {
         .await;
 
     let seen = alice.quit().await;
+    // A restart is not a lost connection.
+    assert!(
+        !seen.iter().any(|l| l.contains("connection lost")),
+        "{seen:#?}"
+    );
     for i in 1..=3 {
         let shown = seen
             .iter()
@@ -367,7 +376,9 @@ async fn a_message_whose_request_timed_out_during_an_outage_is_sent_after_it() {
         .await;
     server.stop().await;
     alice
-        .expect("lost", |l| l.starts_with("*** connection lost"))
+        .expect("restarting", |l| {
+            l == "*** server restarting, reconnecting…"
+        })
         .await;
     alice.say("typed while the server was down").await;
     // The outage outlasts the request timeout (1 s): the request fails with a timeout

@@ -3,6 +3,14 @@
 // the client's event maps; every user string reaches the DOM as text (`textContent`), never
 // as HTML.
 //
+// Messages go through an outbox: shown as "sending…" at once, sent with a random
+// `clientId`, and sent again with the same id after a lost connection or a missing answer
+// until the server answers (it answers a repeat with its first answer, so nothing is
+// stored twice). The outbox is kept in the tab's sessionStorage: after a reload it is sent
+// once the user joins again under the same name. A server restart (close 1001) is shown
+// as "Server restarting, reconnecting…"; the idle timeout (4000) is not fought: the page
+// says why and reconnects when the user acts.
+//
 // Query parameters (for tests and the curious): `reconnectBase`, `reconnectMax` (backoff in
 // ms), `requestTimeout` (ms).
 
@@ -51,13 +59,37 @@ interface Thread {
 
 type View = { kind: "room"; name: string } | { kind: "pm"; peer: string } | null;
 
+/**
+ * A message in the outbox: typed, not answered yet. It is shown as "sending…" and sent
+ * (again) with the same `clientId` until the server answers; the server answers a repeat
+ * of a `clientId` with its first answer, so a message is never stored twice.
+ */
+interface Outgoing {
+  /** Random, the same for every attempt. */
+  clientId: string;
+  /** A room message (or action), or a private message. */
+  to: { room: string; kind: "message" | "action" } | { peer: string };
+  text: string;
+  /** When it was typed (ms). */
+  at: number;
+}
+
 const MAX_ITEMS = 500;
 const THEME_KEY = "wsx-chat-theme";
 const NAME_KEY = "wsx-chat-name";
 /** This tab's resume token and the name it belongs to (sessionStorage: one per tab). */
 const RESUME_KEY = "wsx-chat-resume";
+/**
+ * This tab's outbox and the name it belongs to (sessionStorage: it survives a reload of
+ * the tab, and is sent once the user joins again under that name).
+ */
+const OUTBOX_KEY = "wsx-chat-outbox";
 /** The close code of a connection whose name a newer connection took back. */
 const CLOSE_REPLACED = 4001;
+/** The close code of a server going away: its graceful shutdown, a restart. */
+const CLOSE_GOING_AWAY = 1001;
+/** The pause before an unanswered outbox message is sent again on an open connection. */
+const RESEND_PAUSE_MS = 200;
 
 const params = new URLSearchParams(location.search);
 const numberParam = (key: string): number | undefined => {
@@ -106,6 +138,10 @@ let activeRooms: RoomSummary[] = [];
 let view: View = null;
 let idleTimeoutSecs = 0;
 let resuming = false;
+/** Messages typed and not answered yet, oldest first (see `Outgoing`). */
+let outbox: Outgoing[] = [];
+/** Whether the connection was lost to a server restart (1001), until it is open again. */
+let restarting = false;
 
 // ----- DOM helpers -----
 
@@ -137,6 +173,7 @@ const ui = {
   loginRoom: byId<HTMLInputElement>("login-room"),
   loginError: byId("login-error"),
   loginButton: byId<HTMLButtonElement>("login-button"),
+  loginNote: byId("login-note"),
   chat: byId("chat"),
   roomList: byId("room-list"),
   activeList: byId("active-list"),
@@ -262,21 +299,49 @@ function nearBottom(): boolean {
   return el.scrollHeight - el.scrollTop - el.clientHeight < 80;
 }
 
+/**
+ * A message of the outbox: the user's own line, marked "sending…" (`li.pending`, not
+ * `li.msg`: it is not in the conversation yet).
+ */
+function renderPending(o: Outgoing): HTMLElement {
+  const attrs = { "data-client-id": o.clientId };
+  const sending = h("span", { class: "sending", title: "not answered by the server yet: sent again until it is" }, "sending…");
+  if ("peer" in o.to) {
+    return h("li", { class: "pending private outgoing", attrs }, timeCell(o.at),
+      h("span", { class: "body" }, h("span", { class: "badge" }, `private to ${o.to.peer}`), " ", h("span", { class: "text" }, o.text), sending));
+  }
+  if (o.to.kind === "action") {
+    return h("li", { class: "pending action mine", attrs }, timeCell(o.at),
+      h("span", { class: "body" }, "* ", nameCell(me), " ", h("span", { class: "text" }, o.text), sending));
+  }
+  return h("li", { class: "pending mine", attrs }, timeCell(o.at),
+    h("span", { class: "body" }, nameCell(me), h("span", { class: "text" }, o.text), sending));
+}
+
+/** The outbox messages of the shown conversation. */
+function pendingShown(): Outgoing[] {
+  const v = view;
+  if (v === null) return [];
+  return outbox.filter((o) => (v.kind === "room" ? "room" in o.to && o.to.room === v.name : "peer" in o.to && o.to.peer === v.peer));
+}
+
+/** The shown conversation, then its outbox messages (always last: not in the history yet). */
 function renderMessages(): void {
   const items = currentItems();
+  const pending = pendingShown();
   const stick = nearBottom();
-  ui.messages.replaceChildren(...items.map((item, i) => renderItem(item, items[i - 1])));
-  if (items.length === 0) {
+  ui.messages.replaceChildren(...items.map((item, i) => renderItem(item, items[i - 1])), ...pending.map(renderPending));
+  if (items.length === 0 && pending.length === 0) {
     ui.messages.append(h("li", { class: "empty" }, view?.kind === "pm" ? "No private messages yet." : "No messages yet. Say hello!"));
   }
   if (stick) ui.messages.scrollTop = ui.messages.scrollHeight;
 }
 
-/** Appends the last item of the shown conversation without rebuilding the list. */
+/** Appends the last item of the shown conversation (above the outbox) without rebuilding the list. */
 function appendShown(items: Item[]): void {
   const stick = nearBottom();
   ui.messages.querySelector(".empty")?.remove();
-  ui.messages.append(renderItem(items[items.length - 1] as Item, items[items.length - 2]));
+  ui.messages.insertBefore(renderItem(items[items.length - 1] as Item, items[items.length - 2]), ui.messages.querySelector("li.pending"));
   if (stick) ui.messages.scrollTop = ui.messages.scrollHeight;
 }
 
@@ -528,6 +593,20 @@ async function joinRoom(name: string): Promise<void> {
   }
 }
 
+/** Joins a room without showing it (for the outbox a reload left). */
+async function joinQuietly(name: string): Promise<void> {
+  try {
+    const { answer, early } = await joinNew(me, name);
+    if (!answer.success) return;
+    const room = rooms.get(answer.room) ?? newRoom(answer.room);
+    rooms.set(room.name, room);
+    applyJoin(room, answer, false);
+    addMessages(room, early, false);
+  } catch {
+    // Its messages are refused, and said so, when the outbox sends them.
+  }
+}
+
 async function leaveRoom(name: string): Promise<void> {
   try {
     await client.request("leave", { room: name });
@@ -704,6 +783,7 @@ async function run(command: Command): Promise<boolean> {
         if (token !== undefined) keepResumeToken(answer.username, { resumeToken: token });
         me = answer.username;
         localStorage.setItem(NAME_KEY, me);
+        keepOutbox();
         renderAll();
         notice(`You are now known as ${answer.username}.`);
       } catch (e) {
@@ -718,30 +798,170 @@ async function run(command: Command): Promise<boolean> {
   }
 }
 
-async function sendToRoom(room: string, text: string, kind: "message" | "action"): Promise<boolean> {
-  try {
-    const sent = await client.request("sendMessage", { message: text, room, kind });
-    // The push of our own message may arrive too: `addMessages` keeps one.
-    const r = rooms.get(sent.room);
-    if (r !== undefined) {
-      addMessages(r, [{ messageId: sent.messageId, username: me, message: text, timestamp: sent.timestamp, room: sent.room, seq: sent.seq, kind }], false);
-    }
-    return true;
-  } catch (e) {
-    notice(`Message not sent: ${describe(e)}`, "error");
+function sendToRoom(room: string, text: string, kind: "message" | "action"): boolean {
+  return queueMessage({ room, kind }, text);
+}
+
+function sendPrivate(to: string, text: string): boolean {
+  return queueMessage({ peer: to }, text);
+}
+
+// ----- outbox -----
+
+/** The most messages the outbox holds; past it, typing is refused (the text stays typed). */
+const MAX_OUTBOX = 100;
+
+/** 32 random hex digits (`crypto.getRandomValues` works on plain http pages too). */
+function newClientId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Puts a message into the outbox, shown as "sending…" at once, connected or not; the
+ * outbox task sends it. Whether it was taken.
+ */
+function queueMessage(to: Outgoing["to"], text: string): boolean {
+  if (outbox.length >= MAX_OUTBOX) {
+    notice(`${MAX_OUTBOX} messages are still waiting to be sent: wait for the connection before typing more.`, "warn");
     return false;
+  }
+  outbox.push({ clientId: newClientId(), to, text, at: Date.now() });
+  keepOutbox();
+  renderMessages();
+  void sendOutbox();
+  return true;
+}
+
+/** Writes the outbox to this tab's sessionStorage, so a reload does not lose it. */
+function keepOutbox(): void {
+  try {
+    if (outbox.length === 0) sessionStorage.removeItem(OUTBOX_KEY);
+    else sessionStorage.setItem(OUTBOX_KEY, JSON.stringify({ name: me, entries: outbox }));
+  } catch {
+    // Storage refused (private mode): the outbox lives as long as the page.
   }
 }
 
-async function sendPrivate(to: string, text: string): Promise<boolean> {
+function isOutgoing(x: unknown): x is Outgoing {
+  if (typeof x !== "object" || x === null) return false;
+  const o = x as Record<string, unknown>;
+  const to = o.to as Record<string, unknown> | null | undefined;
+  const target =
+    typeof to === "object" && to !== null &&
+    ((typeof to.room === "string" && (to.kind === "message" || to.kind === "action")) || typeof to.peer === "string");
+  return target && typeof o.clientId === "string" && typeof o.text === "string" && typeof o.at === "number";
+}
+
+/** The outbox a previous page of this tab left, and whose it is. */
+function keptOutbox(): { name: string; entries: Outgoing[] } | null {
   try {
-    const sent = await client.request("sendPrivate", { to, message: text });
-    addPrivate({ messageId: sent.messageId, from: me, to, message: text, timestamp: sent.timestamp });
-    return true;
-  } catch (e) {
-    notice(`Private message to ${to} not sent: ${describe(e)}`, "error");
-    return false;
+    const kept = JSON.parse(sessionStorage.getItem(OUTBOX_KEY) ?? "null") as { name?: unknown; entries?: unknown } | null;
+    if (kept === null || typeof kept.name !== "string" || !Array.isArray(kept.entries)) return null;
+    const entries = kept.entries.filter(isOutgoing).slice(0, MAX_OUTBOX);
+    return entries.length === 0 ? null : { name: kept.name, entries };
+  } catch {
+    return null;
   }
+}
+
+/**
+ * After joining as `name`: takes back the outbox a previous page of this tab left under
+ * that name, joins the rooms it goes to, and sends it (with the same ids, so what the
+ * server already has is answered, not stored again).
+ */
+async function restoreOutbox(name: string): Promise<void> {
+  const kept = keptOutbox();
+  if (kept === null || kept.name !== name) return;
+  for (const o of kept.entries) if (!outbox.some((p) => p.clientId === o.clientId)) outbox.push(o);
+  for (const o of kept.entries) {
+    if ("room" in o.to && !rooms.has(o.to.room)) await joinQuietly(o.to.room);
+  }
+  keepOutbox();
+  renderAll();
+  void sendOutbox();
+}
+
+/** Whether the outbox task runs. */
+let sending = false;
+
+/**
+ * Sends the outbox, oldest first, one message at a time, each until the server answers
+ * it: after a lost connection or a missing answer it waits for the connection to be
+ * open and the rooms re-joined, and sends the same message with the same `clientId`
+ * again. A refusal takes it out of the outbox, says why and puts the text back.
+ */
+async function sendOutbox(): Promise<void> {
+  if (sending) return;
+  sending = true;
+  try {
+    for (let next = outbox[0]; next !== undefined; next = outbox[0]) {
+      await whenOpen();
+      const outcome = await deliver(next);
+      if (outcome === "again") {
+        await pause(RESEND_PAUSE_MS);
+        continue;
+      }
+      const o = next;
+      outbox = outbox.filter((p) => p.clientId !== o.clientId);
+      keepOutbox();
+      renderMessages();
+      if (outcome !== "sent") {
+        const where: View = "peer" in o.to ? { kind: "pm", peer: o.to.peer } : { kind: "room", name: o.to.room };
+        notice(`${"peer" in o.to ? `Private message to ${o.to.peer}` : "Message"} not sent: ${outcome}`, "error", where);
+        // Keep what was typed, so nothing is lost.
+        if (ui.input.value === "") ui.input.value = "room" in o.to && o.to.kind === "action" ? `/me ${o.text}` : o.text;
+      }
+    }
+  } finally {
+    sending = false;
+  }
+}
+
+/**
+ * Sends one outbox message: `sent` when answered (shown as sent), `again` when it may not
+ * have arrived or its answer was lost, else why the server refused it.
+ */
+async function deliver(o: Outgoing): Promise<"sent" | "again" | string> {
+  try {
+    if ("peer" in o.to) {
+      const sent = await client.request("sendPrivate", { to: o.to.peer, message: o.text, clientId: o.clientId });
+      addPrivate({ messageId: sent.messageId, from: me, to: o.to.peer, message: o.text, timestamp: sent.timestamp });
+    } else {
+      const { room, kind } = o.to;
+      const sent = await client.request("sendMessage", { message: o.text, room, kind, clientId: o.clientId });
+      // The push of our own message (or the replay after a reconnect) may show it too:
+      // `addMessages` keeps one, by seq.
+      const r = rooms.get(sent.room);
+      if (r !== undefined) {
+        addMessages(r, [{ messageId: sent.messageId, username: me, message: o.text, timestamp: sent.timestamp, room: sent.room, seq: sent.seq, kind }], false);
+      }
+    }
+    return "sent";
+  } catch (e) {
+    if (e instanceof WsxError && (e.code === "disconnected" || e.code === "not_open" || e.code === "timeout")) return "again";
+    return describe(e);
+  }
+}
+
+/**
+ * Resolves once the connection is open and the rooms are re-joined. It does not connect:
+ * after a final close (the idle timeout) the user's next key press does.
+ */
+function whenOpen(): Promise<void> {
+  if (client.isOpen) return resumed;
+  return new Promise<void>((resolve) => {
+    let stop = (): void => {};
+    stop = client.onState((state) => {
+      if (state.kind === "open") {
+        // After the onOpen hooks, which start the re-joins (`resumed`).
+        queueMicrotask(() => {
+          stop();
+          resolve(resumed);
+        });
+      }
+    });
+  });
 }
 
 // ----- pushes -----
@@ -862,9 +1082,12 @@ function renderState(state: ConnectionState): void {
       ui.statusText.textContent = "Connecting…";
       break;
     case "open":
+      restarting = false;
       ui.statusText.textContent = "Connected";
       break;
     case "reconnecting": {
+      // A restart stays the reason through the attempts refused while the server is down.
+      if (state.code === CLOSE_GOING_AWAY) restarting = true;
       const until = Date.now() + state.delayMs;
       const tick = (): void => {
         const left = Math.max(0, Math.ceil((until - Date.now()) / 1000));
@@ -872,17 +1095,22 @@ function renderState(state: ConnectionState): void {
       };
       tick();
       countdown = setInterval(tick, 250);
-      banner = {
-        text: `Connection lost${state.reason ? ` (${state.reason})` : ""}. Reconnecting by itself (attempt ${state.attempt}); messages sent meanwhile will appear when it is back.`,
-        action: "Retry now",
-      };
+      const meanwhile = "messages you send meanwhile are kept and sent when it is back.";
+      banner = restarting
+        ? { text: `Server restarting, reconnecting… (attempt ${state.attempt}); ${meanwhile}`, action: "Retry now" }
+        : {
+            text: `Connection lost${state.reason ? ` (${state.reason})` : ""}. Reconnecting by itself (attempt ${state.attempt}); ${meanwhile}`,
+            action: "Retry now",
+          };
       break;
     }
     case "closed":
+      restarting = false;
       ui.statusText.textContent = "Disconnected";
-      if (state.code === 4000) {
+      if (state.code === CLOSE_IDLE_TIMEOUT) {
+        // The server's decision: not fought, said in words; the user's next act reconnects.
         banner = {
-          text: `You were disconnected because this page sent nothing for ${idleTimeoutSecs > 0 ? spell(idleTimeoutSecs) : "too long"} (the server's idle timeout). Type or press Reconnect to catch up.`,
+          text: `Disconnected after ${idleTimeoutSecs > 0 ? spell(idleTimeoutSecs) : "a while"} without activity (the server's idle timeout). Type or press Reconnect to catch up.`,
           action: "Reconnect",
         };
       } else if (state.code === CLOSE_REPLACED) {
@@ -1018,6 +1246,16 @@ function whenReady(timeoutMs = 10_000): Promise<void> {
 // ----- login -----
 
 ui.loginName.value = localStorage.getItem(NAME_KEY) ?? "";
+{
+  // A reload with messages still unsent: they go out once the user is back under that name.
+  const kept = keptOutbox();
+  if (kept !== null) {
+    ui.loginName.value = kept.name;
+    const n = kept.entries.length;
+    ui.loginNote.textContent = `${n} message${n === 1 ? "" : "s"} you typed before the reload ${n === 1 ? "is" : "are"} not sent yet: ${n === 1 ? "it goes" : "they go"} out when you join as ${kept.name}.`;
+    ui.loginNote.hidden = false;
+  }
+}
 ui.loginForm.addEventListener("submit", (event) => {
   event.preventDefault();
   void login();
@@ -1055,6 +1293,8 @@ async function login(): Promise<void> {
     show({ kind: "room", name: r.name });
     notice(answer.message);
     refreshRooms();
+    ui.loginNote.hidden = true;
+    await restoreOutbox(name);
   } catch (e) {
     ui.loginError.textContent = describe(e);
   } finally {
@@ -1070,9 +1310,19 @@ ui.composer.addEventListener("submit", (event) => {
   if (line.trim() === "") return;
   ui.input.value = "";
   stopTyping();
-  // After the idle timeout, sending reconnects (and re-joins) first.
+  const command = parseCommand(line);
+  if (command.kind === "say" || command.kind === "me" || command.kind === "pm") {
+    // Messages go into the outbox whatever the connection; after the idle timeout,
+    // sending also reconnects.
+    if (client.state.kind === "closed") client.connect();
+    void run(command).then((ok) => {
+      if (!ok && ui.input.value === "") ui.input.value = line;
+    });
+    return;
+  }
+  // After the idle timeout, a command reconnects (and re-joins) first.
   const ready = client.state.kind === "closed" || client.state.kind === "connecting" ? whenReady() : Promise.resolve();
-  void ready.then(() => run(parseCommand(line)), (e: unknown) => {
+  void ready.then(() => run(command), (e: unknown) => {
     notice(`Not sent: ${describe(e)}`, "error");
     return false;
   }).then((ok) => {

@@ -3,7 +3,7 @@
 //! and connection changes into [`Update`]s for whichever interface shows them.
 //!
 //! # The outbox
-//! A message typed by the user goes into the outbox ([`Update::Sending`], shown as
+//! A message typed by the user (to a room, or privately to a user) goes into the outbox ([`Update::Sending`], shown as
 //! "sending…") and stays there until the server answers it ([`Update::Sent`]) or refuses
 //! it ([`Update::SendFailed`]). One task sends the outbox in order, one message at a time;
 //! when a send fails because the connection dropped or the answer did not come in time,
@@ -11,6 +11,11 @@
 //! same message again, with the same random [`Outgoing::client_id`]: the server answers a
 //! repeat with its first answer, so a message it stored whose answer was lost is neither
 //! lost nor stored twice.
+//!
+//! # Restarts
+//! A close with 1001 (going away: the server's graceful shutdown) is a restart, shown as
+//! such ([`Link::Restarting`]) rather than as a lost connection; the client reconnects by
+//! itself, re-joins with replay, and sends the outbox.
 //!
 //! # Final closes
 //! After a close the server means to stick (4000, the idle timeout, and the other codes
@@ -46,6 +51,9 @@ pub enum Link {
         /// Why it dropped, in words.
         error: String,
     },
+    /// The server is restarting (it closed with 1001, going away: its graceful shutdown);
+    /// the client reconnects by itself.
+    Restarting,
     /// The server closed the connection for good; the client reconnects when the user
     /// acts.
     Disconnected {
@@ -138,14 +146,17 @@ pub enum Update {
 pub struct Outgoing {
     /// Its id in the outbox (local to this client).
     pub id: u64,
-    /// A random id, the same for every attempt: what the server will need to recognise a
-    /// repeat (not sent yet: `sendMessage` has no field for it).
+    /// A random id, the same for every attempt: the server answers a repeat of it with
+    /// its first answer, so a message re-sent after a lost answer is not stored twice.
     pub client_id: String,
-    /// The room it goes to.
+    /// The room it goes to; for a private message, the room it was typed in (where it is
+    /// shown until sent).
     pub room: String,
+    /// The user a private message goes to; `None` for a room message.
+    pub to: Option<String>,
     /// Its text.
     pub text: String,
-    /// A message or an action.
+    /// A message or an action (a private message is a message).
     pub kind: MessageKind,
 }
 
@@ -172,6 +183,16 @@ pub fn describe_disconnect(code: u16, reason: &str, idle_secs: u64) -> String {
             reason => format!("disconnected by the server: {reason} (code {code})"),
         },
     }
+}
+
+/// Whether a dropped connection is a restart: the server closed it with 1001 (going away).
+/// `wsx-client` tells why a connection dropped in words only
+/// (`server closed the connection: {code} {reason}`), so the code is read from them.
+pub fn is_restart(error: &str) -> bool {
+    error
+        .strip_prefix("server closed the connection: ")
+        .and_then(|rest| rest.split(' ').next())
+        == Some("1001")
 }
 
 /// One connection to the chat, shared by the interface's tasks.
@@ -348,18 +369,7 @@ impl Session {
                     });
                 })
                 .map_err(|e| e.to_string()),
-            Input::Pm(to, message) => self
-                .client
-                .request::<SendPrivate>(SendPrivateRequest {
-                    to,
-                    message,
-                    // A fresh id: a timed-out private message is not re-sent by the outbox,
-                    // but a repeat of this request would be answered, not delivered twice.
-                    client_id: Some(uuid::Uuid::new_v4().simple().to_string()),
-                })
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+            Input::Pm(to, message) => self.queue_for(room, Some(to), message, MessageKind::Message),
             Input::Nick(name) => self.nick(name).await,
         };
         if let Err(e) = result {
@@ -391,6 +401,17 @@ impl Session {
     }
 
     fn queue(&self, room: Option<String>, text: String, kind: MessageKind) -> Result<(), String> {
+        self.queue_for(room, None, text, kind)
+    }
+
+    /// Puts a message to `room`, or privately `to` a user, into the outbox.
+    fn queue_for(
+        &self,
+        room: Option<String>,
+        to: Option<String>,
+        text: String,
+        kind: MessageKind,
+    ) -> Result<(), String> {
         let Some(room) = room else {
             return Err("join a room first: /join <room>".into());
         };
@@ -399,6 +420,7 @@ impl Session {
             id,
             client_id: uuid::Uuid::new_v4().simple().to_string(),
             room,
+            to,
             text,
             kind,
         };
@@ -459,16 +481,8 @@ async fn send_outbox(client: Client, inner: Arc<Inner>) {
             inner.outbox_added.notified().await;
             continue;
         };
-        let request = SendMessageRequest {
-            message: outgoing.text.clone(),
-            room: Some(outgoing.room.clone()),
-            kind: Some(outgoing.kind),
-            // The same id on every attempt: the server answers a repeat with the first
-            // answer, so a resend after a lost answer never doubles the message.
-            client_id: Some(outgoing.client_id.clone()),
-        };
-        match client.request::<SendMessage>(request).await {
-            Ok(_) => {
+        match deliver(&client, &outgoing).await {
+            Ok(()) => {
                 done(&inner, outgoing.id);
                 inner.send(Update::Sent { id: outgoing.id });
             }
@@ -488,6 +502,32 @@ async fn send_outbox(client: Client, inner: Arc<Inner>) {
                     why: e.to_string(),
                 });
             }
+        }
+    }
+}
+
+/// Sends one outbox message, with the same `clientId` on every attempt: the server
+/// answers a repeat with the first answer, so a resend after a lost answer never doubles
+/// the message.
+async fn deliver(client: &Client, outgoing: &Outgoing) -> Result<(), Error> {
+    let client_id = Some(outgoing.client_id.clone());
+    match &outgoing.to {
+        Some(to) => {
+            let request = SendPrivateRequest {
+                to: to.clone(),
+                message: outgoing.text.clone(),
+                client_id,
+            };
+            client.request::<SendPrivate>(request).await.map(|_| ())
+        }
+        None => {
+            let request = SendMessageRequest {
+                message: outgoing.text.clone(),
+                room: Some(outgoing.room.clone()),
+                kind: Some(outgoing.kind),
+                client_id,
+            };
+            client.request::<SendMessage>(request).await.map(|_| ())
         }
     }
 }
@@ -648,7 +688,13 @@ async fn follow(client: Client, mut p: Pushes, inner: Arc<Inner>) {
             }
             Some(state) = states.next() => match state {
                 ConnectionState::Reconnecting { attempt: 1, error, .. } => {
-                    inner.send(Update::Link(Link::Reconnecting { error }));
+                    // Told once: the later attempts are refused while the server is down.
+                    let link = if is_restart(&error) {
+                        Link::Restarting
+                    } else {
+                        Link::Reconnecting { error }
+                    };
+                    inner.send(Update::Link(link));
                 }
                 ConnectionState::Open => inner.send(Update::Link(Link::Open)),
                 ConnectionState::Disconnected { code, reason } => {
@@ -673,6 +719,18 @@ async fn follow(client: Client, mut p: Pushes, inner: Arc<Inner>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_close_with_1001_is_a_restart() {
+        assert!(is_restart(
+            "server closed the connection: 1001 server restarting"
+        ));
+        assert!(is_restart("server closed the connection: 1001 "));
+        assert!(!is_restart("server closed the connection: 1000 bye"));
+        assert!(!is_restart("server closed the connection: 10010 odd"));
+        assert!(!is_restart("server closed the connection"));
+        assert!(!is_restart("connection refused"));
+    }
 
     #[test]
     fn final_closes_are_said_in_words() {

@@ -242,6 +242,7 @@ impl App {
                     Link::Reconnecting { error } => {
                         self.notice(format!("connection lost ({error}); reconnecting…"));
                     }
+                    Link::Restarting => self.notice("server restarting, reconnecting…"),
                     Link::Disconnected { why } => {
                         self.notice(format!("{why}; press any key to reconnect"));
                     }

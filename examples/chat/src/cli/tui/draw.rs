@@ -163,9 +163,10 @@ impl App {
     }
 
     fn pending_line(&self, o: &Outgoing) -> Line<'static> {
-        let text = match o.kind {
-            MessageKind::Message => format!("sending… {}: {}", self.me, o.text),
-            MessageKind::Action => format!("sending… * {} {}", self.me, o.text),
+        let text = match (&o.to, o.kind) {
+            (Some(to), _) => format!("sending… [pm] {} -> {to}: {}", self.me, o.text),
+            (None, MessageKind::Message) => format!("sending… {}: {}", self.me, o.text),
+            (None, MessageKind::Action) => format!("sending… * {} {}", self.me, o.text),
         };
         Line::styled(text, Style::new().fg(Color::DarkGray))
     }
@@ -174,6 +175,7 @@ impl App {
         let (link, colour) = match &self.link {
             Link::Open => ("● connected".to_owned(), Color::Green),
             Link::Reconnecting { .. } => ("◌ reconnecting…".to_owned(), Color::Yellow),
+            Link::Restarting => ("◌ server restarting…".to_owned(), Color::Yellow),
             Link::Disconnected { .. } => ("✖ disconnected: press a key".to_owned(), Color::Red),
             Link::Closed { .. } => ("✖ closed".to_owned(), Color::Red),
         };

@@ -289,6 +289,7 @@ fn the_outbox_shows_sending_until_answered_and_a_final_close_says_why() {
         id: 1,
         client_id: "c1".into(),
         room: "general".into(),
+        to: None,
         text: "are you there?".into(),
         kind: MessageKind::Message,
     }));
@@ -311,6 +312,36 @@ fn the_outbox_shows_sending_until_answered_and_a_final_close_says_why() {
     app.update(Update::Sent { id: 1 });
     let text = screen(&mut app, 100, 10);
     assert!(!text.contains("sending…"), "{text}");
+    assert!(
+        text.contains("*** reconnected") && text.contains("● connected"),
+        "{text}"
+    );
+    // A private message waits in the outbox too, shown where it was typed.
+    app.update(Update::Sending(Outgoing {
+        id: 2,
+        client_id: "c2".into(),
+        room: "general".into(),
+        to: Some("bob".into()),
+        text: "psst".into(),
+        kind: MessageKind::Message,
+    }));
+    let text = screen(&mut app, 100, 10);
+    assert!(text.contains("sending… [pm] alice -> bob: psst"), "{text}");
+}
+
+#[test]
+fn a_restart_is_said_as_such_and_not_as_a_lost_connection() {
+    let mut app = app();
+    app.update(Update::Link(Link::Restarting));
+    let text = screen(&mut app, 120, 10);
+    assert!(
+        text.contains("*** server restarting, reconnecting…"),
+        "{text}"
+    );
+    assert!(text.contains("◌ server restarting…"), "{text}");
+    assert!(!text.contains("connection lost"), "{text}");
+    app.update(Update::Link(Link::Open));
+    let text = screen(&mut app, 120, 10);
     assert!(
         text.contains("*** reconnected") && text.contains("● connected"),
         "{text}"
@@ -429,6 +460,7 @@ mod readme {
             id: 1,
             client_id: "c1".into(),
             room: "general".into(),
+            to: None,
             text: "thanks bob".into(),
             kind: MessageKind::Message,
         }));
