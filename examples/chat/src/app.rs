@@ -311,6 +311,7 @@ impl App {
                 display: holder.display.clone(),
                 resume_token: holder.resume_token.clone(),
                 rooms: holder.conn.state().all_rooms(),
+                held_rooms: holder.conn.state().held_rooms(),
             })
             .collect()
     }

@@ -33,9 +33,11 @@ end
 return {0, ''}";
 
 /// Renews a name this connection holds (the whole value: connection and token), or takes
-/// it again if it expired meanwhile; then writes the connection's record. A name another
-/// connection took back is left alone, and so is that user's record.
-/// KEYS: the name, the node's users hash. ARGV: holder, expiry ms, connection, record.
+/// it again if it expired meanwhile; then writes the connection's record, and its record
+/// of held rooms (or drops it, given none). A name another connection took back is left
+/// alone, and so are that user's records.
+/// KEYS: the name, the node's users hash, its held hash. ARGV: holder, expiry ms,
+/// connection, record, held record (`''`: none).
 const RENEW_NAME: &str = r"
 local v = redis.call('GET', KEYS[1])
 if v == false then
@@ -46,6 +48,11 @@ else
   return 0
 end
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+if ARGV[5] == '' then
+  redis.call('HDEL', KEYS[3], ARGV[3])
+else
+  redis.call('HSET', KEYS[3], ARGV[3], ARGV[5])
+end
 return 1";
 
 /// Frees a name if connection `ARGV[1]` holds it (1), and with `ARGV[2] == "1"` drops
@@ -83,6 +90,9 @@ pub struct HeldName {
     pub resume_token: String,
     /// Every room the user is shown in.
     pub rooms: Vec<String>,
+    /// The rooms the user is shown in but has not joined again since being taken back
+    /// (see the held hash in [`super::presence`]).
+    pub held_rooms: Vec<String>,
 }
 
 /// What a claim found.
@@ -211,21 +221,32 @@ impl Cluster {
             .arg(self.nodes_set())
             .arg(node)
             .ignore();
-        let users = self.users_hash(node);
+        let (users, held_hash) = (self.users_hash(node), self.held_hash(node));
         for name in held {
             let record = UserRecord::of(name);
+            let held_record = if name.held_rooms.is_empty() {
+                String::new()
+            } else {
+                let held_record = UserRecord {
+                    rooms: name.held_rooms.clone(),
+                    ..record.clone()
+                };
+                serde_json::to_string(&held_record).unwrap_or_default()
+            };
             let Ok(record) = serde_json::to_string(&record) else {
                 continue;
             };
             pipe.cmd("EVAL")
                 .arg(RENEW_NAME)
-                .arg(2)
+                .arg(3)
                 .arg(self.name_key(&name.key))
                 .arg(&users)
+                .arg(&held_hash)
                 .arg(holder(name.conn, &name.resume_token))
                 .arg(expiry)
                 .arg(name.conn)
-                .arg(record);
+                .arg(record)
+                .arg(held_record);
         }
         let mut commands = self.commands();
         match pipe.query_async::<Vec<i64>>(&mut commands).await {

@@ -11,10 +11,12 @@
 //! no record there any more (the claim removed it), so nobody announces a leave for them.
 //!
 //! A user taken back (on another node, or on this one from a stale connection) is shown in
-//! their old rooms before their client joins each again (see `User`'s held rooms): each
-//! node also keeps `{prefix}:chat:node:{n}:held`, connection → record of the rooms it
-//! holds so, for the member lists of every node; an entry goes when its rooms are joined
-//! again, when the connection ends, and with its node.
+//! their old rooms before their client joins each again ([`User::held_rooms`]), but is
+//! not yet in them in the adapter. For the member lists of every node, each node also
+//! keeps `{prefix}:chat:node:{n}:held`: connection → a record listing those rooms only,
+//! written and renewed with the users' records. An entry goes when its rooms are joined
+//! again, when the connection ends, when the name is taken back elsewhere, and with its
+//! node.
 
 use super::Cluster;
 use super::names::HeldName;
