@@ -16,6 +16,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use wsx_core::server::{Adapter, Conn, ConnId, HandlerError};
 
+/// Longest wait for the cluster's room list in a `welcome`; past it the welcome lists
+/// this node's rooms, so a connection is never kept waiting on Redis to be greeted.
+pub const WELCOME_ROOMS_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// How long the cluster's room list read for one `welcome` serves the next ones.
+pub const WELCOME_ROOMS_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The app state every handler gets (`State<App>`). Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct App {
@@ -52,6 +59,10 @@ struct AppInner {
     local_addr: std::sync::OnceLock<std::net::SocketAddr>,
     /// With `--redis`: this node's part in the cluster.
     cluster: Option<Cluster>,
+    /// On a cluster node: the cluster's rooms as the last `welcome` read them, and when.
+    /// Connections opening within [`WELCOME_ROOMS_FRESH`] of that read share it, so a
+    /// wave of reconnects costs one cluster query per interval, not one per connection.
+    welcome_rooms: tokio::sync::Mutex<Option<(Instant, Vec<RoomSummary>)>>,
     /// Set when a graceful shutdown begins: the connections it closes are not announced
     /// as leaving (they come back, on this node after a restart or on another node).
     shutting_down: std::sync::atomic::AtomicBool,
@@ -286,6 +297,7 @@ impl App {
                 messages: AtomicU64::new(messages),
                 local_addr: std::sync::OnceLock::new(),
                 cluster,
+                welcome_rooms: tokio::sync::Mutex::new(None),
                 shutting_down: std::sync::atomic::AtomicBool::new(false),
             }),
         })
@@ -516,6 +528,31 @@ impl App {
             return rooms;
         }
         self.room_summaries()
+    }
+
+    /// The rooms a `welcome` lists: on a cluster node the rooms with members on any node
+    /// (as [`App::room_summaries_everywhere`]), read at most once per
+    /// [`WELCOME_ROOMS_FRESH`] for every connection opening meanwhile, and this node's
+    /// own when the read takes longer than [`WELCOME_ROOMS_WAIT`] (Redis slow or away).
+    pub async fn welcome_rooms(&self) -> Vec<RoomSummary> {
+        if self.cluster().is_none() {
+            return self.room_summaries();
+        }
+        let read = async {
+            let mut cached = self.inner.welcome_rooms.lock().await;
+            if let Some((at, rooms)) = cached.as_ref()
+                && at.elapsed() < WELCOME_ROOMS_FRESH
+            {
+                return rooms.clone();
+            }
+            let rooms = self.room_summaries_everywhere().await;
+            *cached = Some((Instant::now(), rooms.clone()));
+            rooms
+        };
+        match tokio::time::timeout(WELCOME_ROOMS_WAIT, read).await {
+            Ok(rooms) => rooms,
+            Err(_) => self.room_summaries(),
+        }
     }
 
     /// A room's latest sequence number in the database (0 when it has none, or it

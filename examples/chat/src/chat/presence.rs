@@ -8,7 +8,6 @@ use crate::cluster::Released;
 use crate::events::Welcome;
 use serde_json::json;
 use std::sync::Arc;
-use std::time::Duration;
 use wsx_core::server::{Conn, DisconnectReason, Handshake, Reject};
 
 /// Before the upgrade: refuses browsers from origins not allowed (403).
@@ -66,20 +65,11 @@ pub fn own_origins(addr: std::net::SocketAddr) -> Vec<String> {
     origins
 }
 
-/// Longest wait for the cluster's room list in a `welcome`; past it (Redis slow or
-/// away) the welcome lists this node's rooms, so a connection never waits on Redis to
-/// be greeted.
-pub const WELCOME_ROOMS_WAIT: Duration = Duration::from_millis(500);
-
 /// Once open: the `welcome` push, listing the rooms with members on any node (as
-/// `listRooms` does).
+/// `listRooms` does; see [`App::welcome_rooms`]).
 pub async fn open(conn: Conn<User>, app: App) {
     app.count_connection(true);
-    let rooms =
-        match tokio::time::timeout(WELCOME_ROOMS_WAIT, app.room_summaries_everywhere()).await {
-            Ok(rooms) => rooms,
-            Err(_) => app.room_summaries(),
-        };
+    let rooms = app.welcome_rooms().await;
     let welcome = Welcome {
         message: "Welcome to wsx chat! Join a room to start.".into(),
         server_time: crate::now_ms(),
