@@ -107,12 +107,12 @@ export const SendPrivateRequest = z.object({ clientId: z.string().refine((s) => 
 export const SendPrivateResponse = z.object({ messageId: z.string(), timestamp: z.number().int().min(0) });
 
 /**
- * The request of `setNick`: Change the session's name; every room the user is in is told.
+ * The request of `setNick`: Change the user's name; every room the user is in is told.
  */
 export const SetNickRequest = z.object({ username: z.string().refine((s) => [...s].length >= 1, "must be at least 1 character").refine((s) => [...s].length <= 50, "must be at most 50 characters") });
 
 /**
- * The response to `setNick`: Change the session's name; every room the user is in is told.
+ * The response to `setNick`: Change the user's name; every room the user is in is told.
  */
 export const SetNickResponse = z.object({ oldName: z.string(), username: z.string() });
 
@@ -184,7 +184,7 @@ export const events = {
    */
   history: { request: HistoryRequest, response: HistoryResponse },
   /**
-   * Change the session's name; every room the user is in is told.
+   * Change the user's name; every room the user is in is told.
    */
   setNick: { request: SetNickRequest, response: SetNickResponse },
   /**

@@ -7,8 +7,8 @@ import type { RoomPosition } from "./RoomPosition";
  */
 export type JoinRequest = { 
 /**
- * The name others see. The first join names the session; later joins must use
- * the same name (change it with `setNick`).
+ * The name others see. The first join of a connection sets it; later joins must
+ * use the same name (change it with `setNick`).
  */
 username: string, 
 /**

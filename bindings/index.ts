@@ -82,7 +82,7 @@ export interface RequestEvents {
    */
   history: { request: HistoryRequest; response: HistoryResponse };
   /**
-   * Change the session's name; every room the user is in is told.
+   * Change the user's name; every room the user is in is told.
    */
   setNick: { request: SetNickRequest; response: SetNickResponse };
   /**

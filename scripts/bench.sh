@@ -32,6 +32,20 @@ if [ "$SCENARIO" = storm ]; then
   exec target/release/storm ${STORM_ARGS:-} --json-out bench/results/storm.json
 fi
 
+# chat-cluster (issue 16), not part of `all`: the chat's fan-out through 3 `wsx-chat`
+# release processes sharing PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379),
+# against the same load through one node; each run makes its own database and key prefix
+# and drops them. Writes bench/results/chat-cluster-$LABEL.{json,md}.
+#   scripts/bench.sh chat-cluster          # the full run (4 rooms x 250 members, RUNS runs)
+#   SMOKE=1 scripts/bench.sh chat-cluster  # a short run (2 rooms x 60 members, one run)
+if [ "$SCENARIO" = "chat-cluster" ]; then
+  cargo build --release -p wsx-bench --bin chat_cluster -p wsx-chat
+  if [ -n "${SMOKE:-}" ]; then
+    exec target/release/chat_cluster --smoke --label "${LABEL:-smoke}"
+  fi
+  exec target/release/chat_cluster --runs "$RUNS" --label "${LABEL:-full}"
+fi
+
 cargo build --release -p wsx-bench -p example-echo -p example-cluster-echo
 if ! cargo build --release -p wsx-chat; then
   echo "bench: wsx-chat does not build; the chat fan-out is pending" >&2

@@ -1,6 +1,6 @@
 //! The chat's shared state: rooms, the names in use, the store, the system events.
 
-use crate::chat::Session;
+use crate::chat::User;
 use crate::cluster::{Cluster, ClusterError};
 use crate::config::Config;
 use crate::events::RoomSummary;
@@ -15,6 +15,13 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use wsx_core::server::{Adapter, Conn, ConnId, HandlerError};
+
+/// Longest wait for the cluster's room list in a `welcome`; past it the welcome lists
+/// this node's rooms, so a connection is never kept waiting on Redis to be greeted.
+pub const WELCOME_ROOMS_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// How long the cluster's room list read for one `welcome` serves the next ones.
+pub const WELCOME_ROOMS_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The app state every handler gets (`State<App>`). Cheap to clone.
 #[derive(Debug, Clone)]
@@ -52,6 +59,10 @@ struct AppInner {
     local_addr: std::sync::OnceLock<std::net::SocketAddr>,
     /// With `--redis`: this node's part in the cluster.
     cluster: Option<Cluster>,
+    /// On a cluster node: the cluster's rooms as the last `welcome` read them, and when.
+    /// Connections opening within [`WELCOME_ROOMS_FRESH`] of that read share it, so a
+    /// wave of reconnects costs one cluster query per interval, not one per connection.
+    welcome_rooms: tokio::sync::Mutex<Option<(Instant, Vec<RoomSummary>)>>,
     /// Set when a graceful shutdown begins: the connections it closes are not announced
     /// as leaving (they come back, on this node after a restart or on another node).
     shutting_down: std::sync::atomic::AtomicBool,
@@ -61,7 +72,7 @@ struct AppInner {
 #[derive(Debug)]
 struct NameHolder {
     /// The connection (to close it when a resume takes the name back).
-    conn: Conn<Session>,
+    conn: Conn<User>,
     /// The name as shown.
     display: String,
     /// The secret a new connection presents to take the name back.
@@ -73,16 +84,16 @@ struct NameHolder {
 pub enum Claim {
     /// It was free.
     Free {
-        /// The session's resume token.
+        /// The user's resume token.
         resume_token: String,
     },
     /// Another connection held it and the claim carried its resume token: that
     /// connection is to be closed.
     Resumed {
-        /// The session's new resume token (a token is good for one resume).
+        /// The user's new resume token (a token is good for one resume).
         resume_token: String,
         /// The connection that held the name.
-        stale: Conn<Session>,
+        stale: Conn<User>,
     },
 }
 
@@ -165,7 +176,7 @@ impl Room {
         Some(now_empty)
     }
 
-    /// Gives a member's place to another connection (a resumed session), under `name`.
+    /// Gives a member's place to another connection (the user resumed there), under `name`.
     pub fn replace_member(&self, stale: ConnId, fresh: ConnId, name: &str) {
         let mut members = self.members();
         if members.names.remove(&stale).is_some() {
@@ -286,6 +297,7 @@ impl App {
                 messages: AtomicU64::new(messages),
                 local_addr: std::sync::OnceLock::new(),
                 cluster,
+                welcome_rooms: tokio::sync::Mutex::new(None),
                 shutting_down: std::sync::atomic::AtomicBool::new(false),
             }),
         })
@@ -311,6 +323,7 @@ impl App {
                 display: holder.display.clone(),
                 resume_token: holder.resume_token.clone(),
                 rooms: holder.conn.state().all_rooms(),
+                held_rooms: holder.conn.state().held_rooms(),
             })
             .collect()
     }
@@ -517,6 +530,31 @@ impl App {
         self.room_summaries()
     }
 
+    /// The rooms a `welcome` lists: on a cluster node the rooms with members on any node
+    /// (as [`App::room_summaries_everywhere`]), read at most once per
+    /// [`WELCOME_ROOMS_FRESH`] for every connection opening meanwhile, and this node's
+    /// own when the read takes longer than [`WELCOME_ROOMS_WAIT`] (Redis slow or away).
+    pub async fn welcome_rooms(&self) -> Vec<RoomSummary> {
+        if self.cluster().is_none() {
+            return self.room_summaries();
+        }
+        let read = async {
+            let mut cached = self.inner.welcome_rooms.lock().await;
+            if let Some((at, rooms)) = cached.as_ref()
+                && at.elapsed() < WELCOME_ROOMS_FRESH
+            {
+                return rooms.clone();
+            }
+            let rooms = self.room_summaries_everywhere().await;
+            *cached = Some((Instant::now(), rooms.clone()));
+            rooms
+        };
+        match tokio::time::timeout(WELCOME_ROOMS_WAIT, read).await {
+            Ok(rooms) => rooms,
+            Err(_) => self.room_summaries(),
+        }
+    }
+
     /// A room's latest sequence number in the database (0 when it has none, or it
     /// cannot be read).
     pub async fn last_seq(&self, room: &str) -> u64 {
@@ -541,7 +579,7 @@ impl App {
     pub fn claim_name(
         &self,
         name: &UserName,
-        conn: &Conn<Session>,
+        conn: &Conn<User>,
         resume_token: Option<&str>,
     ) -> Option<Claim> {
         let mut users = self.users();
@@ -585,7 +623,7 @@ impl App {
 
     /// Moves a connection from one name to another (its resume token goes along);
     /// `false` if the new one is taken.
-    pub fn rename(&self, old_key: &str, new: &UserName, conn: &Conn<Session>) -> bool {
+    pub fn rename(&self, old_key: &str, new: &UserName, conn: &Conn<User>) -> bool {
         let mut users = self.users();
         if users
             .get(&new.key)

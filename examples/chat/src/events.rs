@@ -23,8 +23,8 @@ wsx_core::define_events! {
     /// Join a chat room (or re-join after a reconnect, with `since`); the answer lists
     /// who is there and the room's recent history.
     request join: JoinRequest {
-        /// The name others see. The first join names the session; later joins must use
-        /// the same name (change it with `setNick`).
+        /// The name others see. The first join of a connection sets it; later joins must
+        /// use the same name (change it with `setNick`).
         username: String.min(1).max(50),
         /// The room to join.
         room: String.default("general").min(1).max(32).pattern("^[A-Za-z0-9][A-Za-z0-9_-]*$"),
@@ -171,7 +171,7 @@ wsx_core::define_events! {
 
     // ----- people -----
 
-    /// Change the session's name; every room the user is in is told.
+    /// Change the user's name; every room the user is in is told.
     request setNick: SetNickRequest {
         /// The new name.
         username: String.min(1).max(50),

@@ -2,7 +2,7 @@
 //! and the page; and the graceful shutdown of it all.
 
 use crate::app::{App, StartError};
-use crate::chat::{Session, build_server};
+use crate::chat::{User, build_server};
 use crate::config::Config;
 use axum::Router;
 use axum::routing::get;
@@ -18,7 +18,7 @@ pub struct Chat {
     /// The app state.
     pub app: App,
     /// The WebSocket server (pushes, connection counts, shutdown).
-    pub server: Server<App, Session>,
+    pub server: Server<App, User>,
     /// Every route.
     pub router: Router,
 }

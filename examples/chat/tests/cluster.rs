@@ -95,6 +95,13 @@ async fn the_seed_flow_works_across_three_nodes() {
     let [a, b, c] = three_nodes(&db, &prefix).await;
     let (mut alice, _) = a.joined("alice", "general").await;
     wait_for_users(&c, "general", &["alice"]).await;
+    // A connection to another node is greeted with the cluster's rooms.
+    let mut greeted = c.client().await;
+    assert_eq!(
+        greeted.push("welcome").await["rooms"],
+        json!([{ "name": "general", "members": 1, "messages": 0 }])
+    );
+    greeted.close().await;
     let (mut bob, joined) = b.joined("bob", "general").await;
     assert_eq!(
         names(&joined),

@@ -275,3 +275,80 @@ async fn a_single_node_restart_closes_with_1001_server_restarting() {
     );
     assert_eq!(bob.take_buffered("userLeft"), Vec::<Value>::new());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_taken_back_on_another_node_stays_listed_in_rooms_not_joined_again() {
+    let db = PgDatabase::create("cluster_held").await;
+    let prefix = RedisPrefix::new("held").await;
+    let url = db.url();
+    let start = || Node::start(&url, REDIS, &prefix.0, "3s");
+    let (a, b) = (start().await, start().await);
+    let (mut alice, _) = joined(&a, "alice", "general").await;
+    alice
+        .request("join", json!({ "username": "alice", "room": "random" }))
+        .await
+        .unwrap();
+    let (mut bob, bob_general) = joined(&b, "bob", "general").await;
+    bob.request("join", json!({ "username": "bob", "room": "random" }))
+        .await
+        .unwrap();
+    // erin stays on node B and does not come back: her leave marks the end of B's window.
+    let (_erin, _) = joined(&b, "erin", "random").await;
+    wait_for_users(&a, "random", &["alice", "bob", "erin"]).await;
+    assert_eq!(joins(&mut alice, 3).await, ["bob", "bob", "erin"]);
+
+    b.term();
+    assert_eq!(bob.closed().await.code, Some(1001));
+    assert!(b.exited().await);
+    // bob is back on node A in `general` only, so far.
+    let mut bob = RawClient::connect(&a.ws_url()).await;
+    bob.push("welcome").await;
+    bob.request(
+        "join",
+        json!({
+            "username": "bob",
+            "room": "general",
+            "resumeToken": bob_general["resumeToken"],
+        }),
+    )
+    .await
+    .unwrap();
+    // B's window passes: erin leaves `random`, bob does not — he is still shown there.
+    assert_eq!(next_left(&mut alice).await, "erin");
+    let listed = alice
+        .request("listUsers", json!({ "room": "random" }))
+        .await
+        .unwrap();
+    assert_eq!(listed["users"], json!(["alice", "bob"]));
+    wait_for_users(&a, "random", &["alice", "bob"]).await;
+    let rooms = alice.request("listRooms", json!({})).await.unwrap();
+    assert_eq!(
+        rooms["rooms"],
+        json!([
+            { "name": "general", "members": 2, "messages": 0 },
+            { "name": "random", "members": 2, "messages": 0 },
+        ])
+    );
+    // He joins `random` again: no join is announced, and he is listed once.
+    let back = bob
+        .request("join", json!({ "username": "bob", "room": "random" }))
+        .await
+        .unwrap();
+    assert_eq!(back["users"], json!(["alice", "bob"]));
+    let rooms = alice.request("listRooms", json!({})).await.unwrap();
+    assert_eq!(rooms["rooms"][1]["members"], 2);
+    alice
+        .request(
+            "sendMessage",
+            json!({ "message": "hi bob", "room": "random" }),
+        )
+        .await
+        .unwrap();
+    for client in [&mut alice, &mut bob] {
+        assert_eq!(client.push("message").await["message"], "hi bob");
+        assert_eq!(client.take_buffered("userJoined"), Vec::<Value>::new());
+        assert_eq!(client.take_buffered("userLeft"), Vec::<Value>::new());
+    }
+    a.term();
+    assert!(a.exited().await);
+}

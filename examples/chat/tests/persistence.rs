@@ -109,7 +109,16 @@ async fn acknowledged_messages_survive_kill_9() {
             ));
         }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Killed once the writer is in full flow (a few messages acknowledged), at most 20 s on.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while in_flight.lock().unwrap().len() <= 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline && !writer.is_finished(),
+            "the writer got going ({} acknowledged)",
+            in_flight.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     server.kill().unwrap(); // SIGKILL: no shutdown, no checkpoint.
     server.wait().unwrap();
     let _ = writer.await; // it fails when the socket dies

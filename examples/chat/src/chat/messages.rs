@@ -1,7 +1,7 @@
 //! Room messages: `sendMessage` (numbered, committed, then broadcast) and `history`.
 
-use super::session::{Session, require_name};
 use super::typing;
+use super::user::{User, require_name};
 use crate::app::App;
 use crate::events::*;
 use crate::store::{Appended, HistoryRange, NewMessage, StoreError};
@@ -11,11 +11,11 @@ use wsx_core::server::{Conn, HandlerError, State};
 /// `sendMessage`: the message is committed to the database, which gives it the room's
 /// next `seq`, then recorded and pushed to every member (the sender too) in `seq` order —
 /// so the answer's `messageId` is on disk and every member sees the room's messages in
-/// order. The sender is the session's name, never a field of the request. With a
+/// order. The sender is the connection's user name, never a field of the request. With a
 /// `clientId` the sender already used, nothing is stored or pushed: the answer is the
 /// first one (see [`crate::store`]).
 pub async fn send_message(
-    conn: Conn<Session>,
+    conn: Conn<User>,
     State(app): State<App>,
     req: SendMessageRequest,
 ) -> Result<SendMessageResponse, HandlerError> {
@@ -128,7 +128,7 @@ pub async fn send_message(
 /// `history`: a page of a room's stored history (the whole history, not only the
 /// in-memory window).
 pub async fn history(
-    conn: Conn<Session>,
+    conn: Conn<User>,
     State(app): State<App>,
     req: HistoryRequest,
 ) -> Result<HistoryResponse, HandlerError> {

@@ -8,25 +8,25 @@
 //! | [`private`] | `sendPrivate` → `privateMessage` |
 //! | [`typing`] | `typing` → `userTyping` |
 //! | [`nick`] | `setNick` → `nickChanged` |
-//! | [`session`] | the per-connection state |
+//! | [`user`] | the user of a connection: name, rooms, typing |
 
 pub mod messages;
 pub mod nick;
 pub mod presence;
 pub mod private;
 pub mod rooms;
-pub mod session;
 pub mod typing;
+pub mod user;
 
 use crate::app::App;
 use crate::events::*;
-#[doc(inline)]
-pub use session::Session;
 use std::time::Duration;
+#[doc(inline)]
+pub use user::User;
 use wsx_core::server::{BuildError, Server, ServerBuilder, ServerConfig};
 
 /// The WebSocket server of the chat, with the limits of the app's config.
-pub fn build_server(app: App) -> Result<Server<App, Session>, BuildError> {
+pub fn build_server(app: App) -> Result<Server<App, User>, BuildError> {
     let config = app.config();
     let rate = (config.rate_limit > 0).then_some(config.rate_limit);
     let server_config = ServerConfig {
@@ -40,11 +40,11 @@ pub fn build_server(app: App) -> Result<Server<App, Session>, BuildError> {
         // turn behind a fan-out to the room: with 1,000 members, one at a time capped a
         // sender at ~240 messages/s. Messages stay in order: each takes its `seq` in
         // the order its request arrived, and a request that depends on an earlier one
-        // (a message right after `join`) waits for it (`Session::changing`/`using`).
+        // (a message right after `join`) waits for it (`User::changing`/`using`).
         max_in_flight: 8,
         ..ServerConfig::default()
     };
-    let mut builder = ServerBuilder::<App, Session>::new(app.clone());
+    let mut builder = ServerBuilder::<App, User>::new(app.clone());
     if let Some(cluster) = app.cluster() {
         builder = builder.adapter(cluster.adapter().clone());
     }

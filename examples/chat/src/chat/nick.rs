@@ -1,6 +1,6 @@
 //! Nickname changes: `setNick`.
 
-use super::session::{Session, require_name};
+use super::user::{User, require_name};
 use crate::app::App;
 use crate::cluster::Claimed;
 use crate::events::{NickChanged, SetNickRequest, SetNickResponse};
@@ -9,10 +9,10 @@ use serde_json::json;
 use wsx_core::ErrorCode;
 use wsx_core::server::{Conn, HandlerError, State};
 
-/// `setNick`: renames the session if the new name is free (a change of case alone is
+/// `setNick`: renames the user if the new name is free (a change of case alone is
 /// always allowed) and tells every room the user is in with `nickChanged`.
 pub async fn set_nick(
-    conn: Conn<Session>,
+    conn: Conn<User>,
     State(app): State<App>,
     req: SetNickRequest,
 ) -> Result<SetNickResponse, HandlerError> {
@@ -60,7 +60,7 @@ pub async fn set_nick(
     }
     conn.state().set_name(new.clone());
     if let Some(cluster) = app.cluster() {
-        cluster.note_session(&conn).await;
+        cluster.note_user(&conn).await;
     }
     for room_name in conn.state().all_rooms() {
         if let Some(room) = app.existing_room(&room_name) {

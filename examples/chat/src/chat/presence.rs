@@ -2,7 +2,7 @@
 //! the goodbyes when it ends.
 
 use super::rooms::leave_room;
-use super::session::Session;
+use super::user::User;
 use crate::app::App;
 use crate::cluster::Released;
 use crate::events::Welcome;
@@ -11,7 +11,7 @@ use std::sync::Arc;
 use wsx_core::server::{Conn, DisconnectReason, Handshake, Reject};
 
 /// Before the upgrade: refuses browsers from origins not allowed (403).
-pub async fn connect(handshake: Arc<Handshake>, app: App) -> Result<Session, Reject> {
+pub async fn connect(handshake: Arc<Handshake>, app: App) -> Result<User, Reject> {
     let allowed = app.allowed_origins();
     match handshake.origin() {
         Some(origin) if !origin_allowed(&allowed, origin) => {
@@ -21,7 +21,7 @@ pub async fn connect(handshake: Arc<Handshake>, app: App) -> Result<Session, Rej
                 "origin `{origin}` is not allowed"
             )))
         }
-        _ => Ok(Session::default()),
+        _ => Ok(User::default()),
     }
 }
 
@@ -65,13 +65,15 @@ pub fn own_origins(addr: std::net::SocketAddr) -> Vec<String> {
     origins
 }
 
-/// Once open: the `welcome` push.
-pub async fn open(conn: Conn<Session>, app: App) {
+/// Once open: the `welcome` push, listing the rooms with members on any node (as
+/// `listRooms` does; see [`App::welcome_rooms`]).
+pub async fn open(conn: Conn<User>, app: App) {
     app.count_connection(true);
+    let rooms = app.welcome_rooms().await;
     let welcome = Welcome {
         message: "Welcome to wsx chat! Join a room to start.".into(),
         server_time: crate::now_ms(),
-        rooms: app.room_summaries(),
+        rooms,
         idle_timeout_secs: app
             .config()
             .idle_timeout()
@@ -85,7 +87,7 @@ pub async fn open(conn: Conn<Session>, app: App) {
 /// cluster node the name and the rooms stay held for the grace window
 /// ([`crate::cluster::Cluster::park`]). Nor when the user already took the name back on
 /// another node.
-pub async fn disconnect(conn: Conn<Session>, app: App, reason: DisconnectReason) {
+pub async fn disconnect(conn: Conn<User>, app: App, reason: DisconnectReason) {
     app.count_connection(false);
     // After the requests still running (a message being stored, a join), so none of
     // them puts the connection back into a room after it left.

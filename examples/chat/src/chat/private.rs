@@ -1,6 +1,6 @@
 //! Private messages: `sendPrivate` to a user by name.
 
-use super::session::{Session, require_name};
+use super::user::{User, require_name};
 use crate::app::App;
 use crate::events::{PrivateMessage, SendPrivateRequest, SendPrivateResponse};
 use crate::names::UserName;
@@ -13,7 +13,7 @@ use wsx_core::server::{Conn, HandlerError, State};
 /// stored; with a `clientId`, the answer is (for a day), and a repeat of that id gets
 /// the same answer without a second delivery.
 pub async fn send_private(
-    conn: Conn<Session>,
+    conn: Conn<User>,
     State(app): State<App>,
     req: SendPrivateRequest,
 ) -> Result<SendPrivateResponse, HandlerError> {

@@ -1,7 +1,7 @@
 //! Rooms and presence: `join` (with replay), `leave`, `listRooms`, `listUsers`.
 
-use super::session::Session;
 use super::typing;
+use super::user::User;
 use crate::app::{App, Claim, Retired};
 use crate::cluster::Claimed;
 use crate::events::*;
@@ -10,11 +10,11 @@ use serde_json::json;
 use wsx_core::ErrorCode;
 use wsx_core::server::{Conn, HandlerError, State};
 
-/// `join`: names the session (first join), enters the room, tells the others, and
+/// `join`: names the connection's user (first join), enters the room, tells the others, and
 /// answers with the members and the history — or, with `since`, exactly the missed
 /// messages (see [`crate::history`]).
 pub async fn join(
-    conn: Conn<Session>,
+    conn: Conn<User>,
     State(app): State<App>,
     req: JoinRequest,
 ) -> Result<JoinResponse, HandlerError> {
@@ -158,7 +158,7 @@ pub async fn join(
     }
     conn.state().enter(&room.name);
     if let Some(cluster) = app.cluster() {
-        cluster.note_session(&conn).await;
+        cluster.note_user(&conn).await;
     }
     tracing::debug!(user = %name.display, room = %room.name, recovered = ?answer.recovered, "joined");
     Ok(answer)
@@ -169,7 +169,7 @@ pub async fn join(
 /// `userJoined`: the user's place in each room passes to the new connection, which gets
 /// the room's pushes again once it re-joins (with `since`). The stale connection loses
 /// its identity, then is closed with [`CLOSE_REPLACED`].
-async fn take_over(app: &App, conn: &Conn<Session>, stale: &Conn<Session>, name: &UserName) {
+async fn take_over(app: &App, conn: &Conn<User>, stale: &Conn<User>, name: &UserName) {
     // After the stale connection's running requests (a join of its own would otherwise
     // put it back into a room after it was evicted). They finish without its peer: pushes
     // and answers are queued, never awaited.
@@ -191,12 +191,16 @@ async fn take_over(app: &App, conn: &Conn<Session>, stale: &Conn<Session>, name:
         }
     }
     conn.state().hold(rooms);
+    if let Some(cluster) = app.cluster() {
+        // The stale connection's records go; the new one's follow at the end of the join.
+        cluster.note_user(stale).await;
+    }
     stale.close(
         CLOSE_REPLACED,
         "your name was taken back by a newer connection",
     );
     metrics::counter!("chat_sessions_resumed_total").increment(1);
-    tracing::info!(user = %name.display, stale = ?stale.id(), "session resumed on a new connection");
+    tracing::info!(user = %name.display, stale = ?stale.id(), "user resumed on a new connection");
 }
 
 /// The close code of a connection whose name a newer connection took back with its
@@ -206,7 +210,7 @@ pub const CLOSE_REPLACED: u16 = 4001;
 
 /// `leave`: leaves a room (by default the most recently joined one).
 pub async fn leave(
-    conn: Conn<Session>,
+    conn: Conn<User>,
     State(app): State<App>,
     req: LeaveRequest,
 ) -> Result<LeaveResponse, HandlerError> {
@@ -222,7 +226,7 @@ pub async fn leave(
     if success {
         leave_room(&app, &conn, &room, &name.display, true).await;
         if let Some(cluster) = app.cluster() {
-            cluster.note_session(&conn).await;
+            cluster.note_user(&conn).await;
         }
     }
     Ok(LeaveResponse { success, room })
@@ -232,7 +236,7 @@ pub async fn leave(
 /// and disconnects; not when the user is already back on another node).
 pub async fn leave_room(
     app: &App,
-    conn: &Conn<Session>,
+    conn: &Conn<User>,
     room_name: &str,
     display: &str,
     announce: bool,
@@ -271,7 +275,7 @@ pub async fn list_rooms(
 
 /// `listUsers`: who is in a room (by default the most recently joined one).
 pub async fn list_users(
-    conn: Conn<Session>,
+    conn: Conn<User>,
     State(app): State<App>,
     req: ListUsersRequest,
 ) -> Result<ListUsersResponse, HandlerError> {

@@ -1,14 +1,14 @@
 //! Typing indicators: `typing` in, `userTyping` out to the others in the room, stopped
 //! by the server itself when no new `typing` comes within the typing timeout.
 
-use super::session::Session;
+use super::user::User;
 use crate::app::App;
 use crate::events::{TypingRequest, UserTyping};
 use wsx_core::server::{Conn, State};
 
 /// `typing`: starts (or keeps up) or stops the indicator. Only changes are pushed, as
 /// droppable frames: a slow reader loses indicators, not messages.
-pub async fn typing(conn: Conn<Session>, State(app): State<App>, req: TypingRequest) {
+pub async fn typing(conn: Conn<User>, State(app): State<App>, req: TypingRequest) {
     let using = conn.state().using().await;
     let Some(name) = conn.state().name() else {
         return;
@@ -37,7 +37,7 @@ pub async fn typing(conn: Conn<Session>, State(app): State<App>, req: TypingRequ
 }
 
 /// Stops the indicator in a room, if it is on (a message sent, the room left).
-pub fn stop(conn: &Conn<Session>, room: &str) {
+pub fn stop(conn: &Conn<User>, room: &str) {
     if conn.state().stop_typing(room, None)
         && let Some(name) = conn.state().name()
     {
@@ -45,7 +45,7 @@ pub fn stop(conn: &Conn<Session>, room: &str) {
     }
 }
 
-fn push(conn: &Conn<Session>, room: &str, username: &str, active: bool) {
+fn push(conn: &Conn<User>, room: &str, username: &str, active: bool) {
     let typing = UserTyping {
         room: room.to_owned(),
         username: username.to_owned(),

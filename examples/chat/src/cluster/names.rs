@@ -8,8 +8,8 @@ use wsx_core::server::ConnId;
 
 /// Claims a name: free (1), held by a connection whose resume token is presented
 /// (`ARGV[3]`: a user back from a node that died or restarted; 2, and the old holder's
-/// record, removed from its node's users hash so nobody announces that user's leave),
-/// or taken (0).
+/// record, removed from its node's users hash so nobody announces that user's leave, and
+/// from its held hash), or taken (0).
 /// KEYS: the name. ARGV: holder, expiry ms, token, users-hash prefix (`…:chat:node:`).
 const CLAIM_NAME: &str = r"
 local v = redis.call('GET', KEYS[1])
@@ -26,15 +26,18 @@ if ARGV[3] ~= '' then
     local users = ARGV[4] .. string.format('%d', node) .. ':users'
     local record = redis.call('HGET', users, conn) or ''
     redis.call('HDEL', users, conn)
+    redis.call('HDEL', ARGV[4] .. string.format('%d', node) .. ':held', conn)
     return {2, record}
   end
 end
 return {0, ''}";
 
 /// Renews a name this connection holds (the whole value: connection and token), or takes
-/// it again if it expired meanwhile; then writes the connection's record. A name another
-/// connection took back is left alone, and so is that user's record.
-/// KEYS: the name, the node's users hash. ARGV: holder, expiry ms, connection, record.
+/// it again if it expired meanwhile; then writes the connection's record, and its record
+/// of held rooms (or drops it, given none). A name another connection took back is left
+/// alone, and so are that user's records.
+/// KEYS: the name, the node's users hash, its held hash. ARGV: holder, expiry ms,
+/// connection, record, held record (`''`: none).
 const RENEW_NAME: &str = r"
 local v = redis.call('GET', KEYS[1])
 if v == false then
@@ -45,13 +48,21 @@ else
   return 0
 end
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+if ARGV[5] == '' then
+  redis.call('HDEL', KEYS[3], ARGV[3])
+else
+  redis.call('HSET', KEYS[3], ARGV[3], ARGV[5])
+end
 return 1";
 
 /// Frees a name if connection `ARGV[1]` holds it (1), and with `ARGV[2] == "1"` drops
-/// its record; -1 when another connection holds it now (taken back with the resume
-/// token), 0 when nobody does. KEYS: the name, the node's users hash.
+/// its records; -1 when another connection holds it now (taken back with the resume
+/// token), 0 when nobody does. KEYS: the name, the node's users hash, its held hash.
 const RELEASE_NAME: &str = r"
-if ARGV[2] == '1' then redis.call('HDEL', KEYS[2], ARGV[1]) end
+if ARGV[2] == '1' then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('HDEL', KEYS[3], ARGV[1])
+end
 local v = redis.call('GET', KEYS[1])
 if v == false then return 0 end
 local p = ARGV[1] .. ' '
@@ -75,10 +86,13 @@ pub struct HeldName {
     pub conn: ConnId,
     /// The name as shown.
     pub display: String,
-    /// The session's resume token.
+    /// The user's resume token.
     pub resume_token: String,
     /// Every room the user is shown in.
     pub rooms: Vec<String>,
+    /// The rooms the user is shown in but has not joined again since being taken back
+    /// (see the held hash in [`super::presence`]).
+    pub held_rooms: Vec<String>,
 }
 
 /// What a claim found.
@@ -116,7 +130,7 @@ impl Cluster {
 
     /// Claims `key` for connection `conn` across the cluster (`SET … PX` if free). A name
     /// held elsewhere is taken back when `resume_token` is its holder's. Follow a
-    /// successful claim with [`Cluster::set_holder`] once the session's resume token is
+    /// successful claim with [`Cluster::set_holder`] once the user's resume token is
     /// known.
     pub async fn claim_name(
         &self,
@@ -165,15 +179,16 @@ impl Cluster {
         }
     }
 
-    /// Frees a name if `conn` holds it; with `gone`, drops the connection's record too
+    /// Frees a name if `conn` holds it; with `gone`, drops the connection's records too
     /// (it ended; without it, the connection changed its name).
     pub async fn release_name(&self, key: &str, conn: ConnId, gone: bool) -> Released {
         let mut commands = self.commands();
         let released = redis::cmd("EVAL")
             .arg(RELEASE_NAME)
-            .arg(2)
+            .arg(3)
             .arg(self.name_key(key))
             .arg(self.users_hash(self.node()))
+            .arg(self.held_hash(self.node()))
             .arg(conn)
             .arg(if gone { "1" } else { "0" })
             .query_async::<i64>(&mut commands)
@@ -206,21 +221,32 @@ impl Cluster {
             .arg(self.nodes_set())
             .arg(node)
             .ignore();
-        let users = self.users_hash(node);
+        let (users, held_hash) = (self.users_hash(node), self.held_hash(node));
         for name in held {
             let record = UserRecord::of(name);
+            let held_record = if name.held_rooms.is_empty() {
+                String::new()
+            } else {
+                let held_record = UserRecord {
+                    rooms: name.held_rooms.clone(),
+                    ..record.clone()
+                };
+                serde_json::to_string(&held_record).unwrap_or_default()
+            };
             let Ok(record) = serde_json::to_string(&record) else {
                 continue;
             };
             pipe.cmd("EVAL")
                 .arg(RENEW_NAME)
-                .arg(2)
+                .arg(3)
                 .arg(self.name_key(&name.key))
                 .arg(&users)
+                .arg(&held_hash)
                 .arg(holder(name.conn, &name.resume_token))
                 .arg(expiry)
                 .arg(name.conn)
-                .arg(record);
+                .arg(record)
+                .arg(held_record);
         }
         let mut commands = self.commands();
         match pipe.query_async::<Vec<i64>>(&mut commands).await {

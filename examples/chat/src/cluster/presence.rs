@@ -9,11 +9,19 @@
 //! records and hands them to that node, which tells each of the records' rooms
 //! `userLeft`. A user who came back on another node with the resume token meanwhile has
 //! no record there any more (the claim removed it), so nobody announces a leave for them.
+//!
+//! A user taken back (on another node, or on this one from a stale connection) is shown in
+//! their old rooms before their client joins each again ([`User::held_rooms`]), but is
+//! not yet in them in the adapter. For the member lists of every node, each node also
+//! keeps `{prefix}:chat:node:{n}:held`: connection → a record listing those rooms only,
+//! written and renewed with the users' records. An entry goes when its rooms are joined
+//! again, when the connection ends, when the name is taken back elsewhere, and with its
+//! node.
 
 use super::Cluster;
 use super::names::HeldName;
 use crate::app::App;
-use crate::chat::Session;
+use crate::chat::User;
 use crate::events::{RoomSummary, UserLeft};
 use crate::sse::SystemEvents;
 use serde::{Deserialize, Serialize};
@@ -25,7 +33,7 @@ use wsx_core::server::{Adapter, Conn, ConnId, SharedFrame, Target};
 /// whatever its heartbeat: a node number taken again), frees the names they still hold,
 /// and returns, to exactly one caller, the records of the users whose name nobody else
 /// holds (someone of that name is present: no leave is announced for it).
-/// KEYS: alive, users hash, nodes set. ARGV: node, name-key prefix, force.
+/// KEYS: alive, users hash, nodes set, held hash. ARGV: node, name-key prefix, force.
 const REAP_NODE: &str = r"
 if ARGV[3] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then return {} end
 local all = redis.call('HGETALL', KEYS[2])
@@ -44,7 +52,7 @@ for i = 1, #all, 2 do
     end
   end
 end
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
 redis.call('SREM', KEYS[3], ARGV[1])
 return gone";
 
@@ -75,6 +83,10 @@ impl Cluster {
         format!("{}:chat:node:{node}:users", self.inner.prefix)
     }
 
+    pub(super) fn held_hash(&self, node: u64) -> String {
+        format!("{}:chat:node:{node}:held", self.inner.prefix)
+    }
+
     pub(super) fn alive_key(&self, node: u64) -> String {
         format!("{}:chat:node:{node}:alive", self.inner.prefix)
     }
@@ -83,11 +95,15 @@ impl Cluster {
         format!("{}:chat:nodes", self.inner.prefix)
     }
 
-    /// Writes (or, without a name, drops) a connection's record: after a join, a leave,
-    /// a rename.
-    pub async fn note_session(&self, conn: &Conn<Session>) {
-        let cmd = match conn.state().name() {
+    /// Writes (or, without a name, drops) a connection's record, and the record of the
+    /// rooms it holds (dropped when it holds none): after a join, a leave, a rename, a
+    /// resume.
+    pub async fn note_user(&self, conn: &Conn<User>) {
+        let (users, held) = (self.users_hash(self.node()), self.held_hash(self.node()));
+        let mut pipe = redis::pipe();
+        match conn.state().name() {
             Some(name) => {
+                let held_rooms = conn.state().held_rooms();
                 let record = UserRecord {
                     key: name.key,
                     name: name.display,
@@ -96,26 +112,35 @@ impl Cluster {
                 let Ok(json) = serde_json::to_string(&record) else {
                     return;
                 };
-                let mut cmd = redis::cmd("HSET");
-                cmd.arg(self.users_hash(self.node()))
-                    .arg(conn.id())
-                    .arg(json);
-                cmd
+                pipe.cmd("HSET").arg(&users).arg(conn.id()).arg(json);
+                if held_rooms.is_empty() {
+                    pipe.cmd("HDEL").arg(&held).arg(conn.id());
+                } else {
+                    let held_record = UserRecord {
+                        rooms: held_rooms,
+                        ..record
+                    };
+                    let Ok(json) = serde_json::to_string(&held_record) else {
+                        return;
+                    };
+                    pipe.cmd("HSET").arg(&held).arg(conn.id()).arg(json);
+                }
             }
             None => {
-                let mut cmd = redis::cmd("HDEL");
-                cmd.arg(self.users_hash(self.node())).arg(conn.id());
-                cmd
+                pipe.cmd("HDEL").arg(&users).arg(conn.id());
+                pipe.cmd("HDEL").arg(&held).arg(conn.id());
             }
-        };
-        if let Err(e) = cmd.exec_async(&mut self.commands()).await {
+        }
+        if let Err(e) = pipe.exec_async(&mut self.commands()).await {
             tracing::warn!(error = %e, "cluster: user record not written");
         }
     }
 
-    /// The records of the nodes that left the adapter's cluster but whose users are not
-    /// reaped yet (a node in its grace window after a graceful stop).
-    async fn departed_records(&self) -> Result<Vec<UserRecord>, String> {
+    /// The users shown in rooms they are not members of in the adapter: the records of
+    /// the nodes that left the adapter's cluster but are not reaped yet (a node in its
+    /// grace window after a graceful stop), with every room, and the held rooms of the
+    /// users taken back on living nodes (see the module docs).
+    async fn shown_elsewhere(&self) -> Result<Vec<UserRecord>, String> {
         let live: BTreeSet<u64> = self
             .inner
             .adapter
@@ -130,13 +155,16 @@ impl Cluster {
             .query_async(&mut commands)
             .await
             .map_err(|e| e.to_string())?;
-        let departed: Vec<u64> = nodes.into_iter().filter(|n| !live.contains(n)).collect();
-        if departed.is_empty() {
+        if nodes.is_empty() {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
-        for node in &departed {
-            pipe.cmd("HVALS").arg(self.users_hash(*node));
+        for node in &nodes {
+            if live.contains(node) {
+                pipe.cmd("HVALS").arg(self.held_hash(*node));
+            } else {
+                pipe.cmd("HVALS").arg(self.users_hash(*node));
+            }
         }
         let values: Vec<Vec<String>> = pipe
             .query_async(&mut commands)
@@ -150,8 +178,8 @@ impl Cluster {
     }
 
     /// Who is in a room on every node, sorted: `local` (this node's members), the other
-    /// nodes' members, and the users of a node in its grace window; `None` when Redis
-    /// cannot answer.
+    /// nodes' members, the users of a node in its grace window, and the users taken back
+    /// who have not joined the room again yet; `None` when Redis cannot answer.
     pub async fn room_users(&self, room: &str, local: Vec<String>) -> Option<Vec<String>> {
         let ids = match self.inner.adapter.cluster_members(room).await {
             Ok(ids) => ids,
@@ -190,22 +218,23 @@ impl Cluster {
                     .map(|r| r.name),
             );
         }
-        match self.departed_records().await {
+        match self.shown_elsewhere().await {
             Ok(records) => names.extend(
                 records
                     .into_iter()
                     .filter(|r| r.rooms.iter().any(|r| r == room))
                     .map(|r| r.name),
             ),
-            Err(e) => tracing::warn!(error = %e, "cluster: departed members unavailable"),
+            Err(e) => tracing::warn!(error = %e, "cluster: departed and held members unavailable"),
         }
         names.sort_by_cached_key(|n| crate::names::fold_case(n));
         names.dedup();
         Some(names)
     }
 
-    /// The rooms with members on any node (those of a node in its grace window too),
-    /// with their member counts, by name.
+    /// The rooms with members on any node (those of a node in its grace window and the
+    /// users taken back who have not joined again yet too), with their member counts, by
+    /// name.
     pub async fn room_members(&self) -> Option<BTreeMap<String, u64>> {
         let rooms = match self.inner.adapter.cluster_rooms().await {
             Ok(rooms) => rooms,
@@ -218,7 +247,7 @@ impl Cluster {
             .into_iter()
             .map(|r| (r.name, r.members as u64))
             .collect();
-        if let Ok(records) = self.departed_records().await {
+        if let Ok(records) = self.shown_elsewhere().await {
             for room in records.into_iter().flat_map(|r| r.rooms) {
                 *members.entry(room).or_default() += 1;
             }
@@ -287,10 +316,11 @@ impl Cluster {
     pub(super) async fn reap(&self, node: u64, force: bool) -> Vec<UserRecord> {
         let reaped: Vec<String> = match redis::cmd("EVAL")
             .arg(REAP_NODE)
-            .arg(3)
+            .arg(4)
             .arg(self.alive_key(node))
             .arg(self.users_hash(node))
             .arg(self.nodes_set())
+            .arg(self.held_hash(node))
             .arg(node)
             .arg(self.name_prefix())
             .arg(if force { "1" } else { "0" })

@@ -1,18 +1,21 @@
-//! What the server knows about one connection: its name, its rooms, where it types.
+//! The user of one connection, as the server knows them: their name, their rooms, where
+//! they type. (The framework's per-connection task and the terminal client's connection
+//! are other things; this is the chat's per-user state.)
 
 use crate::names::UserName;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use wsx_core::server::{Conn, HandlerError};
 
-/// The per-connection state (`Conn<Session>`).
+/// The user of a connection (`Conn<User>`): named by the first `join`, in the rooms
+/// joined since.
 #[derive(Debug, Default)]
-pub struct Session {
-    state: Mutex<SessionState>,
+pub struct User {
+    state: Mutex<UserState>,
     /// Orders a connection's requests that depend on each other. The server answers
     /// several requests of one connection at once, starting them in arrival order. A
-    /// request that changes who or where the session is (`join`, `leave`, `setNick`)
-    /// holds it for writing, every other request of the session for reading, each for
+    /// request that changes who or where the user is (`join`, `leave`, `setNick`)
+    /// holds it for writing, every other request of the connection for reading, each for
     /// its whole run: a change waits for the requests sent before it and is waited for
     /// by the ones sent after it (a message right after a `join` goes to the room just
     /// joined; a `leave` right after a message comes after it), while requests that
@@ -21,7 +24,7 @@ pub struct Session {
 }
 
 #[derive(Debug, Default)]
-struct SessionState {
+struct UserState {
     /// Set by the first `join`; every message is signed with it.
     name: Option<UserName>,
     /// The secret that lets a later connection take the name back (`resumeToken`).
@@ -39,32 +42,32 @@ struct SessionState {
     typing_generation: u64,
 }
 
-impl Session {
-    /// Held while a request changes the session's name or rooms (see `order`).
+impl User {
+    /// Held while a request changes the user's name or rooms (see `order`).
     pub async fn changing(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
         self.order.write().await
     }
 
-    /// Held while a request uses the session's name or rooms (see `order`).
+    /// Held while a request uses the user's name or rooms (see `order`).
     pub async fn using(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
         self.order.read().await
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut SessionState) -> T) -> Option<T> {
+    fn with<T>(&self, f: impl FnOnce(&mut UserState) -> T) -> Option<T> {
         self.state.lock().ok().map(|mut s| f(&mut s))
     }
 
-    /// The session's name, once it joined.
+    /// The user's name, once they joined.
     pub fn name(&self) -> Option<UserName> {
         self.with(|s| s.name.clone()).flatten()
     }
 
-    /// Names the session.
+    /// Names the user.
     pub fn set_name(&self, name: UserName) {
         self.with(|s| s.name = Some(name));
     }
 
-    /// Names the session and keeps its resume token.
+    /// Names the user and keeps its resume token.
     pub fn set_identity(&self, name: UserName, resume_token: String) {
         self.with(|s| {
             s.name = Some(name);
@@ -72,7 +75,7 @@ impl Session {
         });
     }
 
-    /// The session's resume token, once it joined.
+    /// The user's resume token, once they joined.
     pub fn resume_token(&self) -> Option<String> {
         self.with(|s| s.resume_token.clone()).flatten()
     }
@@ -86,6 +89,11 @@ impl Session {
     pub fn all_rooms(&self) -> Vec<String> {
         self.with(|s| s.rooms.iter().chain(&s.held).cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// The rooms held (see `held`): the user is shown there but has not joined again.
+    pub fn held_rooms(&self) -> Vec<String> {
+        self.with(|s| s.held.clone()).unwrap_or_default()
     }
 
     /// Takes the rooms of a stale connection of the same user (see `held`).
@@ -109,7 +117,7 @@ impl Session {
         .unwrap_or(false)
     }
 
-    /// Ends the session's identity: another connection took its name back. Returns the
+    /// Ends the user's identity on this connection: another connection took its name back. Returns the
     /// rooms it was shown in; afterwards it has no name and no room, so its requests
     /// are refused and its disconnect tells nobody.
     pub fn evict(&self) -> Vec<String> {
@@ -123,7 +131,7 @@ impl Session {
         .unwrap_or_default()
     }
 
-    /// Whether the session is in a room.
+    /// Whether the user is in a room.
     pub fn is_in(&self, room: &str) -> bool {
         self.with(|s| s.rooms.iter().any(|r| r == room))
             .unwrap_or(false)
@@ -137,7 +145,7 @@ impl Session {
         });
     }
 
-    /// Forgets a room, joined or held; `false` if the session was not in it.
+    /// Forgets a room, joined or held; `false` if the user was not in it.
     pub fn exit(&self, room: &str) -> bool {
         self.with(|s| {
             let before = s.rooms.len() + s.held.len();
@@ -159,7 +167,7 @@ impl Session {
         }
     }
 
-    /// The room a request means, which the session must be in.
+    /// The room a request means, which the user must be in.
     pub fn member_room(&self, room: Option<&str>) -> Result<String, HandlerError> {
         let room = self.resolve_room(room)?;
         if self.is_in(&room) {
@@ -198,8 +206,8 @@ impl Session {
     }
 }
 
-/// The session's name, or the error a request gets before the first `join`.
-pub fn require_name(conn: &Conn<Session>) -> Result<UserName, HandlerError> {
+/// The user's name, or the error a request gets before the first `join`.
+pub fn require_name(conn: &Conn<User>) -> Result<UserName, HandlerError> {
     conn.state()
         .name()
         .ok_or_else(|| HandlerError::new("join a room first: you have no name yet"))
