@@ -10,6 +10,7 @@ use axum::serve::ListenerExt;
 use std::future::Future;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
+use wsx_core::protocol::close_code;
 use wsx_core::server::Server;
 
 /// A chat server, built and ready to serve.
@@ -71,7 +72,7 @@ impl Chat {
             signal.await;
             app.begin_shutdown();
             for conn in server.connections() {
-                conn.close(GOING_AWAY, RESTARTING);
+                conn.close(close_code::GOING_AWAY, RESTARTING);
             }
         };
         let served = axum::serve(listener, service)
@@ -88,10 +89,7 @@ impl Chat {
     }
 }
 
-/// The close code of a graceful shutdown (going away).
-pub const GOING_AWAY: u16 = 1001;
-
-/// The reason sent with [`GOING_AWAY`] at a graceful shutdown: the server comes back (or
+/// The reason sent with 1001 (going away) at a graceful shutdown: the server comes back (or
 /// another node takes over), so clients reconnect.
 pub const RESTARTING: &str = "server restarting";
 
