@@ -26,27 +26,47 @@ type Sink = SplitSink<crate::Socket, Message>;
 pub struct FanoutLoad {
     /// The WebSocket URL.
     pub url: String,
-    /// More URLs of the same app (nodes of a cluster): user `i` connects to the `i`-th of
-    /// `url` and these, round robin, so the sender (user 0) is on `url`.
+    /// More URLs of the same app (nodes of a cluster): the members of a room connect to
+    /// `url` and these, round robin, so each room's sender is on `url`.
     pub spread: Vec<String>,
-    /// Users in the room, the sender included.
+    /// How to speak to the server.
+    pub wire: Wire,
+    /// Rooms, each with its own sender (`bench0`, `bench1`, …).
+    pub rooms: usize,
+    /// Users in each room, the sender included.
     pub users: usize,
-    /// Messages per second the sender sends.
+    /// Messages per second each room's sender sends.
     pub rate: u32,
-    /// Messages sent in all.
+    /// Messages each sender sends in all.
     pub count: u64,
-    /// Send a wsx `join` request first (the chat app); the bare server needs none.
-    pub join: Option<String>,
+    /// Join the room with a request (wsx apps and the peers); `false` for the bare
+    /// server, where the room's name is the end of the URL path (`…/room/bench0`).
+    pub join: bool,
 }
 
 impl FanoutLoad {
+    /// The room of user `user`: users `0..rooms` are the rooms' senders.
+    fn room_of(&self, user: usize) -> usize {
+        user % self.rooms.max(1)
+    }
+
     /// The URL user `user` connects to.
-    fn url_of(&self, user: usize) -> &str {
-        match user % (self.spread.len() + 1) {
+    fn url_of(&self, user: usize) -> String {
+        let url = match (user / self.rooms.max(1)) % (self.spread.len() + 1) {
             0 => &self.url,
             k => &self.spread[k - 1],
+        };
+        if self.join {
+            url.clone()
+        } else {
+            format!("{url}/{}", room_name(self.room_of(user)))
         }
     }
+}
+
+/// The name of room `k`.
+fn room_name(k: usize) -> String {
+    format!("bench{k}")
 }
 
 /// What one run measured.
@@ -56,7 +76,7 @@ pub struct FanoutResult {
     pub deliveries_per_s: f64,
     /// Send-to-delivery latency.
     pub latency_us: Summary,
-    /// Deliveries expected: (users − 1) × messages.
+    /// Deliveries expected: receivers (users but the senders) × messages.
     pub expected: u64,
     /// Deliveries received.
     pub delivered: u64,

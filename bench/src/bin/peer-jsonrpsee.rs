@@ -19,7 +19,7 @@
 //! ```
 
 use clap::Parser;
-use jsonrpsee::server::{RpcModule, Server, SubscriptionMessage};
+use jsonrpsee::server::{RpcModule, Server, ServerConfig};
 use jsonrpsee::types::ErrorObjectOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -38,7 +38,7 @@ struct Args {
     addr: std::net::SocketAddr,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Echo {
     text: String,
 }
@@ -54,19 +54,22 @@ struct Send {
     message: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 struct RoomMessage {
     message: String,
 }
 
+/// A room message, serialized once for all its subscribers.
+type Published = Arc<serde_json::value::RawValue>;
+
 /// Every room by name; a room is made by its first subscriber or message and stays.
 #[derive(Default)]
 struct Rooms {
-    by_name: Mutex<HashMap<String, broadcast::Sender<Arc<RoomMessage>>>>,
+    by_name: Mutex<HashMap<String, broadcast::Sender<Published>>>,
 }
 
 impl Rooms {
-    fn sender(&self, room: &str) -> Option<broadcast::Sender<Arc<RoomMessage>>> {
+    fn sender(&self, room: &str) -> Option<broadcast::Sender<Published>> {
         let mut rooms = self.by_name.lock().ok()?;
         Some(
             rooms
@@ -87,10 +90,11 @@ fn module() -> Result<RpcModule<Rooms>, Box<dyn std::error::Error>> {
     module.register_method("send", |params, rooms, _| {
         let send: Send = params.parse()?;
         let tx = rooms.sender(&send.room).ok_or_else(|| internal("rooms"))?;
-        let message = Arc::new(RoomMessage {
+        let message = serde_json::value::to_raw_value(&RoomMessage {
             message: send.message,
-        });
-        Ok::<_, ErrorObjectOwned>(tx.send(message).unwrap_or(0))
+        })
+        .map_err(|e| internal(&e.to_string()))?;
+        Ok::<_, ErrorObjectOwned>(tx.send(Arc::from(message)).unwrap_or(0))
     })?;
     module.register_subscription(
         "subscribe_room",
@@ -107,8 +111,9 @@ fn module() -> Result<RpcModule<Rooms>, Box<dyn std::error::Error>> {
                 tokio::select! {
                     message = rx.recv() => match message {
                         Ok(message) => {
-                            let note = SubscriptionMessage::from_json(&*message)?;
-                            if sink.send(note).await.is_err() {
+                            // jsonrpsee writes each notification with its own
+                            // subscription id: a copy of the message per subscriber.
+                            if sink.send(message.as_ref().to_owned()).await.is_err() {
                                 break;
                             }
                         }
@@ -129,9 +134,12 @@ fn module() -> Result<RpcModule<Rooms>, Box<dyn std::error::Error>> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let _ = rlimit::increase_nofile_limit(65_536);
-    let server = Server::builder()
+    let config = ServerConfig::builder()
         .ws_only()
         .max_connections(20_000)
+        .build();
+    let server = Server::builder()
+        .set_config(config)
         .build(args.addr)
         .await?;
     let mut stdout = std::io::stdout();

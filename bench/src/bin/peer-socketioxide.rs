@@ -7,9 +7,9 @@
 //! - `send {room, message}` emits `message {message}` to every socket in `room` (the
 //!   sender included, as wsx's room push does) and is acknowledged.
 //!
-//! Everything else is socketioxide's defaults, but the ping interval: 5 minutes, so that
+//! Everything else is socketioxide's defaults, but the ping interval (5 minutes, so that
 //! the idle scenario's clients, which never answer pings, stay connected while memory is
-//! read (the wsx and bare servers do not close a connection that does not answer either).
+//! read) and the packets a socket may have waiting ([`QUEUE`], as wsx and bare).
 //! Served on axum like the others, with `TCP_NODELAY`. The first line on stdout is
 //! `listening on ADDR`.
 //!
@@ -24,6 +24,10 @@ use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Data, SocketRef};
 use std::io::Write;
 use std::time::Duration;
+
+/// Packets a socket may have waiting (socketioxide's default is 128); as wsx's default
+/// outbound queue and the bare server's.
+const QUEUE: usize = 1024;
 
 #[derive(Debug, Parser)]
 #[command(about = "Socket.IO echo and room server on socketioxide (benchmark peer)")]
@@ -56,13 +60,13 @@ struct RoomMessage<'a> {
     message: &'a str,
 }
 
-fn on_connect(socket: SocketRef) {
-    socket.on("echo", |Data(echo): Data<Echo>, ack: AckSender| {
+async fn on_connect(socket: SocketRef) {
+    socket.on("echo", async |Data(echo): Data<Echo>, ack: AckSender| {
         let _ = ack.send(&echo);
     });
     socket.on(
         "join",
-        |socket: SocketRef, Data(join): Data<Join>, ack: AckSender| {
+        async |socket: SocketRef, Data(join): Data<Join>, ack: AckSender| {
             socket.join(join.room);
             let _ = ack.send(&true);
         },
@@ -91,6 +95,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _ = rlimit::increase_nofile_limit(65_536);
     let (layer, io) = SocketIo::builder()
         .ping_interval(Duration::from_secs(300))
+        .max_buffer_size(QUEUE)
         .build_layer();
     io.ns("/", on_connect);
     let app = axum::Router::new().layer(layer);
