@@ -285,13 +285,15 @@ async fn user_task(
     }
     drop(permit);
     let _ = joined.send(true);
-    match sender {
+    // Receivers write only to answer the server's pings (Socket.IO's); the sender's
+    // half goes to its sending task.
+    let mut sink = match sender {
         Some(to_sender) => {
             let _ = to_sender.send(sink);
+            None
         }
-        // Receivers never write; dropping this half leaves the connection open.
-        None => drop(sink),
-    }
+        None => Some(sink),
+    };
     let is_receiver = user >= load.rooms.max(1);
     let epoch = shared.epoch;
     // One wait for the stop signal for the whole loop: a fresh `changed()` per frame
@@ -310,6 +312,10 @@ async fn user_task(
             _ => break,
         };
         shared.frames.fetch_add(1, Ordering::Relaxed);
+        if let (Some(pong), Some(sink)) = (wire.pong(&body), sink.as_mut()) {
+            let _ = sink.send(pong).await;
+            continue;
+        }
         if !is_receiver {
             if reader.answer(&body).is_some_and(|a| a.error) {
                 shared.send_errors.fetch_add(1, Ordering::Relaxed);

@@ -145,7 +145,9 @@ async fn connection(
                 errors += in_flight as u64;
                 return Ok(ConnOutcome { latencies, errors });
             };
-            if matches!(frame, Message::Text(_) | Message::Binary(_)) {
+            if let Some(pong) = wire.pong(&frame) {
+                ws.feed(pong).await?;
+            } else if matches!(frame, Message::Text(_) | Message::Binary(_)) {
                 let answer = reader.answer(&frame);
                 let answered = answer.and_then(|a| a.id.parse::<u64>().ok());
                 match answered.and_then(|id| sent_at[id as usize % RING].take()) {

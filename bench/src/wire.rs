@@ -58,6 +58,15 @@ impl Wire {
         }
     }
 
+    /// The answer to a keep-alive ping that travels as a message (Socket.IO's `2` is
+    /// answered with `3`); `None` for any other message.
+    pub fn pong(self, msg: &Message) -> Option<Message> {
+        match (self, msg) {
+            (Wire::SocketIo, Message::Text(t)) if t.as_str() == "2" => Some(Message::text("3")),
+            _ => None,
+        }
+    }
+
     /// Whether `msg` is the server's answer to [`Wire::hello`] (Socket.IO's `40{…}`).
     pub fn is_welcome(self, msg: &Message) -> bool {
         matches!((self, msg), (Wire::SocketIo, Message::Text(t)) if t.starts_with("40"))
@@ -284,6 +293,9 @@ mod tests {
         let welcome = Message::text("40{\"sid\":\"x\"}");
         assert_eq!(reader.answer(&welcome), None);
         assert!(wire.is_welcome(&welcome) && !Wire::Json.is_welcome(&welcome));
+        assert_eq!(wire.pong(&Message::text("2")), Some(Message::text("3")));
+        assert_eq!(wire.pong(&ack), None);
+        assert_eq!(Wire::Json.pong(&Message::text("2")), None);
         let push = Message::text(r#"42["message",{"message":"bench 1 2"}]"#);
         assert_eq!(reader.delivery(&push), Some("bench 1 2"));
     }

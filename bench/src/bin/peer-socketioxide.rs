@@ -7,9 +7,9 @@
 //! - `send {room, message}` emits `message {message}` to every socket in `room` (the
 //!   sender included, as wsx's room push does) and is acknowledged.
 //!
-//! Everything else is socketioxide's defaults, but the ping interval (5 minutes, so that
-//! the idle scenario's clients, which never answer pings, stay connected while memory is
-//! read) and the packets a socket may have waiting ([`QUEUE`], as wsx and bare).
+//! Everything else is socketioxide's defaults, but the ping interval and timeout (5
+//! minutes each, so that the idle scenario's clients, which never answer pings, stay
+//! connected while memory is read; the rpc and fan-out clients answer them) and the packets a socket may have waiting ([`QUEUE`], as wsx and bare).
 //! Served on axum like the others, with `TCP_NODELAY`. The first line on stdout is
 //! `listening on ADDR`.
 //!
@@ -95,6 +95,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _ = rlimit::increase_nofile_limit(65_536);
     let (layer, io) = SocketIo::builder()
         .ping_interval(Duration::from_secs(300))
+        .ping_timeout(Duration::from_secs(300))
         .max_buffer_size(QUEUE)
         .build_layer();
     io.ns("/", on_connect);
