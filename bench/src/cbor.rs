@@ -250,10 +250,7 @@ impl<'a> Cursor<'a> {
 
     /// An object (map or record): `visit` is called with each key and must consume its
     /// value.
-    fn object(
-        &mut self,
-        mut visit: impl FnMut(&mut Self, &str) -> Option<()>,
-    ) -> Option<()> {
+    fn object(&mut self, mut visit: impl FnMut(&mut Self, &str) -> Option<()>) -> Option<()> {
         let (major, n) = self.head()?;
         match major {
             5 => (0..n).try_for_each(|_| {
@@ -277,10 +274,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// The rest of a record definition, after its tag: `[0xE000 + n, [keys…], values…]`.
-    fn definition(
-        &mut self,
-        mut visit: impl FnMut(&mut Self, &str) -> Option<()>,
-    ) -> Option<()> {
+    fn definition(&mut self, mut visit: impl FnMut(&mut Self, &str) -> Option<()>) -> Option<()> {
         let (4, count) = self.head()? else {
             return None;
         };

@@ -263,7 +263,11 @@ async fn user_task(
     let reader = wire.reader();
     if load.join {
         let wanted = wire.id("j", user as u64);
-        let request = wire.join(&wanted, &format!("bench{user}"), &room_name(load.room_of(user)));
+        let request = wire.join(
+            &wanted,
+            &format!("bench{user}"),
+            &room_name(load.room_of(user)),
+        );
         let answered = async {
             sink.send(request).await.ok()?;
             while let Some(Ok(frame)) = stream.next().await {
@@ -339,4 +343,36 @@ async fn user_task(
         shared.delivered.fetch_add(1, Ordering::Relaxed);
     }
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(join: bool, spread: usize) -> FanoutLoad {
+        FanoutLoad {
+            url: "ws://a/room".into(),
+            spread: (0..spread).map(|k| format!("ws://n{k}/room")).collect(),
+            wire: Wire::Json,
+            rooms: 3,
+            users: 4,
+            rate: 1,
+            count: 1,
+            join,
+        }
+    }
+
+    #[test]
+    fn senders_come_first_and_rooms_are_dealt_round_robin() {
+        let bare = load(false, 0);
+        let rooms: Vec<usize> = (0..12).map(|u| bare.room_of(u)).collect();
+        assert_eq!(rooms, [0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2]);
+        assert_eq!(bare.url_of(0), "ws://a/room/bench0");
+        assert_eq!(bare.url_of(5), "ws://a/room/bench2");
+        let cluster = load(true, 1);
+        // Every room's sender is on the first node; members alternate between nodes.
+        assert!((0..3).all(|u| cluster.url_of(u) == "ws://a/room"));
+        assert!((3..6).all(|u| cluster.url_of(u) == "ws://n0/room"));
+        assert!((6..9).all(|u| cluster.url_of(u) == "ws://a/room"));
+    }
 }

@@ -259,7 +259,12 @@ impl Report {
         let width = 40.0 + panel_w * scenarios.len().max(1) as f64 + 20.0;
         let most = scenarios
             .iter()
-            .map(|s| self.distributions.iter().filter(|d| d.scenario == *s).count())
+            .map(|s| {
+                self.distributions
+                    .iter()
+                    .filter(|d| d.scenario == *s)
+                    .count()
+            })
             .max()
             .unwrap_or(0);
         // Room under each panel for one legend line per server.

@@ -276,7 +276,10 @@ mod tests {
     #[test]
     fn socket_io_packets() {
         let wire = Wire::SocketIo;
-        assert_eq!(text(&wire.echo("12", "abc")), r#"4212["echo",{"text":"abc"}]"#);
+        assert_eq!(
+            text(&wire.echo("12", "abc")),
+            r#"4212["echo",{"text":"abc"}]"#
+        );
         assert_eq!(
             text(&wire.send("3", "r", "bench 3 1")),
             r#"423["send",{"room":"r","message":"bench 3 1"}]"#

@@ -89,7 +89,11 @@ struct Args {
     rooms_messages: u64,
     /// capacity: the rates tried (messages per second into one room of `--users`), in
     /// order; the steps stop after the first where the bare server loses messages.
-    #[arg(long, value_delimiter = ',', default_value = "500,1000,1500,2000,3000,4000")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "500,1000,1500,2000,3000,4000"
+    )]
     capacity_rates: Vec<u32>,
     /// capacity: seconds of sending at each rate.
     #[arg(long, default_value_t = 4.0)]
@@ -237,9 +241,8 @@ impl Subject {
         let announced = |name: &str, bin: PathBuf, extra: &[&str]| {
             let mut argv = vec!["--addr", "127.0.0.1:0"];
             argv.extend_from_slice(extra);
-            ServerProcess::spawn_announced(name, &bin, &argv).map(|server| {
-                Some(Running { server, db: None })
-            })
+            ServerProcess::spawn_announced(name, &bin, &argv)
+                .map(|server| Some(Running { server, db: None }))
         };
         match self.program {
             Program::Echo => announced(
@@ -283,7 +286,14 @@ impl Subject {
     }
 
     /// The fan-out load on this subject's server.
-    fn fanout(&self, server: &ServerProcess, rooms: usize, users: usize, rate: u32, count: u64) -> FanoutLoad {
+    fn fanout(
+        &self,
+        server: &ServerProcess,
+        rooms: usize,
+        users: usize,
+        rate: u32,
+        count: u64,
+    ) -> FanoutLoad {
         FanoutLoad {
             url: self.room_url(server),
             spread: Vec::new(),
@@ -531,7 +541,12 @@ async fn fanout_runs(
     Ok(results)
 }
 
-fn add_fanout_figures(report: &mut Report, scenario: &'static str, name: &str, runs: &[FanoutResult]) {
+fn add_fanout_figures(
+    report: &mut Report,
+    scenario: &'static str,
+    name: &str,
+    runs: &[FanoutResult],
+) {
     if runs.is_empty() {
         return;
     }
@@ -580,7 +595,10 @@ fn lost_of(subjects: &[Subject], results: &[Vec<FanoutResult>], name: &str) -> f
         .iter()
         .zip(results)
         .filter(|(s, _)| s.label == name)
-        .flat_map(|(_, runs)| runs.iter().map(|r| (r.lost + r.send_errors + r.connect_errors) as f64))
+        .flat_map(|(_, runs)| {
+            runs.iter()
+                .map(|r| (r.lost + r.send_errors + r.connect_errors) as f64)
+        })
         .sum()
 }
 
@@ -615,10 +633,7 @@ async fn run_fanout(args: &Args, report: &mut Report) -> std::io::Result<()> {
                 f64::NAN,
                 0.95,
             )
-            .same_run(
-                &runs(d, "chat-cbor-records"),
-                &runs(d, "bare-cbor-records"),
-            ),
+            .same_run(&runs(d, "chat-cbor-records"), &runs(d, "bare-cbor-records")),
             Ratio::at_most(
                 "fanout lost messages, chat CBOR records (all runs)",
                 lost_of(&subjects, &results, "chat-cbor-records"),
@@ -663,7 +678,13 @@ const FANOUT_10K: [Subject; 2] = [
 async fn run_fanout10k(args: &Args, report: &mut Report) -> std::io::Result<()> {
     let subjects = chosen(args, &FANOUT_10K);
     let results = fanout_runs(args, report, "fanout10k", &subjects, |s, server| {
-        s.fanout(server, args.rooms, args.users, args.rate, args.rooms_messages)
+        s.fanout(
+            server,
+            args.rooms,
+            args.users,
+            args.rate,
+            args.rooms_messages,
+        )
     })
     .await?;
     let runs = |m: &str, s: &str| report.runs("fanout10k", m, s);
@@ -688,7 +709,10 @@ async fn run_fanout10k(args: &Args, report: &mut Report) -> std::io::Result<()> 
 /// Whether a fan-out run delivered everything it was offered: nothing lost, no errors,
 /// and deliveries kept up with the offered rate (within 5%).
 fn kept_up(r: &FanoutResult, offered: f64) -> bool {
-    r.lost == 0 && r.send_errors == 0 && r.connect_errors == 0 && r.deliveries_per_s >= 0.95 * offered
+    r.lost == 0
+        && r.send_errors == 0
+        && r.connect_errors == 0
+        && r.deliveries_per_s >= 0.95 * offered
 }
 
 /// Raises the offered rate into one room step by step (`--capacity-rates`) for the chat
@@ -717,7 +741,11 @@ async fn run_capacity(args: &Args, report: &mut Report) -> std::io::Result<()> {
                 "capacity {rate} messages/s ({} deliveries/s offered) {}: {}",
                 offered,
                 subject.label,
-                if ok { "kept up, nothing lost" } else { "fell behind or lost messages" }
+                if ok {
+                    "kept up, nothing lost"
+                } else {
+                    "fell behind or lost messages"
+                }
             );
             if ok {
                 let median = |g: fn(&FanoutResult) -> f64| {
@@ -738,9 +766,27 @@ async fn run_capacity(args: &Args, report: &mut Report) -> std::io::Result<()> {
     }
     for (subject, best) in subjects.iter().zip(&best) {
         let (offered, delivered, cpu) = best.unwrap_or((0.0, 0.0, 0.0));
-        report.add("capacity", "zero_loss_offered_per_s", subject.label, "1/s", vec![offered]);
-        report.add("capacity", "deliveries_per_s_there", subject.label, "1/s", vec![delivered]);
-        report.add("capacity", "server_cpu_per_delivery_there", subject.label, "µs", vec![cpu]);
+        report.add(
+            "capacity",
+            "zero_loss_offered_per_s",
+            subject.label,
+            "1/s",
+            vec![offered],
+        );
+        report.add(
+            "capacity",
+            "deliveries_per_s_there",
+            subject.label,
+            "1/s",
+            vec![delivered],
+        );
+        report.add(
+            "capacity",
+            "server_cpu_per_delivery_there",
+            subject.label,
+            "µs",
+            vec![cpu],
+        );
     }
     let get = |m: &str, s: &str| report.runs("capacity", m, s);
     let mut ratios = vec![
