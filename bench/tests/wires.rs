@@ -3,6 +3,8 @@
 //! forms: it sends the bytes back) and the two peers, over real sockets on 127.0.0.1.
 //! Counts only: no figure of speed is asserted.
 
+#![allow(clippy::panic)]
+
 use std::time::Duration;
 use wsx_bench::fanout::{self, FanoutLoad};
 use wsx_bench::rpc::{self, RpcLoad};
