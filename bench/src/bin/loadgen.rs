@@ -13,7 +13,7 @@
 //! | `rpc` | wsx echo and bare echo in JSON, CBOR records and CBOR maps; socketioxide; jsonrpsee |
 //! | `fanout` | chat and bare room in the three codecs; a wsx room without the chat's store; socketioxide; jsonrpsee |
 //! | `fanout10k` | chat and bare, 10 rooms of 1,000 with a sender each |
-//! | `capacity` | chat and bare, the offered rate raised step by step until bare loses messages |
+//! | `capacity` | chat, bare and the wsx room, the offered rate raised step by step until bare loses messages or falls behind |
 //! | `idle` | wsx, bare, socketioxide and jsonrpsee holding 10,000 connections |
 //! | `cluster` | one `example-cluster-echo` node against three sharing Redis (not in `all`) |
 //!
@@ -88,11 +88,12 @@ struct Args {
     #[arg(long, default_value_t = 1000)]
     rooms_messages: u64,
     /// capacity: the rates tried (messages per second into one room of `--users`), in
-    /// order; the steps stop after the first where the bare server loses messages.
+    /// order; the steps stop after the first where the bare server loses messages or falls
+    /// 5% behind.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "500,1000,1500,2000,3000,4000"
+        default_value = "500,1000,1500,2000,3000,4000,6000,8000,12000"
     )]
     capacity_rates: Vec<u32>,
     /// capacity: seconds of sending at each rate.
@@ -706,6 +707,12 @@ async fn run_fanout10k(args: &Args, report: &mut Report) -> std::io::Result<()> 
     Ok(())
 }
 
+const CAPACITY: [Subject; 3] = [
+    subject("chat", Program::Chat, Wire::Json),
+    subject("bare", Program::Bare, Wire::Json),
+    subject("wsx", Program::Room, Wire::Json),
+];
+
 /// Whether a fan-out run delivered everything it was offered: nothing lost, no errors,
 /// and deliveries kept up with the offered rate (within 5%).
 fn kept_up(r: &FanoutResult, offered: f64) -> bool {
@@ -715,11 +722,11 @@ fn kept_up(r: &FanoutResult, offered: f64) -> bool {
         && r.deliveries_per_s >= 0.95 * offered
 }
 
-/// Raises the offered rate into one room step by step (`--capacity-rates`) for the chat
-/// and bare, and reports the highest rate each delivered with no loss in every run, with
+/// Raises the offered rate into one room step by step (`--capacity-rates`) for the chat,
+/// bare and the wsx room without a store, and reports the highest rate each delivered with no loss in every run, with
 /// its CPU per delivery there. Stops after the first step where bare did not keep up.
 async fn run_capacity(args: &Args, report: &mut Report) -> std::io::Result<()> {
-    let subjects = chosen(args, &FANOUT_10K);
+    let subjects = chosen(args, &CAPACITY);
     let receivers = args.users.saturating_sub(1) as f64;
     // Per subject: (offered deliveries/s, deliveries/s median, CPU per delivery median).
     let mut best: Vec<Option<(f64, f64, f64)>> = vec![None; subjects.len()];
@@ -797,6 +804,10 @@ async fn run_capacity(args: &Args, report: &mut Report) -> std::io::Result<()> {
         Ratio::versus("capacity CPU per delivery there, chat / bare").same_run(
             &get("server_cpu_per_delivery_there", "chat"),
             &get("server_cpu_per_delivery_there", "bare"),
+        ),
+        Ratio::versus("capacity highest zero-loss rate, wsx room / bare").same_run(
+            &get("zero_loss_offered_per_s", "wsx"),
+            &get("zero_loss_offered_per_s", "bare"),
         ),
     ];
     ratios.retain(|r| !r.runs.is_empty());
