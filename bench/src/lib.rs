@@ -62,6 +62,24 @@ pub async fn open(url: &str, wire: Wire, limit: Duration) -> Result<Socket, Stri
         .map_err(|_| format!("{url}: not open within {limit:?}"))?
 }
 
+/// Serves `app` on `addr` as every benchmark server does: `TCP_NODELAY` on each accepted
+/// socket, `listening on ADDR` as the first line on stdout (what
+/// [`server::ServerProcess::spawn_announced`] reads), until Ctrl-C.
+pub async fn serve_announced(addr: std::net::SocketAddr, app: axum::Router) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    use std::io::Write;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "listening on {}", listener.local_addr()?)?;
+    stdout.flush()?;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async { drop(tokio::signal::ctrl_c().await) })
+        .await
+}
+
 /// The client's WebSocket settings: small buffers, like the servers', so that 10,000
 /// connections fit in the load generator's memory.
 pub fn client_config() -> WebSocketConfig {

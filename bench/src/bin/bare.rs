@@ -17,11 +17,9 @@
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::serve::ListenerExt;
 use clap::Parser;
 use futures::{FutureExt, SinkExt, StreamExt};
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use tokio::sync::mpsc;
@@ -75,16 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/room", axum::routing::get(room_upgrade))
         .route("/room/{name}", axum::routing::get(named_room_upgrade))
         .with_state(rooms);
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "listening on {}", listener.local_addr()?)?;
-    stdout.flush()?;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async { drop(tokio::signal::ctrl_c().await) })
-        .await?;
+    wsx_bench::serve_announced(args.addr, app).await?;
     Ok(())
 }
 

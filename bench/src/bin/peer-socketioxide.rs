@@ -17,12 +17,10 @@
 //! cargo run --release -p wsx-bench --bin peer-socketioxide -- --addr 127.0.0.1:0
 //! ```
 
-use axum::serve::ListenerExt;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Data, SocketRef};
-use std::io::Write;
 use std::time::Duration;
 
 /// Packets a socket may have waiting (socketioxide's default is 128); as wsx's default
@@ -100,15 +98,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_layer();
     io.ns("/", on_connect);
     let app = axum::Router::new().layer(layer);
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "listening on {}", listener.local_addr()?)?;
-    stdout.flush()?;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async { drop(tokio::signal::ctrl_c().await) })
-        .await?;
+    wsx_bench::serve_announced(args.addr, app).await?;
     Ok(())
 }
