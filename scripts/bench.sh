@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# The one benchmark command (issue #7): builds the servers and the load generator in
-# release mode, runs every scenario RUNS times (default 3) against wsx and the bare axum
-# baseline, prints one table plus one JSON line per figure, and writes
-# bench/results/latest.json and bench/results/latency.svg.
+# The one benchmark command: builds the servers and the load generator in release mode,
+# runs each scenario named RUNS times (default 3) against wsx, the bare axum baseline
+# and the peers (socketioxide, jsonrpsee), prints one table plus one JSON line per
+# figure, and writes bench/results/latest.json and bench/results/latency.svg.
 #
-#   scripts/bench.sh            # everything, 3 runs each (about 5 minutes on 2 cores)
-#   RUNS=1 scripts/bench.sh rpc # one scenario, one run
-#   scripts/bench.sh cluster    # the fan-out over 3 nodes sharing Redis (127.0.0.1:6379)
-#                               # against one node; not part of `all`
-#   scripts/bench.sh storm      # the chat's reconnect storm (10,000 clients); not part of `all`
+#   scripts/bench.sh                    # `all`: rpc, fanout, idle, 3 runs each
+#   RUNS=1 scripts/bench.sh rpc         # one scenario, one run
+#   scripts/bench.sh fanout10k capacity # 10 rooms of 1,000; the fan-out's zero-loss rate
+#   scripts/bench.sh cluster            # the fan-out over 3 nodes sharing Redis
+#                                       # (127.0.0.1:6379) against one node
+#   scripts/bench.sh chat-cluster       # the chat through 3 nodes (PostgreSQL + Redis) vs 1
+#   scripts/bench.sh storm              # the chat's reconnect storm (10,000 clients)
+#   LOADGEN_ARGS="--only wsx,bare" scripts/bench.sh rpc   # some servers only
 #
 # All load goes to 127.0.0.1. The chat fan-out runs when `wsx-chat` builds; otherwise it
 # is reported as pending. The criterion micro-benchmarks are separate:
@@ -16,7 +19,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-3}"
-SCENARIO="${1:-all}"
+SCENARIOS=("${@:-all}")
+SCENARIO="${SCENARIOS[*]}"
 
 # 10,000 connections need descriptors; servers inherit the limit from the load generator.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -55,5 +59,6 @@ fi
 mkdir -p bench/results
 echo "machine: $(nproc) cpus, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB" >&2
 echo "command: scripts/bench.sh $SCENARIO (RUNS=$RUNS)" >&2
-target/release/loadgen "$SCENARIO" --runs "$RUNS" \
+# shellcheck disable=SC2086 # LOADGEN_ARGS is a list of flags
+target/release/loadgen "${SCENARIOS[@]}" --runs "$RUNS" ${LOADGEN_ARGS:-} \
   --json-out bench/results/latest.json --svg-out bench/results/latency.svg

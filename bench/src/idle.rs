@@ -1,7 +1,10 @@
 //! Scenario 3, `idle`: open many connections, hold them, and read how much resident
-//! memory the server grew by per connection.
+//! memory the server grew by per connection. A connection is what a client of the
+//! server's wire holds when it has nothing to say: for Socket.IO, a socket connected to
+//! the default namespace (see [`Wire::hello`]).
 
 use crate::server::ServerProcess;
+use crate::wire::Wire;
 use futures::StreamExt;
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -28,6 +31,7 @@ pub struct IdleResult {
 pub async fn run(
     server: &ServerProcess,
     url: &str,
+    wire: Wire,
     count: usize,
     concurrency: usize,
     limit: Duration,
@@ -39,17 +43,11 @@ pub async fn run(
     let mut held = Vec::with_capacity(count);
     let mut errors = 0u64;
     let mut opening = futures::stream::iter(0..count)
-        .map(|_| {
-            tokio_tungstenite::connect_async_with_config(
-                url.to_owned(),
-                Some(crate::client_config()),
-                true,
-            )
-        })
+        .map(|_| crate::open(url, wire, Duration::from_secs(20)))
         .buffer_unordered(concurrency.max(1));
     loop {
         match tokio::time::timeout_at(deadline, opening.next()).await {
-            Ok(Some(Ok((ws, _)))) => held.push(ws),
+            Ok(Some(Ok(ws))) => held.push(ws),
             Ok(Some(Err(_))) => errors += 1,
             Ok(None) => break,
             Err(_) => {

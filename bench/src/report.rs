@@ -36,7 +36,7 @@ pub struct Ratio {
     /// The median of wsx's runs over the median of bare's, for comparison: it pairs
     /// figures of different runs.
     pub of_medians: Option<f64>,
-    /// `>=` or `<=`.
+    /// `>=` or `<=`; `vs` for a comparison without a target.
     pub op: &'static str,
     /// The target.
     pub target: f64,
@@ -56,6 +56,21 @@ impl Ratio {
             target,
             met: value >= target,
         }
+    }
+
+    /// A comparison without a target (a peer against wsx, a codec against another): it
+    /// is reported, never met or missed. Give it its values with [`Ratio::same_run`].
+    pub fn versus(name: &'static str) -> Ratio {
+        Ratio {
+            op: "vs",
+            met: true,
+            ..Ratio::at_least(name, f64::NAN, f64::NAN)
+        }
+    }
+
+    /// Whether this is a comparison without a target.
+    pub fn is_comparison(&self) -> bool {
+        self.op == "vs"
     }
 
     /// An absolute figure that must be at most `target`.
@@ -81,7 +96,8 @@ impl Ratio {
             self.value = median(&self.runs);
             self.met = match self.op {
                 ">=" => self.value >= self.target,
-                _ => self.value <= self.target,
+                "<=" => self.value <= self.target,
+                _ => true,
             };
         }
         self
@@ -174,14 +190,14 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<8} {:<22} {:<6} {:>14} {:<6}  runs",
+            "{:<9} {:<26} {:<18} {:>14} {:<6}  runs",
             "scenario", "figure", "server", "median", "unit"
         );
         for f in &self.figures {
             let runs: Vec<String> = f.runs.iter().map(|v| short(*v)).collect();
             let _ = writeln!(
                 out,
-                "{:<8} {:<22} {:<6} {:>14} {:<6}  [{}]",
+                "{:<9} {:<26} {:<18} {:>14} {:<6}  [{}]",
                 f.scenario,
                 f.metric,
                 f.server,
@@ -193,7 +209,7 @@ impl Report {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "{:<44} {:>10} {:>10}  result  (same-run ratios; ratio of the medians)",
+            "{:<56} {:>10} {:>10}  result  (same-run ratios; ratio of the medians)",
             "target", "value", "target"
         );
         for r in &self.ratios {
@@ -202,15 +218,17 @@ impl Report {
                 Some(m) => format!("  ([{}]; {m:.3})", runs.join(", ")),
                 None => String::new(),
             };
+            let (target, result) = if r.is_comparison() {
+                (String::new(), "-")
+            } else if r.met {
+                (short(r.target), "met")
+            } else {
+                (short(r.target), "MISSED")
+            };
             let _ = writeln!(
                 out,
-                "{:<44} {:>10.3} {:>3} {:<6}  {}{}",
-                r.name,
-                r.value,
-                r.op,
-                short(r.target),
-                if r.met { "met" } else { "MISSED" },
-                detail
+                "{:<56} {:>10.3} {:>3} {:<6}  {}{}",
+                r.name, r.value, r.op, target, result, detail
             );
         }
         out
@@ -239,6 +257,18 @@ impl Report {
         let panel_w = 420.0;
         let panel_h = 260.0;
         let width = 40.0 + panel_w * scenarios.len().max(1) as f64 + 20.0;
+        let most = scenarios
+            .iter()
+            .map(|s| {
+                self.distributions
+                    .iter()
+                    .filter(|d| d.scenario == *s)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0);
+        // Room under each panel for one legend line per server.
+        let panel_h = panel_h + 14.0 * most.saturating_sub(4) as f64;
         let ratio_h = 40.0 + 28.0 * self.ratios.len() as f64;
         let height = 60.0 + panel_h + 60.0 + ratio_h;
         let mut svg = String::new();
@@ -249,14 +279,17 @@ impl Report {
         let _ = write!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
         let _ = write!(
             svg,
-            r#"<text x="20" y="24" font-size="16">wsx vs bare axum: latency percentiles (µs, log scale) and targets</text>"#
+            r#"<text x="20" y="24" font-size="16">wsx vs bare axum and the peers: latency percentiles (µs, log scale), targets and comparisons</text>"#
         );
-        let colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
+        let colors = [
+            "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f",
+            "#bcbd22", "#17becf",
+        ];
         let labels = ["p50", "p90", "p99", "p99.9", "max"];
         for (i, scenario) in scenarios.iter().enumerate() {
             let x0 = 40.0 + panel_w * i as f64;
             let y0 = 50.0;
-            let (pw, ph) = (panel_w - 60.0, panel_h - 50.0);
+            let (pw, ph) = (panel_w - 60.0, 210.0);
             let dists: Vec<&Distribution> = self
                 .distributions
                 .iter()
@@ -348,7 +381,7 @@ impl Report {
         let ry0 = 60.0 + panel_h + 60.0;
         let _ = write!(
             svg,
-            r#"<text x="20" y="{}" font-size="14">targets (bar = measured, tick = bound)</text>"#,
+            r#"<text x="20" y="{}" font-size="14">same-run ratios (bar = measured, tick = target; grey: a comparison without one)</text>"#,
             ry0 - 10.0
         );
         let scale_max = self
@@ -356,6 +389,7 @@ impl Report {
             .iter()
             .filter(|r| r.name.contains('/'))
             .flat_map(|r| [r.value, r.target])
+            .filter(|v| v.is_finite())
             .fold(2.0f64, f64::max);
         let bar_w = width - 360.0;
         for (k, r) in self
@@ -365,28 +399,35 @@ impl Report {
             .enumerate()
         {
             let yy = ry0 + 28.0 * k as f64;
-            let color = if r.met { "#2ca02c" } else { "#d62728" };
+            let color = match (r.is_comparison(), r.met) {
+                (true, _) => "#999999",
+                (false, true) => "#2ca02c",
+                (false, false) => "#d62728",
+            };
             let w = (r.value / scale_max).clamp(0.0, 1.0) * bar_w;
-            let tx = 300.0 + r.target / scale_max * bar_w;
             let _ = write!(svg, r#"<text x="20" y="{}">{}</text>"#, yy + 14.0, r.name);
             let _ = write!(
                 svg,
                 r#"<rect x="300" y="{yy}" width="{w:.1}" height="18" fill="{color}"/>"#
             );
+            let bound = if r.is_comparison() {
+                String::new()
+            } else {
+                let tx = 300.0 + r.target / scale_max * bar_w;
+                let _ = write!(
+                    svg,
+                    r#"<line x1="{tx:.1}" x2="{tx:.1}" y1="{}" y2="{}" stroke="black" stroke-width="2"/>"#,
+                    yy - 3.0,
+                    yy + 21.0
+                );
+                format!(" {} {}", r.op, short(r.target))
+            };
             let _ = write!(
                 svg,
-                r#"<line x1="{tx:.1}" x2="{tx:.1}" y1="{}" y2="{}" stroke="black" stroke-width="2"/>"#,
-                yy - 3.0,
-                yy + 21.0
-            );
-            let _ = write!(
-                svg,
-                r#"<text x="{:.1}" y="{}">{:.2} {} {}</text>"#,
+                r#"<text x="{:.1}" y="{}">{:.2}{bound}</text>"#,
                 306.0 + w,
                 yy + 14.0,
                 r.value,
-                r.op,
-                short(r.target)
             );
         }
         svg.push_str("</svg>\n");

@@ -1,10 +1,13 @@
 //! Scenario 1, `rpc`: many connections, each with a fixed number of requests in flight.
 //!
-//! The client speaks the wsx JSON envelope directly, as a browser would: a `request`
-//! frame with an `id`, matched with its answer by that `id`. The bare echo server sends
-//! the same text back, so the client does exactly the same work for both servers.
+//! The client speaks the server's wire directly (see [`crate::wire`]): the wsx envelope
+//! in JSON or CBOR as a browser or a `@mdrv/wsx` client would, Socket.IO events with
+//! acknowledgements, or JSON-RPC calls; each request has an id and is matched with its
+//! answer by that id. The bare echo server sends the same bytes back, so the client does
+//! the same work against it as against wsx.
 
 use crate::stats::{Latencies, Summary};
+use crate::wire::Wire;
 use futures::{FutureExt, SinkExt, StreamExt};
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -15,6 +18,8 @@ use tokio_tungstenite::tungstenite::Message;
 pub struct RpcLoad {
     /// The WebSocket URL.
     pub url: String,
+    /// How to speak to the server.
+    pub wire: Wire,
     /// Connections.
     pub connections: usize,
     /// Requests in flight per connection (at most 1,024).
@@ -66,8 +71,9 @@ pub async fn run(load: &RpcLoad, server_cpu: impl Fn() -> Option<Duration>) -> R
         let url = load.url.clone();
         let text = text.clone();
         let depth = load.depth.clamp(1, RING);
+        let wire = load.wire;
         tasks.push(tokio::spawn(async move {
-            connection(url, depth, text, measure_from, measure_to).await
+            connection(url, wire, depth, text, measure_from, measure_to).await
         }));
     }
     tokio::time::sleep_until(measure_from.into()).await;
@@ -99,35 +105,28 @@ struct ConnOutcome {
     errors: u64,
 }
 
-fn request(id: u64, text: &str) -> Message {
-    Message::text(format!(
-        r#"{{"v":"1.0","t":"request","x":"echo","id":"{id}","w":0,"p":{{"text":"{text}"}}}}"#
-    ))
-}
-
 async fn connection(
     url: String,
+    wire: Wire,
     depth: usize,
     text: String,
     measure_from: Instant,
     measure_to: Instant,
-) -> Result<ConnOutcome, tokio_tungstenite::tungstenite::Error> {
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async_with_config(url, Some(crate::client_config()), true)
-            .await?;
+) -> Result<ConnOutcome, Box<dyn std::error::Error + Send + Sync>> {
+    let mut ws = crate::open(&url, wire, Duration::from_secs(20)).await?;
     let mut sent_at = vec![None::<Instant>; RING];
     let mut latencies = Latencies::default();
     let mut errors = 0u64;
     let mut next_id = 0u64;
     let mut in_flight = 0usize;
     let hard_stop = measure_to + Duration::from_secs(5);
-    let (id_field, t_field) = (crate::StringField::new("id"), crate::StringField::new("t"));
+    let reader = wire.reader();
     loop {
         let now = Instant::now();
         if now < measure_to {
             while in_flight < depth {
                 sent_at[next_id as usize % RING] = Some(Instant::now());
-                ws.feed(request(next_id, &text)).await?;
+                ws.feed(wire.echo(&wire.id("", next_id), &text)).await?;
                 next_id += 1;
                 in_flight += 1;
             }
@@ -146,13 +145,16 @@ async fn connection(
                 errors += in_flight as u64;
                 return Ok(ConnOutcome { latencies, errors });
             };
-            if let Message::Text(body) = frame {
-                let answered = id_field.find(&body).and_then(|id| id.parse::<u64>().ok());
+            if let Some(pong) = wire.pong(&frame) {
+                ws.feed(pong).await?;
+            } else if matches!(frame, Message::Text(_) | Message::Binary(_)) {
+                let answer = reader.answer(&frame);
+                let answered = answer.and_then(|a| a.id.parse::<u64>().ok());
                 match answered.and_then(|id| sent_at[id as usize % RING].take()) {
                     Some(sent) => {
                         in_flight -= 1;
                         let got = Instant::now();
-                        if t_field.find(&body) == Some("response_error") {
+                        if answer.is_some_and(|a| a.error) {
                             errors += 1;
                         } else if got >= measure_from && got < measure_to {
                             latencies.record(got.duration_since(sent).as_micros() as u64);

@@ -1,9 +1,10 @@
 //! The bare baseline: a minimal axum WebSocket server with no framework, the practical
 //! limit every wsx figure is divided by.
 //!
-//! - `/echo` sends every text frame back as it came.
-//! - `/room` puts every connection in one room; each text frame received is sent to
-//!   every member (the sender included).
+//! - `/echo` sends every text or binary frame back as it came (JSON text, CBOR binary).
+//! - `/room` puts every connection in one room, `/room/{name}` in the room `name`; each
+//!   text or binary frame received is sent to every member of the sender's room (the
+//!   sender included).
 //!
 //! Both write in bursts, as wsx does: what is ready is fed to the socket and flushed
 //! once. Socket buffers are wsx's defaults (4 KiB read, 4 KiB write). The first line on
@@ -13,14 +14,12 @@
 //! cargo run --release -p wsx-bench --bin bare -- --addr 127.0.0.1:0
 //! ```
 
-use axum::extract::State;
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::serve::ListenerExt;
 use clap::Parser;
 use futures::{FutureExt, SinkExt, StreamExt};
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use tokio::sync::mpsc;
@@ -41,32 +40,40 @@ struct Args {
     addr: std::net::SocketAddr,
 }
 
-/// The one room: every member's queue.
+/// A room: every member's queue.
 #[derive(Default)]
 struct Room {
+    members: RwLock<HashMap<u64, mpsc::Sender<Message>>>,
+}
+
+/// Every room by name; a room is made by its first member and stays.
+#[derive(Default)]
+struct Rooms {
     next_id: AtomicU64,
-    members: RwLock<HashMap<u64, mpsc::Sender<Utf8Bytes>>>,
+    by_name: RwLock<HashMap<String, Arc<Room>>>,
+}
+
+impl Rooms {
+    fn get(&self, name: &str) -> Option<Arc<Room>> {
+        if let Some(room) = self.by_name.read().ok()?.get(name) {
+            return Some(room.clone());
+        }
+        let mut rooms = self.by_name.write().ok()?;
+        Some(rooms.entry(name.to_owned()).or_default().clone())
+    }
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let _ = rlimit::increase_nofile_limit(65_536);
-    let room = Arc::new(Room::default());
+    let rooms = Arc::new(Rooms::default());
     let app = axum::Router::new()
         .route("/echo", axum::routing::get(echo_upgrade))
         .route("/room", axum::routing::get(room_upgrade))
-        .with_state(room);
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "listening on {}", listener.local_addr()?)?;
-    stdout.flush()?;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async { drop(tokio::signal::ctrl_c().await) })
-        .await?;
+        .route("/room/{name}", axum::routing::get(named_room_upgrade))
+        .with_state(rooms);
+    wsx_bench::serve_announced(args.addr, app).await?;
     Ok(())
 }
 
@@ -88,7 +95,7 @@ async fn echo(mut socket: WebSocket) {
         let mut burst = 0;
         while let Some(msg) = pending.take() {
             let fed = match msg {
-                Message::Text(text) => socket.feed(Message::Text(text)).await.is_ok(),
+                msg @ (Message::Text(_) | Message::Binary(_)) => socket.feed(msg).await.is_ok(),
                 Message::Close(_) => false,
                 _ => true,
             };
@@ -108,30 +115,41 @@ async fn echo(mut socket: WebSocket) {
     }
 }
 
-async fn room_upgrade(ws: WebSocketUpgrade, State(room): State<Arc<Room>>) -> Response {
-    sized(ws).on_upgrade(move |socket| member(socket, room))
+async fn room_upgrade(ws: WebSocketUpgrade, State(rooms): State<Arc<Rooms>>) -> Response {
+    sized(ws).on_upgrade(move |socket| member(socket, rooms, String::new()))
+}
+
+async fn named_room_upgrade(
+    ws: WebSocketUpgrade,
+    Path(name): Path<String>,
+    State(rooms): State<Arc<Rooms>>,
+) -> Response {
+    sized(ws).on_upgrade(move |socket| member(socket, rooms, name))
 }
 
 /// One member: a select loop over the socket (frames to broadcast) and the member's queue
 /// (frames to write, drained and flushed once per burst).
-async fn member(mut socket: WebSocket, room: Arc<Room>) {
-    let id = room.next_id.fetch_add(1, Ordering::Relaxed);
-    let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(QUEUE);
+async fn member(mut socket: WebSocket, rooms: Arc<Rooms>, name: String) {
+    let Some(room) = rooms.get(&name) else {
+        return;
+    };
+    let id = rooms.next_id.fetch_add(1, Ordering::Relaxed);
+    let (tx, mut rx) = mpsc::channel::<Message>(QUEUE);
     if let Ok(mut members) = room.members.write() {
         members.insert(id, tx);
     }
     loop {
         tokio::select! {
             msg = socket.next() => match msg {
-                Some(Ok(Message::Text(text))) => broadcast(&room, &text),
+                Some(Ok(msg @ (Message::Text(_) | Message::Binary(_)))) => broadcast(&room, &msg),
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                 Some(Ok(_)) => {}
             },
             Some(first) = rx.recv() => {
-                let mut ok = socket.feed(Message::Text(first)).await.is_ok();
+                let mut ok = socket.feed(first).await.is_ok();
                 while ok {
                     match rx.try_recv() {
-                        Ok(next) => ok = socket.feed(Message::Text(next)).await.is_ok(),
+                        Ok(next) => ok = socket.feed(next).await.is_ok(),
                         Err(_) => break,
                     }
                 }
@@ -146,12 +164,13 @@ async fn member(mut socket: WebSocket, room: Arc<Room>) {
     }
 }
 
-fn broadcast(room: &Room, text: &Utf8Bytes) {
+fn broadcast(room: &Room, msg: &Message) {
     let Ok(members) = room.members.read() else {
         return;
     };
     for tx in members.values() {
         // A full queue loses the frame: the loss shows in the load generator's count.
-        let _ = tx.try_send(text.clone());
+        // Cloning a message clones its `Bytes`: a reference count, not the bytes.
+        let _ = tx.try_send(msg.clone());
     }
 }
