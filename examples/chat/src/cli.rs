@@ -6,12 +6,12 @@
 //! | module | what it holds |
 //! | --- | --- |
 //! | this one | [`Input`] (a typed line), [`Transcript`], line-mode formatting |
-//! | [`session`] | the connection: joins, re-joins with replay, the outbox, pushes turned into [`session::Update`]s |
+//! | [`connection`] | the connection: joins, re-joins with replay, the outbox, pushes turned into [`connection::Update`]s |
 //! | [`tui`] | the full-screen interface's state, key handling and drawing, apart from the terminal |
 //! | [`editor`] | the input line: editing, history, tab completion |
 //!
 //! The binary (`src/bin/wsx-chat-cli.rs`) owns the terminal: it feeds keys and updates to
-//! [`tui::App`] and draws it, or, in line mode, prints [`session::Update`]s with
+//! [`tui::App`] and draws it, or, in line mode, prints [`connection::Update`]s with
 //! [`plain_line`].
 //!
 //! # Exactly once on screen
@@ -27,8 +27,8 @@ use crate::events::{
 };
 use std::collections::HashMap;
 
+pub mod connection;
 pub mod editor;
-pub mod session;
 pub mod tui;
 
 /// The help text of `/help`.
@@ -197,10 +197,10 @@ pub fn format_private(m: &PrivateMessage) -> String {
 /// nothing (what the user typed is not echoed; their messages come back from the server).
 /// `current` is the room joined last.
 pub fn plain_line(
-    update: &session::Update,
+    update: &connection::Update,
     current: Option<&str>,
 ) -> Option<Result<String, String>> {
-    use session::{Link, Update};
+    use connection::{Link, Update};
     let line = match update {
         Update::Link(Link::Open) => "*** reconnected".to_owned(),
         Update::Link(Link::Reconnecting { error }) => {

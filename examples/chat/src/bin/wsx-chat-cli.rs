@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
-use wsx_chat::cli::session::{REQUEST_TIMEOUT, Session, Update};
+use wsx_chat::cli::connection::{Connection, REQUEST_TIMEOUT, Update};
 use wsx_chat::cli::tui::{Action, App, Zone};
 use wsx_chat::cli::{HELP, Input, plain_line};
 
@@ -56,7 +56,7 @@ const TYPING_EVERY: Duration = Duration::from_secs(3);
 async fn main() -> ExitCode {
     let args = Args::parse();
     let (updates, received) = mpsc::unbounded_channel();
-    let session = match Session::connect(
+    let conn = match Connection::connect(
         &args.url,
         &args.name,
         Duration::from_secs(args.request_timeout.max(1)),
@@ -64,7 +64,7 @@ async fn main() -> ExitCode {
     )
     .await
     {
-        Ok(session) => session,
+        Ok(conn) => conn,
         Err(e) => {
             eprintln!("!!! cannot connect to {}: {e}", args.url);
             return ExitCode::FAILURE;
@@ -73,26 +73,25 @@ async fn main() -> ExitCode {
     let full_screen =
         !args.plain && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     if full_screen {
-        full_screen_mode(session, received, &args).await
+        full_screen_mode(conn, received, &args).await
     } else {
-        line_mode(session, received, &args).await
+        line_mode(conn, received, &args).await
     }
 }
 
 /// Line mode: stdin lines in, chat lines out.
 async fn line_mode(
-    session: Session,
+    conn: Connection,
     mut received: mpsc::UnboundedReceiver<Update>,
     args: &Args,
 ) -> ExitCode {
-    let printer_session = session.clone();
-    let print =
-        move |update: Update| match plain_line(&update, printer_session.current().as_deref()) {
-            Some(Ok(line)) => println!("{line}"),
-            Some(Err(line)) => eprintln!("{line}"),
-            None => {}
-        };
-    // The printer holds the session, so the updates never end by themselves: it prints
+    let printer_conn = conn.clone();
+    let print = move |update: Update| match plain_line(&update, printer_conn.current().as_deref()) {
+        Some(Ok(line)) => println!("{line}"),
+        Some(Err(line)) => eprintln!("{line}"),
+        None => {}
+    };
+    // The printer holds the conn, so the updates never end by themselves: it prints
     // until told to stop, then what is left.
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     let printer = tokio::spawn(async move {
@@ -106,9 +105,9 @@ async fn line_mode(
             print(update);
         }
     });
-    if let Err(e) = session.join(&args.room).await {
+    if let Err(e) = conn.join(&args.room).await {
         eprintln!("!!! {e}");
-        session.close().await;
+        conn.close().await;
         return ExitCode::FAILURE;
     }
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
@@ -121,21 +120,18 @@ async fn line_mode(
                 break;
             }
         };
-        session.wake().await;
+        conn.wake().await;
         match Input::parse(&line) {
             Input::Quit => break,
             Input::Help => println!("{HELP}"),
-            input => session.act(input, None).await,
+            input => conn.act(input, None).await,
         }
     }
     // What was typed goes out before leaving.
-    if !session
-        .drain(Duration::from_secs(args.request_timeout))
-        .await
-    {
+    if !conn.drain(Duration::from_secs(args.request_timeout)).await {
         eprintln!("!!! some messages were not sent");
     }
-    session.close().await;
+    conn.close().await;
     let _ = stop.send(());
     let _ = printer.await;
     ExitCode::SUCCESS
@@ -143,14 +139,14 @@ async fn line_mode(
 
 /// The full-screen interface.
 async fn full_screen_mode(
-    session: Session,
+    conn: Connection,
     mut received: mpsc::UnboundedReceiver<Update>,
     args: &Args,
 ) -> ExitCode {
     let mut app = App::new(&args.name, Zone::Local);
     // Sets raw mode and the alternate screen, and restores the terminal on a panic.
     let mut terminal = ratatui::init();
-    let joining = session.clone();
+    let joining = conn.clone();
     let room = args.room.clone();
     tokio::spawn(async move {
         if let Err(e) = joining.join(&room).await {
@@ -175,17 +171,17 @@ async fn full_screen_mode(
             }
             event = keys.next() => match event {
                 Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
-                    session.wake().await;
+                    conn.wake().await;
                     match app.key(key) {
                         Some(Action::Quit) => break,
                         Some(Action::Run { input, room }) => {
                             if let (Some((typing_room, _)), Input::Say(_) | Input::Me(_)) = (&typing_sent, &input) {
-                                let stop = session.clone();
+                                let stop = conn.clone();
                                 let typing_room = typing_room.clone();
                                 tokio::spawn(async move { stop.typing(typing_room, false).await });
                                 typing_sent = None;
                             }
-                            let acting = session.clone();
+                            let acting = conn.clone();
                             tokio::spawn(async move { acting.act(input, room).await });
                         }
                         Some(Action::Typing { room }) => {
@@ -195,7 +191,7 @@ async fn full_screen_mode(
                             };
                             if due {
                                 typing_sent = Some((room.clone(), Instant::now()));
-                                let typing = session.clone();
+                                let typing = conn.clone();
                                 tokio::spawn(async move { typing.typing(room, true).await });
                             }
                         }
@@ -216,10 +212,10 @@ async fn full_screen_mode(
         }
     }
     ratatui::restore();
-    if !session.drain(Duration::from_secs(2)).await {
+    if !conn.drain(Duration::from_secs(2)).await {
         eprintln!("!!! some messages were not sent");
     }
-    session.close().await;
+    conn.close().await;
     match failed {
         Some(e) => {
             eprintln!("!!! {e}");

@@ -1,5 +1,5 @@
 //! The full-screen client's interface, apart from the terminal: [`App`] holds what is
-//! shown, takes [`Update`]s from the session and key events from the terminal, and draws
+//! shown, takes [`Update`]s from the connection and key events from the terminal, and draws
 //! itself on any ratatui backend (the terminal in the binary, `TestBackend` in tests).
 //!
 //! ```text
@@ -21,8 +21,8 @@ mod tests;
 
 pub use draw::{screen_text, user_colour};
 
+use super::connection::{Link, Outgoing, Update};
 use super::editor::Editor;
-use super::session::{Link, Outgoing, Update};
 use super::{HELP, Input, format_rooms};
 use crate::events::{ChatMessage, PrivateMessage};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -232,7 +232,7 @@ impl App {
         }
     }
 
-    /// Takes an update from the session.
+    /// Takes an update from the connection.
     pub fn update(&mut self, update: Update) {
         match update {
             Update::Link(link) => {

@@ -2,8 +2,8 @@
 //! the members, the status line and the input line.
 
 use super::{App, Entry};
+use crate::cli::connection::{Link, Outgoing};
 use crate::cli::count;
-use crate::cli::session::{Link, Outgoing};
 use crate::events::MessageKind;
 use ratatui::Frame;
 use ratatui::buffer::Buffer;

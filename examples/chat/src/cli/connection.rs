@@ -20,7 +20,7 @@
 //! # Final closes
 //! After a close the server means to stick (4000, the idle timeout, and the other codes
 //! `wsx-client` treats as final), the client does not reconnect by itself: it says why
-//! ([`Link::Disconnected`]) and reconnects when the user acts ([`Session::wake`]).
+//! ([`Link::Disconnected`]) and reconnects when the user acts ([`Connection::wake`]).
 
 use super::{Input, Shown, Transcript, count};
 use crate::events::*;
@@ -188,12 +188,12 @@ pub fn describe_disconnect(code: u16, reason: &str, idle_secs: u64) -> String {
 
 /// One connection to the chat, shared by the interface's tasks.
 #[derive(Clone)]
-pub struct Session {
+pub struct Connection {
     client: Client,
     inner: Arc<Inner>,
 }
 
-/// What the session's tasks share.
+/// What the connection's tasks share.
 struct Inner {
     /// What was shown per room, for replay without repeats.
     transcript: Mutex<Transcript>,
@@ -243,7 +243,7 @@ impl Inner {
     }
 }
 
-/// The pushes the session follows, subscribed before the connection opens.
+/// The pushes the connection follows, subscribed before the connection opens.
 struct Pushes {
     messages: Subscription<ChatMessage>,
     joined: Subscription<UserJoined>,
@@ -254,7 +254,7 @@ struct Pushes {
     welcomes: Subscription<Welcome>,
 }
 
-impl Session {
+impl Connection {
     /// Connects to `url` as `name`, waiting up to `request_timeout` for each answer;
     /// updates go to `updates`. Nothing is joined yet.
     pub async fn connect(
@@ -262,7 +262,7 @@ impl Session {
         name: &str,
         request_timeout: Duration,
         updates: mpsc::UnboundedSender<Update>,
-    ) -> Result<Session, Error> {
+    ) -> Result<Connection, Error> {
         let (outbox_len, _) = watch::channel(0);
         let inner = Arc::new(Inner {
             transcript: Mutex::default(),
@@ -299,7 +299,7 @@ impl Session {
         let client = builder.connect().await?;
         tokio::spawn(follow(client.clone(), pushes, inner.clone()));
         tokio::spawn(send_outbox(client.clone(), inner.clone()));
-        Ok(Session { client, inner })
+        Ok(Connection { client, inner })
     }
 
     /// The current room (the one joined last).
@@ -385,8 +385,8 @@ impl Session {
         matches!(tokio::time::timeout(timeout, empty).await, Ok(Ok(_)))
     }
 
-    /// Closes the connection for good. The session's tasks hold the client, so dropping
-    /// the session does not close it: call this.
+    /// Closes the connection for good. The connection's tasks hold the client, so dropping
+    /// this value does not close it: call this.
     pub async fn close(&self) {
         self.client.close().await;
     }
