@@ -315,19 +315,25 @@ where
                         return reason;
                     }
                     // Read what is already buffered before writing the replies: one flush
-                    // per burst, not per frame.
+                    // per burst, not per frame. Polled with the task's own waker, which the
+                    // socket already holds: a no-op waker (`now_or_never`) would be
+                    // registered in its place and the task's cloned back on the next wait,
+                    // two atomic reference counts per message.
                     for _ in 0..READ_BURST {
                         self.collect_ready(&peer);
                         if self.in_flight_len() >= max_in_flight {
                             break;
                         }
-                        match socket.next().now_or_never() {
-                            Some(msg) => {
+                        let polled =
+                            std::future::poll_fn(|cx| Poll::Ready(socket.poll_next_unpin(cx)))
+                                .await;
+                        match polled {
+                            Poll::Ready(msg) => {
                                 if let Some(reason) = self.on_message(msg) {
                                     return reason;
                                 }
                             }
-                            None => break,
+                            Poll::Pending => break,
                         }
                     }
                     self.collect_ready(&peer);
