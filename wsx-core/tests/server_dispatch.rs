@@ -521,3 +521,67 @@ async fn refusal_code(ws: &mut Ws, text: &str) -> String {
         .unwrap_or_else(|| panic!("no error code in {v}"))
         .to_owned()
 }
+
+/// A payload no `serde_json::Value` holds makes the frame malformed whatever would have
+/// become of it: a handler's event, an unknown event, the wrong kind, a response, a bad
+/// envelope. The read leaves the payload to the handler's decode, so each of these paths
+/// must check it before acting.
+#[tokio::test]
+async fn a_payload_no_value_holds_is_a_malformed_frame_on_every_path() {
+    let srv = start(ServerConfig::default()).await;
+    let mut ws = connect(&srv.url("")).await;
+    let cases = [
+        (
+            r#"{"v":"1.0","t":"request","x":"echo","id":"m1","p":{"text":"a","zz":1e999}}"#,
+            "number out of range",
+        ),
+        (
+            r#"{"v":"1.0","t":"request","x":"nosuch","id":"m2","p":{"zz":1e999}}"#,
+            "number out of range",
+        ),
+        (
+            r#"{"v":"1.0","t":"request","x":"jot","id":"m3","p":{"zz":1e999}}"#,
+            "number out of range",
+        ),
+        (
+            r#"{"v":"1.0","t":"send","x":"jot","p":{"text":"\ud800"}}"#,
+            "hex escape",
+        ),
+        (
+            r#"{"v":"1.0","t":"response_ok","x":"echo","id":"m5","p":{"zz":1e999}}"#,
+            "number out of range",
+        ),
+        (
+            r#"{"v":"2.0","t":"request","x":"echo","id":"m6","p":{"zz":1e999}}"#,
+            "number out of range",
+        ),
+        (
+            r#"{"t":"request","v":"1.0","x":"echo","id":"m7","p":{"text":"a","zz":-1e999}}"#,
+            "number out of range",
+        ),
+    ];
+    for (text, why) in cases {
+        send_text(&mut ws, text.to_owned()).await;
+        let v = next_json(&mut ws).await;
+        assert_eq!(
+            (&v["x"], &v["p"]["code"]),
+            (&json!("$error"), &json!("bad_frame")),
+            "{text}: {v}"
+        );
+        let message = v["p"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(why), "{text}: {v}");
+    }
+    // Still served, in the clients' layout and in another.
+    for text in [
+        r#"{"v":"1.0","t":"request","x":"echo","id":"ok1","p":{"text":"a","zz":1e300}}"#,
+        r#"{"id":"ok2","t":"request","v":"1.0","x":"echo","p":{"text":"a"}}"#,
+    ] {
+        send_text(&mut ws, text.to_owned()).await;
+        let v = next_json(&mut ws).await;
+        assert_eq!(
+            (&v["t"], &v["p"]["text"]),
+            (&json!("response_ok"), &json!("a")),
+            "{text}: {v}"
+        );
+    }
+}
