@@ -316,9 +316,9 @@ where
                     }
                     // Read what is already buffered before writing the replies: one flush
                     // per burst, not per frame. Polled with the task's own waker, which the
-                    // socket already holds: a no-op waker (`now_or_never`) would be
-                    // registered in its place and the task's cloned back on the next wait,
-                    // two atomic reference counts per message.
+                    // socket already holds: a no-op waker (`now_or_never`) would replace it
+                    // in the socket's read and write slots, and the next wait would clone
+                    // the task's back (reference counts, atomic, on every message).
                     for _ in 0..READ_BURST {
                         self.collect_ready(&peer);
                         if self.in_flight_len() >= max_in_flight {
