@@ -3,10 +3,12 @@
 //!
 //! A JSON frame is borrowed from its message where it can be: its strings unless they
 //! hold escapes (`Cow`), and its payload stays raw JSON until the handler decodes it
-//! straight into the event's type. A CBOR frame is owned, its payload already a
-//! [`Value`].
+//! straight into the event's type. A CBOR frame is transcoded to JSON text first
+//! ([`cbor_json`]) and read the same way, borrowed from that text; a CBOR message that
+//! read gives up on is decoded owned, its payload already a [`Value`].
 
-use crate::codec::json_read::JsonFrame;
+use crate::codec::json_read::{self, JsonFrame};
+use crate::codec::{Codec, DecodeError, cbor_json};
 use crate::event::Payload;
 use crate::protocol::{Frame, FrameError, FrameType};
 use crate::validate::{self, PayloadError, Validator};
@@ -63,6 +65,29 @@ impl<'a> Inbound<'a> {
             sender_clock: frame.w,
             payload: frame.p.map_or(InPayload::Absent, InPayload::Raw),
         })
+    }
+
+    /// A CBOR message of `codec`: transcoded into `json` and read from it as a JSON
+    /// frame when it can be; otherwise (and on any refusal, so that the error is the
+    /// one the CBOR decoder gives) decoded owned by `codec`.
+    pub(crate) fn from_cbor(
+        codec: Codec,
+        bytes: &[u8],
+        json: &'a mut String,
+    ) -> Result<Self, FrameError> {
+        if cbor_json::transcode(bytes, json) {
+            let text: &'a str = json;
+            if let Ok(inbound) = json_read::decode_str(text)
+                .map_err(DecodeError::into_frame_error)
+                .and_then(Inbound::from_json)
+            {
+                return Ok(inbound);
+            }
+        }
+        codec
+            .decode(bytes)
+            .map(Inbound::from_frame)
+            .map_err(DecodeError::into_frame_error)
     }
 
     /// An owned (CBOR) frame.
