@@ -9,7 +9,7 @@
 //! else or anything wrong: indefinite lengths, byte strings, tags other than records,
 //! simple values other than `false`/`true`/`null`/`undefined`, integers below −2^63,
 //! non-finite floats, floats that would not read back exactly, a duplicate key, more
-//! than 64 entries in a map or record, 256 record keys or 64 definitions in all, text
+//! than 64 entries in a map or record, 128 record keys or 32 definitions in all, text
 //! longer than ciborium's scratch, nesting past a bound below both of [`cbor`]'s, records
 //! past the expansion bound, trailing bytes. A message it gives up on is decoded by
 //! [`cbor`](super::cbor) as before, which accepts or refuses it with its own error: so
@@ -33,10 +33,10 @@ const MAX_NEST: usize = MAX_DEPTH;
 const MAX_MAP_ENTRIES: usize = 64;
 
 /// The most record keys a message may define here, all definitions together.
-const MAX_KEYS: usize = 256;
+const MAX_KEYS: usize = 128;
 
 /// The most record definitions a message may have here.
-const MAX_RECORDS: usize = 64;
+const MAX_RECORDS: usize = 32;
 
 /// Integral floats within ±2^53 are integers, as in [`cbor`](super::cbor).
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_992.0;
