@@ -104,6 +104,9 @@ pub(super) fn encode<T: Serialize + ?Sized>(
     } else {
         ciborium::into_writer(value, &mut out).map_err(|e| EncodeError(e.to_string()))?;
     }
+    // A `Bytes` made of a vector with spare capacity allocates a header of its own;
+    // shrinking in place is cheaper.
+    out.shrink_to_fit();
     Ok(out)
 }
 

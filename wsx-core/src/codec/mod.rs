@@ -11,6 +11,8 @@
 //! [`MAX_DEPTH`], and no decoder panics on untrusted bytes.
 
 mod cbor;
+#[cfg(feature = "server")]
+pub(crate) mod cbor_json;
 mod json;
 #[cfg(feature = "server")]
 pub(crate) mod json_read;

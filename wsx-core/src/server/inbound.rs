@@ -3,10 +3,12 @@
 //!
 //! A JSON frame is borrowed from its message where it can be: its strings unless they
 //! hold escapes (`Cow`), and its payload stays raw JSON until the handler decodes it
-//! straight into the event's type. A CBOR frame is owned, its payload already a
-//! [`Value`].
+//! straight into the event's type. A CBOR frame is transcoded to JSON text first
+//! ([`cbor_json`]) and read the same way, borrowed from that text; a CBOR message that
+//! read gives up on is decoded owned, its payload already a [`Value`].
 
-use crate::codec::json_read::JsonFrame;
+use crate::codec::json_read::{self, JsonFrame};
+use crate::codec::{Codec, DecodeError, cbor_json};
 use crate::event::Payload;
 use crate::protocol::{Frame, FrameError, FrameType};
 use crate::validate::{self, PayloadError, Validator};
@@ -65,6 +67,29 @@ impl<'a> Inbound<'a> {
         })
     }
 
+    /// A CBOR message of `codec`: transcoded into `json` and read from it as a JSON
+    /// frame when it can be; otherwise (and on any refusal, so that the error is the
+    /// one the CBOR decoder gives) decoded owned by `codec`.
+    pub(crate) fn from_cbor(
+        codec: Codec,
+        bytes: &[u8],
+        json: &'a mut String,
+    ) -> Result<Self, FrameError> {
+        if cbor_json::transcode(bytes, json) {
+            let text: &'a str = json;
+            if let Ok(inbound) = json_read::decode_str(text)
+                .map_err(DecodeError::into_frame_error)
+                .and_then(Inbound::from_json)
+            {
+                return Ok(inbound);
+            }
+        }
+        codec
+            .decode(bytes)
+            .map(Inbound::from_frame)
+            .map_err(DecodeError::into_frame_error)
+    }
+
     /// An owned (CBOR) frame.
     pub(crate) fn from_frame(frame: Frame) -> Self {
         Inbound {
@@ -112,6 +137,101 @@ impl InPayload<'_> {
                 path: String::new(),
                 message: e.to_string(),
             }])),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    //! [`Inbound::from_cbor`] held to the owned decode it replaces, over random envelopes
+    //! (fields of every type, unknown keys) in records and maps, and mutations of them.
+
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// What a frame means to its handler, or the refusal's code and request id.
+    fn meaning(r: Result<Inbound<'_>, FrameError>) -> Result<Value, (String, Option<String>)> {
+        match r {
+            Ok(f) => Ok(json!({
+                "t": f.kind.as_str(),
+                "x": &*f.event,
+                "id": f.id.as_deref(),
+                "w": f.sender_clock,
+                "p": match f.payload {
+                    InPayload::Absent => Value::Null,
+                    InPayload::Raw(raw) => serde_json::from_str::<Value>(raw).unwrap(),
+                    InPayload::Value(v) => v,
+                },
+            })),
+            Err(e) => Err((e.code.to_string(), e.id)),
+        }
+    }
+
+    fn field() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            Just(json!("request")),
+            Just(json!("send")),
+            Just(json!("1.0")),
+            Just(json!("2.0")),
+            "[a-z]{0,6}".prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            (0u64..1 << 54).prop_map(|n| json!(n as f64)),
+            Just(json!({"text": "hi", "n": [1, 2.5, null]})),
+            Just(json!([1, {"a": true}])),
+        ]
+    }
+
+    fn envelope() -> impl Strategy<Value = Value> {
+        prop::collection::vec(
+            (
+                prop::sample::select(vec!["v", "t", "x", "id", "w", "p", "e", "z"]),
+                field(),
+            ),
+            0..8,
+        )
+        .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
+    }
+
+    #[test]
+    fn a_client_request_is_read_borrowed_from_its_transcoding() {
+        let env = json!({"v": "1.0", "t": "request", "x": "echo", "id": "7", "w": 1737100000000u64, "p": {"text": "hi"}});
+        for codec in [Codec::CborRecords, Codec::CborMaps] {
+            let bytes = codec.encode_value(&env).unwrap().bytes.to_vec();
+            let mut json = String::new();
+            let f = Inbound::from_cbor(codec, &bytes, &mut json).unwrap();
+            assert!(matches!(f.event, Cow::Borrowed("echo")));
+            assert!(matches!(f.payload, InPayload::Raw(r) if r == r#"{"text":"hi"}"#));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn cbor_frames_mean_what_the_owned_decode_means(
+            env in envelope(),
+            at in any::<usize>(),
+            byte in any::<u8>(),
+            mutated in any::<bool>(),
+        ) {
+            for codec in [Codec::CborRecords, Codec::CborMaps] {
+                let mut bytes = codec.encode_value(&env).unwrap().bytes.to_vec();
+                if mutated && !bytes.is_empty() {
+                    let i = at % bytes.len();
+                    bytes[i] = byte;
+                }
+                let sniffed = Codec::sniff(false, &bytes);
+                let owned = sniffed
+                    .decode(&bytes)
+                    .map(Inbound::from_frame)
+                    .map_err(DecodeError::into_frame_error);
+                let mut json = String::new();
+                let read = Inbound::from_cbor(sniffed, &bytes, &mut json);
+                prop_assert_eq!(meaning(read), meaning(owned));
+            }
         }
     }
 }

@@ -624,7 +624,9 @@ where
         let codec = self.conn.codec();
         io_counters().bytes_in.increment(bytes.len() as u64);
         // Decoded as what the frame actually is, answered in the connection's codec. A
-        // JSON frame is borrowed from the message where it can be; CBOR is owned.
+        // JSON frame is borrowed from the message where it can be; CBOR from its JSON
+        // transcoding (`cbor_json`), which lives here for as long as the frame does.
+        let mut cbor_as_json = String::new();
         let decoded = match (data, sniffed) {
             (Data::Text(text), _) => json_read::decode_str(text)
                 .map_err(DecodeError::into_frame_error)
@@ -632,10 +634,7 @@ where
             (Data::Binary(b), Codec::JsonBinary) => json_read::decode_slice(b)
                 .map_err(DecodeError::into_frame_error)
                 .and_then(Inbound::from_json),
-            _ => sniffed
-                .decode(bytes)
-                .map(Inbound::from_frame)
-                .map_err(DecodeError::into_frame_error),
+            _ => Inbound::from_cbor(sniffed, bytes, &mut cbor_as_json),
         };
         if !self.take_token() {
             self.strikes += 1;
