@@ -88,6 +88,30 @@ describe("outbox", () => {
     }
   });
 
+  test("a rename waits until the outbox is empty (a message re-sent under a new name would be stored twice)", async () => {
+    const tmp = tempDir();
+    const db = path.join(tmp.dir, "chat.db");
+    const port = await freePort();
+    const relay = await startRelay(port);
+    const args = ["--allow-origin", relay.url];
+    const server = await startServer({ port, db, args });
+    const alice = await openChat(browser, relay, { name: "alice", query: `${QUICK}&requestTimeout=60000` });
+    try {
+      relay.holdReplies();
+      await say(alice, "not answered yet");
+      await waitForLine(alice, "not answered yet", "#messages li.pending");
+      await say(alice, "/nick alicia");
+      await waitForLine(alice, "Wait until your message is sent before changing your name.");
+      assert.equal(await alice.locator("#messages li", { hasText: "known as alicia" }).count(), 0);
+      assert.equal((await stored(server, "general", "not answered yet")).length, 1);
+    } finally {
+      await alice.context().close();
+      relay.close();
+      await server.kill();
+      tmp.cleanup();
+    }
+  });
+
   test("messages left unanswered by a reload (one stored, its answer lost; two never sent) are sent once after it", async () => {
     const tmp = tempDir();
     const db = path.join(tmp.dir, "chat.db");

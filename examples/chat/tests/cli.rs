@@ -412,6 +412,56 @@ async fn a_message_whose_request_timed_out_during_an_outage_is_sent_after_it() {
     server.stop().await;
 }
 
+/// A message waiting in the outbox is known to the server by its clientId under the name
+/// it was typed with: a rename before it is answered is refused (sent again under the new
+/// name it would be stored twice), and accepted once the outbox is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rename_waits_for_the_outbox() {
+    let (_dir, config, server) = restartable("cli-nick-outbox").await;
+    let addr = server.addr;
+    let url = server.ws_url();
+    let mut alice = Cli::spawn_with("alice", &["general", "--url", &url]);
+    alice
+        .expect("joined", |l| l == "*** joined general (alice)")
+        .await;
+    server.stop().await;
+    alice
+        .expect("restarting", |l| {
+            l == "*** server restarting, reconnecting…"
+        })
+        .await;
+    alice.say("typed while the server was down").await;
+    alice.say("/nick alicia").await;
+    alice
+        .expect("refused", |l| {
+            l == "!!! wait until your 1 message is sent before changing your name"
+        })
+        .await;
+    let server = TestServer::at(config, addr).await;
+    alice
+        .expect("sent", |l| {
+            timed(l, "alice: typed while the server was down")
+        })
+        .await;
+    alice.say("/nick alicia").await;
+    alice.expect("renamed", |l| l.contains("alicia")).await;
+    let (_bob, joined) = server.joined("bob", "general").await;
+    let history: Vec<(&str, &str)> = joined["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["username"].as_str().unwrap(),
+                m["message"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(history, [("alice", "typed while the server was down")]);
+    alice.quit().await;
+    server.stop().await;
+}
+
 /// `wsx-chat-cli` in a pseudo-terminal, its output read into a terminal emulator.
 struct Screen {
     parser: std::sync::Arc<std::sync::Mutex<vt100::Parser>>,

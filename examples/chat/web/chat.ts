@@ -776,6 +776,15 @@ async function run(command: Command): Promise<boolean> {
     case "pm":
       return sendPrivate(command.to, command.text);
     case "nick": {
+      // The server knows a message's clientId under the name it was sent with: one sent
+      // again under a new name would be stored a second time.
+      if (outbox.length > 0) {
+        notice(
+          `Wait until your ${outbox.length === 1 ? "message is" : `${outbox.length} messages are`} sent before changing your name.`,
+          "warn",
+        );
+        return false;
+      }
       try {
         const answer = await client.request("setNick", { username: command.name });
         // The resume token goes with the name.

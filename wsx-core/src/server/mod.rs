@@ -20,8 +20,10 @@
 //! 2. **Read** — `Session::drive` reads a burst of messages; `on_data` settles the codec
 //!    on the first one and decodes the envelope into an `Inbound` (`inbound.rs`), the one
 //!    frame type of every codec: a JSON message is read once, borrowed where it can be
-//!    (`codec/json_read.rs`), a CBOR one owned (`codec/`). It takes a token from the rate
-//!    limit (`limits.rs`) and finds the event's `Route`.
+//!    (`codec/json_read.rs`); a CBOR one is transcoded once into the JSON text it means
+//!    (`codec/cbor_json.rs`) and read the same way, or, when it is not the plain CBOR
+//!    wsx and cbor-x clients write, decoded owned (`codec/cbor.rs`). It takes a token
+//!    from the rate limit (`limits.rs`) and finds the event's `Route`.
 //! 3. **Handle** — the route's `ErasedHandler` (`route.rs`: `RequestRoute` or
 //!    `SendRoute`) decodes the payload into its type (the typed fast path,
 //!    `crate::typed`, else the JSON Schema validator, `crate::validate`), builds the

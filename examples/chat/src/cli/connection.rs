@@ -442,6 +442,15 @@ impl Connection {
     }
 
     async fn nick(&self, name: String) -> Result<(), String> {
+        // The server knows a message's clientId under the name it was sent with: one sent
+        // again under a new name would be stored a second time.
+        let waiting = *self.inner.outbox_len.borrow();
+        if waiting > 0 {
+            return Err(format!(
+                "wait until your {} sent before changing your name",
+                count(waiting as u64, "message is", "messages are")
+            ));
+        }
         let answer = self
             .client
             .request::<SetNick>(SetNickRequest { username: name })
