@@ -24,6 +24,20 @@ pub fn sibling(name: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(name))
 }
 
+/// The chat server binary: `given`, else `wsx-chat` next to this program; when it is not
+/// there, an error that says how to build it.
+pub fn chat_binary(given: Option<PathBuf>) -> Result<PathBuf, String> {
+    let chat = given.unwrap_or_else(|| sibling("wsx-chat"));
+    if chat.exists() {
+        Ok(chat)
+    } else {
+        Err(format!(
+            "{} not found; build it with `cargo build --release -p wsx-chat`",
+            chat.display()
+        ))
+    }
+}
+
 impl ServerProcess {
     /// Starts a server that prints `listening on ADDR` as its first stdout line.
     pub fn spawn_announced(

@@ -174,12 +174,24 @@ pub(crate) async fn open(config: &Config, url: &str) -> Result<Ws, ConnectError>
 enum ConnectionEnd {
     /// The app closed the client.
     Closed,
-    /// The connection died; reconnect.
-    Dropped(String),
-    /// The server closed the connection with a code that is not final; reconnect.
-    ServerClosed { code: u16, reason: String },
+    /// The connection died, or the server closed it with a code that is not final
+    /// (`close_code`); reconnect.
+    Dropped {
+        error: String,
+        close_code: Option<u16>,
+    },
     /// The server closed with a final code: wait for [`Command::Reconnect`].
     Final { code: u16, reason: String },
+}
+
+impl ConnectionEnd {
+    /// The connection died without a close from the server.
+    fn lost(error: String) -> ConnectionEnd {
+        ConnectionEnd::Dropped {
+            error,
+            close_code: None,
+        }
+    }
 }
 
 /// How [`Io::serve_until`] ended.
@@ -252,18 +264,11 @@ pub(crate) async fn run(
         }
         let next = match end {
             ConnectionEnd::Closed => return io.finish(CloseReason::ClientClosed),
-            ConnectionEnd::Dropped(error) => {
+            ConnectionEnd::Dropped { error, close_code } => {
                 let lost = io.shared.pending.fail_sent();
                 tracing::info!(%error, lost, queued = io.outbox.len(), url = io.shared.url(), "connection lost");
                 io.shared.next_url();
-                io.reconnect(error, None, false).await
-            }
-            ConnectionEnd::ServerClosed { code, reason } => {
-                let lost = io.shared.pending.fail_sent();
-                tracing::info!(code, %reason, lost, queued = io.outbox.len(), url = io.shared.url(), "server closed the connection");
-                io.shared.next_url();
-                let error = format!("server closed the connection: {code} {reason}");
-                io.reconnect(error, Some(code), false).await
+                io.reconnect(error, close_code, false).await
             }
             ConnectionEnd::Final { code, reason } => {
                 let lost = io.shared.pending.fail_sent();
@@ -302,7 +307,7 @@ impl Io {
         };
         if hook.is_none() {
             if let Err(e) = self.flush(&mut ws).await {
-                return ConnectionEnd::Dropped(e);
+                return ConnectionEnd::lost(e);
             }
         }
         let mut ping = config.ping_interval.map(|every| {
@@ -320,8 +325,8 @@ impl Io {
                 message = ws.next() => {
                     pong_deadline = None;
                     match message {
-                        None => return ConnectionEnd::Dropped("connection closed".to_owned()),
-                        Some(Err(e)) => return ConnectionEnd::Dropped(e.to_string()),
+                        None => return ConnectionEnd::lost("connection closed".to_owned()),
+                        Some(Err(e)) => return ConnectionEnd::lost(e.to_string()),
                         Some(Ok(Message::Text(text))) => self.on_message(true, text.as_bytes()),
                         Some(Ok(Message::Binary(bytes))) => self.on_message(false, &bytes),
                         Some(Ok(Message::Close(frame))) => {
@@ -332,11 +337,11 @@ impl Io {
                                     code: u16::from(f.code),
                                     reason: f.reason.to_string(),
                                 },
-                                Some(f) => ConnectionEnd::ServerClosed {
-                                    code: u16::from(f.code),
-                                    reason: f.reason.to_string(),
+                                Some(f) => ConnectionEnd::Dropped {
+                                    error: format!("server closed the connection: {} {}", u16::from(f.code), f.reason),
+                                    close_code: Some(u16::from(f.code)),
                                 },
-                                None => ConnectionEnd::Dropped("server closed the connection".to_owned()),
+                                None => ConnectionEnd::lost("server closed the connection".to_owned()),
                             };
                         }
                         Some(Ok(_)) => {}
@@ -361,7 +366,7 @@ impl Io {
                         );
                         if at_once {
                             if let Err(e) = self.write_command(&mut ws, command).await {
-                                return ConnectionEnd::Dropped(e);
+                                return ConnectionEnd::lost(e);
                             }
                         } else {
                             self.enqueue(command);
@@ -370,14 +375,14 @@ impl Io {
                 },
                 _ = tick(&mut ping) => {
                     if let Err(e) = write(&mut ws, Message::Ping(Default::default()), config.pong_timeout).await {
-                        return ConnectionEnd::Dropped(e);
+                        return ConnectionEnd::lost(e);
                     }
                     if pong_deadline.is_none() {
                         pong_deadline = Some(Instant::now() + config.pong_timeout);
                     }
                 }
                 _ = sleep_until(pong_deadline) => {
-                    return ConnectionEnd::Dropped(format!("no answer to ping within {:?}", config.pong_timeout));
+                    return ConnectionEnd::lost(format!("no answer to ping within {:?}", config.pong_timeout));
                 }
                 _ = sleep_until(hook_deadline) => {
                     tracing::warn!(after = ?config.request_timeout, "on_reconnect hook still running; cancelled, flushing the queue");
@@ -386,7 +391,7 @@ impl Io {
                     }
                     hook_deadline = None;
                     if let Err(e) = self.flush(&mut ws).await {
-                        return ConnectionEnd::Dropped(e);
+                        return ConnectionEnd::lost(e);
                     }
                 }
                 _ = join(&mut hook) => {
@@ -394,7 +399,7 @@ impl Io {
                     hook_deadline = None;
                     tracing::debug!(queued = self.outbox.len(), "on_reconnect hook done; flushing the queue");
                     if let Err(e) = self.flush(&mut ws).await {
-                        return ConnectionEnd::Dropped(e);
+                        return ConnectionEnd::lost(e);
                     }
                 }
             }

@@ -31,7 +31,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use wsx_bench::server::{ServerProcess, free_port, sibling};
+use wsx_bench::server::{ServerProcess, chat_binary, free_port};
 
 #[derive(Debug, Parser)]
 #[command(about = "Chaos runs against the chat server")]
@@ -637,14 +637,13 @@ fn tempdir(name: &str) -> std::io::Result<PathBuf> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let chat = args.chat.unwrap_or_else(|| sibling("wsx-chat"));
-    if !chat.exists() {
-        eprintln!(
-            "chaos: {} not found; build it with `cargo build --release -p wsx-chat`",
-            chat.display()
-        );
-        return ExitCode::FAILURE;
-    }
+    let chat = match chat_binary(args.chat) {
+        Ok(chat) => chat,
+        Err(e) => {
+            eprintln!("chaos: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let all = args.scenario == "all";
     let mut rows = Vec::new();
     let mut failed = false;

@@ -19,7 +19,7 @@ use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use wsx_bench::server::sibling;
+use wsx_bench::server::chat_binary;
 use wsx_bench::storm::backoff::Backoff;
 use wsx_bench::storm::{StormConfig, StormReport, run};
 
@@ -186,14 +186,13 @@ fn table(r: &StormReport) -> String {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let chat = args.chat.unwrap_or_else(|| sibling("wsx-chat"));
-    if !chat.exists() {
-        eprintln!(
-            "storm: {} not found; build it with `cargo build --release -p wsx-chat`",
-            chat.display()
-        );
-        return ExitCode::FAILURE;
-    }
+    let chat = match chat_binary(args.chat) {
+        Ok(chat) => chat,
+        Err(e) => {
+            eprintln!("storm: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // A descriptor per client here and per connection in the server (which inherits the
     // limit), plus the ones of the restart's overlap.
     let nofile = rlimit::increase_nofile_limit(65_536).unwrap_or(0);
