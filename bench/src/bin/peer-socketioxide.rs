@@ -21,6 +21,7 @@ use clap::Parser;
 use serde::{Deserialize, Serialize};
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Data, SocketRef};
+use socketioxide::handler::ConnectHandler;
 use std::time::Duration;
 
 /// Packets a socket may have waiting (socketioxide's default is 128); as wsx's default
@@ -58,7 +59,11 @@ struct RoomMessage<'a> {
     message: &'a str,
 }
 
-async fn on_connect(socket: SocketRef) {
+/// Registers the event handlers, as a connect middleware: socketioxide sends the connect
+/// packet before it runs the connect handler (as a task), so an event the client sends
+/// right after it could arrive before a handler registered there and go unanswered (a
+/// join lost now and then). Middlewares run before the connect packet is sent.
+async fn register(socket: SocketRef) -> Result<(), std::convert::Infallible> {
     socket.on("echo", async |Data(echo): Data<Echo>, ack: AckSender| {
         let _ = ack.send(&echo);
     });
@@ -85,7 +90,11 @@ async fn on_connect(socket: SocketRef) {
             let _ = ack.send(&pushed);
         },
     );
+    Ok(())
 }
+
+/// Nothing left to do once connected: the handlers are registered by [`register`].
+async fn on_connect() {}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -96,7 +105,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ping_timeout(Duration::from_secs(300))
         .max_buffer_size(QUEUE)
         .build_layer();
-    io.ns("/", on_connect);
+    io.ns("/", on_connect.with(register));
     let app = axum::Router::new().layer(layer);
     wsx_bench::serve_announced(args.addr, app).await?;
     Ok(())
