@@ -559,6 +559,15 @@ async fn a_payload_no_value_holds_is_a_malformed_frame_on_every_path() {
             r#"{"t":"request","v":"1.0","x":"echo","id":"m7","p":{"text":"a","zz":-1e999}}"#,
             "number out of range",
         ),
+        // Delimited as one value by the clients' layout, but not JSON.
+        (
+            r#"{"v":"1.0","t":"request","x":"echo","id":"m8","p":{"text" "a"}}"#,
+            "expected `:`",
+        ),
+        (
+            r#"{"v":"1.0","t":"request","x":"nosuch","id":"m9","p":[1}"#,
+            "malformed json message",
+        ),
     ];
     for (text, why) in cases {
         send_text(&mut ws, text.to_owned()).await;
@@ -572,15 +581,31 @@ async fn a_payload_no_value_holds_is_a_malformed_frame_on_every_path() {
         assert!(message.contains(why), "{text}: {v}");
     }
     // Still served, in the clients' layout and in another.
-    for text in [
-        r#"{"v":"1.0","t":"request","x":"echo","id":"ok1","p":{"text":"a","zz":1e300}}"#,
-        r#"{"id":"ok2","t":"request","v":"1.0","x":"echo","p":{"text":"a"}}"#,
+    for (text, echoed) in [
+        (
+            r#"{"v":"1.0","t":"request","x":"echo","id":"ok1","p":{"text":"a","zz":1e300}}"#,
+            "a",
+        ),
+        (
+            r#"{"id":"ok2","t":"request","v":"1.0","x":"echo","p":{"text":"a"}}"#,
+            "a",
+        ),
+        // The clients' layout up to the payload, then a member after it.
+        (
+            r#"{"v":"1.0","t":"request","x":"echo","id":"ok3","p":{"text":"a"},"zz":[1]}"#,
+            "a",
+        ),
+        // Brackets and an escaped quote inside a string do not end the payload.
+        (
+            r#"{"v":"1.0","t":"request","x":"echo","id":"ok4","p":{"text":"a}\"]"}}"#,
+            "a}\"]",
+        ),
     ] {
         send_text(&mut ws, text.to_owned()).await;
         let v = next_json(&mut ws).await;
         assert_eq!(
             (&v["t"], &v["p"]["text"]),
-            (&json!("response_ok"), &json!("a")),
+            (&json!("response_ok"), &json!(echoed)),
             "{text}: {v}"
         );
     }

@@ -3,10 +3,14 @@
 //!
 //! [`decode_str`] reads the layout wsx's clients write by matching its constant parts
 //! ([`scan_canonical`]); any other layout is read by serde into the same [`JsonFrame`],
-//! whose strings are borrowed unless they hold escapes. Both check the payload to be one
-//! JSON value that a `serde_json::Value` holds ([`check_payload`]), so a frame read here
-//! is never read again another way; what cannot be read is refused with serde_json's own
-//! error, as [`Codec::decode`](super::Codec::decode) refuses it.
+//! whose strings are borrowed unless they hold escapes. Both find the payload's extent
+//! (one JSON value, as serde would delimit it) and leave its content to whoever decodes
+//! it: the typed decode of the handler's event reads every byte of it anyway, strictly
+//! enough to accept only what a `serde_json::Value` holds, so checking the content here
+//! too would read each payload twice. Where nothing decodes it (an unknown event, a
+//! refusal), [`check_payload`] does; a payload that fails it makes the whole frame
+//! malformed, on every path (see `server::inbound`). What cannot be read is refused with
+//! serde_json's own error, as [`Codec::decode`](super::Codec::decode) refuses it.
 
 use super::DecodeError;
 use super::json::{check_depth, malformed};
@@ -18,8 +22,8 @@ use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 /// A JSON envelope as read from its message: strings borrowed from the text unless they
-/// hold escapes, and the payload raw JSON (checked) until the handler of its event
-/// decodes it into its type.
+/// hold escapes, and the payload raw JSON until the handler of its event decodes it into
+/// its type.
 #[derive(Debug, Default)]
 pub(crate) struct JsonFrame<'a> {
     pub(crate) v: Option<Cow<'a, str>>,
@@ -27,12 +31,14 @@ pub(crate) struct JsonFrame<'a> {
     pub(crate) x: Option<Cow<'a, str>>,
     pub(crate) id: Option<Cow<'a, str>>,
     pub(crate) w: Option<Number>,
-    /// Payload: one JSON value a `serde_json::Value` holds, not `null` (read as absent).
+    /// Payload: one JSON value by its extent, not `null` (read as absent); whether a
+    /// `serde_json::Value` holds it (numbers in range, escapes a string can hold) is for
+    /// its reader to find out ([`check_payload`]).
     pub(crate) p: Option<&'a str>,
     pub(crate) e: Option<Box<WireError>>,
 }
 
-/// The envelope as serde reads it, before its payload is checked.
+/// The envelope as serde reads it.
 #[derive(Debug, Default, Deserialize)]
 struct SerdeFrame<'a> {
     /// Protocol version.
@@ -59,27 +65,23 @@ struct SerdeFrame<'a> {
     pub(crate) e: Option<Box<WireError>>,
 }
 
-impl<'a> SerdeFrame<'a> {
-    /// The frame, once its payload is checked.
-    fn checked(self) -> serde_json::Result<JsonFrame<'a>> {
-        let p = match self.p {
-            Some(raw) => Some(check_payload(raw.get())?),
-            None => None,
-        };
-        Ok(JsonFrame {
-            v: self.v,
-            t: self.t,
-            x: self.x,
-            id: self.id,
-            w: self.w,
-            p,
-            e: self.e,
-        })
+impl<'a> From<SerdeFrame<'a>> for JsonFrame<'a> {
+    fn from(frame: SerdeFrame<'a>) -> Self {
+        JsonFrame {
+            v: frame.v,
+            t: frame.t,
+            x: frame.x,
+            id: frame.id,
+            w: frame.w,
+            p: frame.p.map(RawValue::get),
+            e: frame.e,
+        }
     }
 }
 
 /// `text` itself if it is one JSON value that a `serde_json::Value` holds (numbers in
-/// range, strings well escaped), else serde_json's error: one pass, no allocation.
+/// range, strings well escaped), else serde_json's error: one pass, no allocation. The
+/// content check of a payload nothing decodes.
 pub(crate) fn check_payload(text: &str) -> serde_json::Result<&str> {
     /// Any JSON value, read (not skipped: skipping does not check numbers) and dropped.
     struct Checked;
@@ -176,7 +178,7 @@ pub(crate) fn decode_str(text: &str) -> Result<JsonFrame<'_>, DecodeError> {
     match scan_canonical(text) {
         Some(frame) => Ok(frame),
         None => serde_json::from_str::<SerdeFrame<'_>>(text)
-            .and_then(SerdeFrame::checked)
+            .map(JsonFrame::from)
             .map_err(malformed),
     }
 }
@@ -187,10 +189,7 @@ pub(crate) fn read_for_bench(text: &str, canonical_scan: bool) -> bool {
     if canonical_scan {
         return decode_str(text).is_ok();
     }
-    check_depth(text.as_bytes()).is_ok()
-        && serde_json::from_str::<SerdeFrame<'_>>(text)
-            .and_then(SerdeFrame::checked)
-            .is_ok()
+    check_depth(text.as_bytes()).is_ok() && serde_json::from_str::<SerdeFrame<'_>>(text).is_ok()
 }
 
 /// [`decode_str`] for JSON in a binary message (the TypeScript library's JSON
@@ -202,7 +201,7 @@ pub(crate) fn decode_slice(bytes: &[u8]) -> Result<JsonFrame<'_>, DecodeError> {
         Err(_) => {
             check_depth(bytes)?;
             serde_json::from_slice::<SerdeFrame<'_>>(bytes)
-                .and_then(SerdeFrame::checked)
+                .map(JsonFrame::from)
                 .map_err(malformed)
         }
     }
@@ -215,9 +214,9 @@ pub(crate) fn decode_slice(bytes: &[u8]) -> Result<JsonFrame<'_>, DecodeError> {
 /// `{"v":"1.0","t":"…","x":"…"[,"id":"…"][,"w":<digits>][,"p":<payload>]}`
 ///
 /// with no whitespace. Anything else — another key order, whitespace, escapes, a `null`,
-/// a `w` that is not a plain integer, a payload that is not one JSON value — is `None`
-/// and goes to serde, which reads the same frames the same way (a property test holds
-/// them to it). The constant parts are compared, not parsed: no key dispatch and no
+/// a `w` that is not a plain integer, an end that is not one JSON value ([`one_value`])
+/// — is `None` and goes to serde, which reads the same frames the same way (a property
+/// test holds them to it). The constant parts are compared, not parsed: no key dispatch and no
 /// whitespace skipping, which serde's struct visitor spends most of its time on.
 fn scan_canonical(text: &str) -> Option<JsonFrame<'_>> {
     const HEAD: &[u8] = br#"{"v":"1.0","t":""#;
@@ -255,7 +254,7 @@ fn scan_canonical(text: &str) -> Option<JsonFrame<'_>> {
     if let Some(at) = after(bytes, i, br#","p":"#) {
         // A `null` payload is an absent one: serde says so.
         let tail = last_member(text, at).filter(|tail| !tail.starts_with("null"))?;
-        frame.p = Some(check_payload(tail).ok()?);
+        frame.p = Some(one_value(tail)?);
         return Some(frame);
     }
     (bytes.get(i..) == Some(b"}".as_slice())).then_some(frame)
@@ -300,6 +299,60 @@ fn last_member(text: &str, i: usize) -> Option<&str> {
     }
     let end = skip_ws_back(bytes, i, close);
     text.get(i..end).filter(|tail| !tail.is_empty())
+}
+
+/// `text` if it is one JSON value by its extent: where the value that starts it ends, as
+/// serde would delimit it if it is valid, is the end of `text`. Strings are skipped to
+/// their closing quote and containers to their closing bracket; nothing else is checked
+/// (separators, number syntax, escapes): a value that is not valid JSON makes the whole
+/// message malformed whichever way it is read, and the payload's reader says so. Valid
+/// JSON is delimited exactly as serde delimits it, so a frame read here is the frame
+/// serde reads.
+fn one_value(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let end = match *bytes.first()? {
+        b'"' => skip_string(bytes, 1)?,
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut i = 0;
+            loop {
+                match *bytes.get(i)? {
+                    b'"' => {
+                        i = skip_string(bytes, i + 1)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break i + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        _ => bytes
+            .iter()
+            .position(
+                |b| !matches!(b, b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' | b'+' | b'-' | b'.'),
+            )
+            .unwrap_or(bytes.len()),
+    };
+    (end == bytes.len() && end > 0).then_some(text)
+}
+
+/// The index after the closing quote of a string whose content starts at `i`.
+fn skip_string(bytes: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        i += memchr::memchr2(b'"', b'\\', bytes.get(i..)?)?;
+        if bytes[i] == b'"' {
+            return Some(i + 1);
+        }
+        // The byte after a backslash is not the string's end.
+        i += 2;
+    }
 }
 
 /// The end of `bytes[from..end]` without its trailing JSON whitespace.
@@ -364,6 +417,18 @@ mod tests {
             Just("[1, {\"a\": [true, null]}]".to_owned()),
             Just("{\"a\":".to_owned()),
             Just("{\"message\":\"x\"}".to_owned()),
+            // Near misses for the payload's extent and content.
+            Just("{\"a\" 1}".to_owned()),
+            Just("{\"a\":1}}".to_owned()),
+            Just("[1}".to_owned()),
+            Just("tru".to_owned()),
+            Just("1e999".to_owned()),
+            Just("{\"zz\":-1e999}".to_owned()),
+            Just("\"\\ud800\"".to_owned()),
+            Just("{\"s\":\"}\\\"]\"}".to_owned()),
+            Just("\"a\\\\\"".to_owned()),
+            Just("\"a\\\"".to_owned()),
+            Just("{\"a\":[1,2],\"b\":{}}".to_owned()),
         ]
     }
 
@@ -441,14 +506,16 @@ mod tests {
             })
     }
 
-    /// Whether the canonical scan, where it reads `text`, reads what serde does.
+    /// Whether the canonical scan, where it reads `text`, reads what serde does: the same
+    /// frame, or, where serde refuses the message, a payload that fails its content
+    /// check (so the frame is malformed either way).
     fn canonical_agrees(text: &str) -> bool {
         match (
             scan_canonical(text),
-            serde_json::from_str::<SerdeFrame<'_>>(text).and_then(SerdeFrame::checked),
+            serde_json::from_str::<SerdeFrame<'_>>(text).map(JsonFrame::from),
         ) {
             (Some(fast), Ok(serde)) => parts(&fast) == parts(&serde),
-            (Some(_), Err(_)) => false,
+            (Some(fast), Err(_)) => fast.p.is_some_and(|p| check_payload(p).is_err()),
             (None, _) => true,
         }
     }
@@ -480,7 +547,7 @@ mod tests {
         ] {
             let fast = scan_canonical(text).unwrap_or_else(|| panic!("not canonical: {text}"));
             let serde = serde_json::from_str::<SerdeFrame<'_>>(text)
-                .and_then(SerdeFrame::checked)
+                .map(JsonFrame::from)
                 .expect("serde");
             assert_eq!(parts(&fast), parts(&serde), "{text}");
         }

@@ -6,6 +6,13 @@
 //! straight into the event's type. A CBOR frame is transcoded to JSON text first
 //! ([`cbor_json`]) and read the same way, borrowed from that text; a CBOR message that
 //! read gives up on is decoded owned, its payload already a [`Value`].
+//!
+//! The read delimits a raw payload but does not check its content: the handler's decode
+//! does, in the one pass it makes anyway. A payload that no `serde_json::Value` holds (a
+//! number out of range, a lone surrogate) makes the whole frame malformed, whatever would
+//! have become of it: its decode says so ([`Undecoded::Malformed`]), and every path that
+//! acts on a frame without decoding its payload (an unknown event, a refusal of its
+//! envelope, the rate limit, an ignored response) checks it first ([`InPayload::check`]).
 
 use crate::codec::json_read::{self, JsonFrame};
 use crate::codec::{Codec, DecodeError, cbor_json};
@@ -35,8 +42,8 @@ pub(crate) struct Inbound<'a> {
 pub(crate) enum InPayload<'a> {
     /// The frame had none (or `null`): read as `{}`, so defaults apply.
     Absent,
-    /// One JSON value, raw, borrowed from the message (checked by the read to be one a
-    /// `Value` holds).
+    /// One JSON value, raw, borrowed from the message; its content is not checked yet
+    /// (see the module docs).
     Raw(&'a str),
     /// Already a value (CBOR).
     Value(Value),
@@ -48,6 +55,11 @@ impl<'a> Inbound<'a> {
         let kind = match frame.parts().check() {
             Ok((kind, _)) => kind,
             Err((code, message)) => {
+                // A malformed payload makes the frame malformed before its envelope is
+                // judged.
+                if let Some(raw) = frame.p {
+                    InPayload::Raw(raw).check()?;
+                }
                 return Err(FrameError {
                     code,
                     message,
@@ -102,27 +114,61 @@ impl<'a> Inbound<'a> {
     }
 }
 
+/// Why a payload was not decoded into its type.
+#[derive(Debug)]
+pub(crate) enum Undecoded {
+    /// No `serde_json::Value` holds it: the frame is malformed (a `bad_frame`, as if the
+    /// read had refused it).
+    Malformed(FrameError),
+    /// It breaks its schema.
+    Invalid(PayloadError),
+}
+
+/// The refusal of a frame whose payload no `serde_json::Value` holds: serde_json's error
+/// for the payload, as the read of the message gives it.
+fn malformed(e: serde_json::Error) -> FrameError {
+    DecodeError::Malformed {
+        codec: "json",
+        detail: e.to_string(),
+    }
+    .into_frame_error()
+}
+
 impl InPayload<'_> {
+    /// `Err` if the payload is raw JSON that no `serde_json::Value` holds: for the paths
+    /// that act on a frame without decoding its payload.
+    pub(crate) fn check(&self) -> Result<(), FrameError> {
+        match self {
+            InPayload::Raw(raw) => json_read::check_payload(raw).map(drop).map_err(malformed),
+            InPayload::Absent | InPayload::Value(_) => Ok(()),
+        }
+    }
+
     /// Validates the payload against its schema and decodes it into its type, applying
     /// the declared defaults.
     ///
     /// With a `known_valid` check (see [`Event::known_valid`](crate::event::Event)), raw
     /// JSON is first decoded straight into `T` (by [`typed::from_str`](crate::typed::from_str),
-    /// which refuses what the schema refuses before its constraints); when that succeeds
-    /// and the check vouches for the value, the JSON Schema validator is not run. Anything
-    /// else — a decode error, a failed or unknown check — goes through the validator, so a
-    /// refusal always lists every failing field.
+    /// which refuses what the schema refuses before its constraints, and anything a
+    /// `Value` does not hold); when that succeeds and the check vouches for the value, the
+    /// JSON Schema validator is not run. Anything else — a decode error, a failed or
+    /// unknown check — is parsed into a `Value` (which is where a malformed payload is
+    /// found) and goes through the validator, so a refusal always lists every failing
+    /// field.
     pub(crate) fn decode<T: Payload>(
         self,
         validator: &Validator,
         known_valid: Option<fn(&T) -> bool>,
-    ) -> Result<T, PayloadError> {
+    ) -> Result<T, Undecoded> {
         let raw = match self {
             InPayload::Raw(raw) => raw,
             InPayload::Absent => {
-                return validate::decode_with(validator, Value::Object(Default::default()));
+                return validate::decode_with(validator, Value::Object(Default::default()))
+                    .map_err(Undecoded::Invalid);
             }
-            InPayload::Value(value) => return validate::decode_with(validator, value),
+            InPayload::Value(value) => {
+                return validate::decode_with(validator, value).map_err(Undecoded::Invalid);
+            }
         };
         if let Some(known_valid) = known_valid {
             if let Ok(typed) = crate::typed::from_str::<T>(raw) {
@@ -131,13 +177,9 @@ impl InPayload<'_> {
                 }
             }
         }
-        match serde_json::from_str::<Value>(raw) {
-            Ok(value) => validate::decode_with(validator, value),
-            Err(e) => Err(PayloadError::Invalid(vec![crate::error::FieldError {
-                path: String::new(),
-                message: e.to_string(),
-            }])),
-        }
+        let value =
+            serde_json::from_str::<Value>(raw).map_err(|e| Undecoded::Malformed(malformed(e)))?;
+        validate::decode_with(validator, value).map_err(Undecoded::Invalid)
     }
 }
 

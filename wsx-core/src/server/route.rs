@@ -11,12 +11,12 @@ use super::HandlerError;
 use super::conn::Conn;
 use super::extract::Context;
 use super::handler::{RequestHandler, SendHandler};
-use super::inbound::Inbound;
+use super::inbound::{Inbound, Undecoded};
 use super::metrics::HandlerSeconds;
 use super::outbound::Outbound;
 use crate::error::{ErrorCode, WireError};
 use crate::event::{EventKind, RequestEvent, SendEvent};
-use crate::protocol::OutFrame;
+use crate::protocol::{FrameError, OutFrame};
 use crate::validate::{self, Validator};
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -42,6 +42,9 @@ pub(crate) enum Started {
     Done(Option<Outbound>),
     /// Waiting: the session polls it again when it wakes.
     Waiting(BoxFuture<'static, Option<Outbound>>),
+    /// Not called: the frame's payload is one no `serde_json::Value` holds, so the frame
+    /// is malformed (the session refuses it as it refuses a frame it cannot read).
+    Malformed(FrameError),
 }
 
 /// The handlers by event name. Hashed with foldhash rather than SipHash: the names are
@@ -136,7 +139,8 @@ where
         // called here, while the context is borrowed from the session: its future holds
         // only what the handler took.
         let called = match payload.decode::<E::Payload>(self.incoming, known_valid) {
-            Err(e) => Err(e.to_wire()),
+            Err(Undecoded::Malformed(e)) => return Started::Malformed(e),
+            Err(Undecoded::Invalid(e)) => Err(e.to_wire()),
             Ok(payload) => guard_call(|| self.handler.clone().call(ctx, payload)),
         };
         let reply = move |result: Result<Result<E::Response, HandlerError>, WireError>,
@@ -217,7 +221,8 @@ where
         let codec = ctx.conn.codec();
         let known_valid = E::TYPED_CHECK.then_some(E::known_valid as fn(&E::Payload) -> bool);
         let called = match payload.decode::<E::Payload>(self.incoming, known_valid) {
-            Err(e) => {
+            Err(Undecoded::Malformed(e)) => return Started::Malformed(e),
+            Err(Undecoded::Invalid(e)) => {
                 let mut wire = e.to_wire();
                 wire.message = format!("event `{}`: {}", E::NAME, wire.message);
                 Err(wire)

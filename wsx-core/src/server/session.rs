@@ -639,8 +639,9 @@ where
         if !self.take_token() {
             self.strikes += 1;
             let wire = WireError::new(ErrorCode::RateLimited, "rate limit exceeded: slow down");
+            // A frame whose payload is malformed is answered as one that could not be read.
             let (event, id, sender_clock) = match &decoded {
-                Ok(f) if f.kind == FrameType::Request => {
+                Ok(f) if f.kind == FrameType::Request && f.payload.check().is_ok() => {
                     (&*f.event, f.id.as_deref(), f.sender_clock.as_ref())
                 }
                 _ => ("", None, None),
@@ -652,10 +653,7 @@ where
             return None;
         }
         match decoded {
-            Ok(inbound) => {
-                self.dispatch(codec, inbound);
-                None
-            }
+            Ok(inbound) => self.dispatch(codec, inbound),
             Err(e) => self.refuse_frame(codec, e),
         }
     }
@@ -680,30 +678,34 @@ where
         None
     }
 
-    /// Starts the handler of a frame, or answers why there is none.
-    fn dispatch(&mut self, codec: Codec, frame: Inbound<'_>) {
+    /// Starts the handler of a frame, or answers why there is none; `Some` ends the
+    /// connection (a malformed frame too many).
+    fn dispatch(&mut self, codec: Codec, frame: Inbound<'_>) -> Option<DisconnectReason> {
         // Fields borrowed one by one (no clone of the server's `Arc`, whose count every
         // connection would otherwise bump on every frame).
         let route: Option<&Route<S, C>> = self.server.routes().get(&*frame.event);
+        let handler = route.filter(|route| {
+            matches!(
+                (frame.kind, route.kind),
+                (FrameType::Request, EventKind::Request) | (FrameType::Send, EventKind::Send)
+            )
+        });
+        if let Some(route) = handler {
+            let started = start(
+                &mut self.in_flight,
+                &self.conn,
+                self.server.state(),
+                route,
+                frame,
+            );
+            return started.err().and_then(|e| self.refuse_frame(codec, e));
+        }
+        // Not decoded by a handler: checked here, so that a malformed payload is refused
+        // as such on every path.
+        if let Err(e) = frame.payload.check() {
+            return self.refuse_frame(codec, e);
+        }
         match (frame.kind, route) {
-            (FrameType::Request, Some(route)) if route.kind == EventKind::Request => {
-                start(
-                    &mut self.in_flight,
-                    &self.conn,
-                    self.server.state(),
-                    route,
-                    frame,
-                );
-            }
-            (FrameType::Send, Some(route)) if route.kind == EventKind::Send => {
-                start(
-                    &mut self.in_flight,
-                    &self.conn,
-                    self.server.state(),
-                    route,
-                    frame,
-                );
-            }
             (FrameType::Request | FrameType::Send, found) => {
                 let message = match found {
                     Some(route) => format!(
@@ -732,6 +734,7 @@ where
                 tracing::debug!(conn = self.conn.id(), event = %frame.event, "ignoring a response: the server sends no requests");
             }
         }
+        None
     }
 
     /// Queues an error: a `response_error` when there is a request id, else a `$error`
@@ -764,22 +767,25 @@ where
 
 /// Starts the handler of a frame. Most handlers finish without waiting: the route polls
 /// it once (see `start_handler`) and its reply is queued at once, so only the ones that
-/// really wait take a slot in `in_flight`.
+/// really wait take a slot in `in_flight`. `Err` when the frame turned out malformed as
+/// its payload was decoded: for the session to refuse.
 fn start<S, C>(
     in_flight: &mut Option<Box<InFlight>>,
     conn: &Conn<C>,
     state: &S,
     route: &Route<S, C>,
     frame: Inbound<'_>,
-) {
-    route.frames_in().increment(1);
+) -> Result<(), FrameError> {
     match route.handler.start(conn, state, frame) {
         Started::Done(Some(item)) => {
             conn.peer().enqueue_own(item);
         }
         Started::Done(None) => {}
         Started::Waiting(fut) => in_flight.get_or_insert_with(Default::default).push(fut),
+        Started::Malformed(e) => return Err(e),
     }
+    route.frames_in().increment(1);
+    Ok(())
 }
 
 /// Why a read failed, by the WebSocket layer's error type (never by its text).
