@@ -7,8 +7,9 @@
 //!   sender included).
 //!
 //! Both write in bursts, as wsx does: what is ready is fed to the socket and flushed
-//! once. Socket buffers are wsx's defaults (4 KiB read, 4 KiB write). The first line on
-//! stdout is `listening on ADDR`.
+//! once. Socket buffers are wsx's defaults (`ServerConfig::default()`: 1 KiB read, 4 KiB
+//! write; `--read-buffer` or `WSX_READ_BUFFER` sets the read buffer of both servers
+//! alike). The first line on stdout is `listening on ADDR`.
 //!
 //! ```sh
 //! cargo run --release -p wsx-bench --bin bare -- --addr 127.0.0.1:0
@@ -21,12 +22,12 @@ use clap::Parser;
 use futures::{FutureExt, SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use tokio::sync::mpsc;
+use wsx_core::server::ServerConfig;
 
-/// Socket buffer sizes: the same as wsx's `ServerConfig` defaults.
-const READ_BUFFER: usize = 4 * 1024;
-const WRITE_BUFFER: usize = 4 * 1024;
+/// The read buffer of every connection (`--read-buffer`, else wsx's default).
+static READ_BUFFER: OnceLock<usize> = OnceLock::new();
 /// Frames already buffered that are read before the replies are flushed.
 const READ_BURST: usize = 64;
 /// Frames one member may have waiting; as wsx's default outbound queue.
@@ -38,6 +39,9 @@ struct Args {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:3003")]
     addr: std::net::SocketAddr,
+    /// WebSocket read buffer per connection, in bytes (default: wsx's default).
+    #[arg(long, env = "WSX_READ_BUFFER")]
+    read_buffer: Option<usize>,
 }
 
 /// A room: every member's queue.
@@ -66,6 +70,8 @@ impl Rooms {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    let defaults = ServerConfig::default();
+    READ_BUFFER.get_or_init(|| args.read_buffer.unwrap_or(defaults.read_buffer_size));
     let _ = rlimit::increase_nofile_limit(65_536);
     let rooms = Arc::new(Rooms::default());
     let app = axum::Router::new()
@@ -78,9 +84,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn sized(ws: WebSocketUpgrade) -> WebSocketUpgrade {
-    ws.read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_message_size(64 * 1024)
+    let defaults = ServerConfig::default();
+    ws.read_buffer_size(*READ_BUFFER.get_or_init(|| defaults.read_buffer_size))
+        .write_buffer_size(defaults.write_buffer_size)
+        .max_message_size(defaults.max_message_size)
 }
 
 async fn echo_upgrade(ws: WebSocketUpgrade) -> Response {

@@ -11,9 +11,11 @@
 //! `ws://127.0.0.1:3002/ws`. The first line on stdout is `listening on ADDR`, so a
 //! parent process can start it on port 0 and read the port.
 //!
-//! Settings are the framework defaults (payload validation on, 4 KiB socket buffers,
-//! 64 KiB messages) except one: the per-connection rate limit (100 messages/s by
-//! default) is disabled, since a benchmark client sends far more than a person would.
+//! Settings are the framework defaults (payload validation on, a 1 KiB read buffer and a
+//! 4 KiB write buffer per connection, 64 KiB messages) except one: the per-connection
+//! rate limit (100 messages/s by default) is disabled, since a benchmark client sends far
+//! more than a person would. `--read-buffer` (or `WSX_READ_BUFFER`, which the bare
+//! baseline reads too) sets the read buffer, to measure what its size trades.
 
 use clap::Parser;
 use std::io::Write;
@@ -40,6 +42,9 @@ struct Args {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "WSX_ECHO_ADDR", default_value = "127.0.0.1:3002")]
     addr: std::net::SocketAddr,
+    /// WebSocket read buffer per connection, in bytes (default: the framework's).
+    #[arg(long, env = "WSX_READ_BUFFER")]
+    read_buffer: Option<usize>,
 }
 
 async fn echo(req: EchoRequest) -> Result<EchoResponse, HandlerError> {
@@ -52,9 +57,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let args = Args::parse();
+    let defaults = ServerConfig::default();
     let config = ServerConfig {
         rate_limit_per_second: None,
-        ..ServerConfig::default()
+        read_buffer_size: args.read_buffer.unwrap_or(defaults.read_buffer_size),
+        ..defaults
     };
     let server = ServerBuilder::<(), ()>::new(())
         .config(config)

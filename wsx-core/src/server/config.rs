@@ -14,15 +14,19 @@ use std::time::Duration;
 ///     idle_timeout: Some(Duration::from_secs(300)),
 ///     ..ServerConfig::default()
 /// };
-/// assert_eq!(config.read_buffer_size, 4 * 1024);
+/// assert_eq!(config.read_buffer_size, 1024);
 /// ```
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Largest message accepted, in bytes. A larger one closes the connection with 1009.
     /// Default 64 KiB.
     pub max_message_size: usize,
-    /// WebSocket read buffer per connection. Default 4 KiB: an idle connection then costs
-    /// about 6 KiB instead of the 130 KiB of tungstenite's 128 KiB default.
+    /// WebSocket read buffer per connection: what an idle connection keeps allocated, the
+    /// most one socket read takes, and what tungstenite zeroes before each read. Default
+    /// 1 KiB: an idle connection then costs about 4 KiB in all (130 KiB with tungstenite's
+    /// 128 KiB default), and bursts of small messages still arrive in one read. A larger
+    /// message grows the buffer to its size but is read 1 KiB per system call; raise it
+    /// for a workload of large messages (see BENCHMARKS.md for what each size costs).
     pub read_buffer_size: usize,
     /// Bytes buffered before a write goes to the socket. Default 4 KiB; 0 writes at once.
     pub write_buffer_size: usize,
@@ -96,7 +100,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             max_message_size: 64 * 1024,
-            read_buffer_size: 4 * 1024,
+            read_buffer_size: 1024,
             write_buffer_size: 4 * 1024,
             outbound_queue: 1024,
             max_queued_bytes: 1024 * 1024,
