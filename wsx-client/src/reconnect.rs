@@ -138,6 +138,16 @@ impl ReconnectPolicy {
         self.max_attempts
     }
 
+    /// The configured floor and base of the delays.
+    pub fn get_min_delay(&self) -> Duration {
+        self.min_delay
+    }
+
+    /// The configured ceiling of the delays.
+    pub fn get_max_delay(&self) -> Duration {
+        self.max_delay
+    }
+
     pub(crate) fn stable_period(&self) -> Duration {
         self.stable_after
     }
@@ -147,8 +157,18 @@ impl ReconnectPolicy {
         self.max_attempts.is_none_or(|max| attempt <= max)
     }
 
-    /// The upper bound of the delay before attempt `attempt` (from 1).
-    pub(crate) fn ceiling(&self, attempt: u32) -> Duration {
+    /// The upper bound of the delay before attempt `attempt` (from 1): the floor doubled
+    /// per attempt, up to the ceiling.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wsx_client::ReconnectPolicy;
+    ///
+    /// let policy = ReconnectPolicy::default();
+    /// assert_eq!(policy.ceiling(1), Duration::from_millis(500));
+    /// assert_eq!(policy.ceiling(20), Duration::from_secs(30));
+    /// ```
+    pub fn ceiling(&self, attempt: u32) -> Duration {
         let factor = 1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX);
         self.min_delay
             .saturating_mul(factor)
@@ -156,8 +176,20 @@ impl ReconnectPolicy {
             .max(self.min_delay)
     }
 
-    /// The delay before attempt `attempt` (from 1): full jitter, drawn now.
-    pub(crate) fn delay(&self, attempt: u32) -> Duration {
+    /// The delay before attempt `attempt` (from 1): full jitter, drawn now, uniformly
+    /// between zero and [`ceiling`](Self::ceiling), and never below the floor. The client
+    /// waits this long before each attempt; a program that simulates many clients (the
+    /// benchmark's reconnect storm) draws its delays here too.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wsx_client::ReconnectPolicy;
+    ///
+    /// let policy = ReconnectPolicy::default();
+    /// let delay = policy.delay(3);
+    /// assert!(delay >= Duration::from_millis(250) && delay <= policy.ceiling(3));
+    /// ```
+    pub fn delay(&self, attempt: u32) -> Duration {
         let ceiling = self.ceiling(attempt);
         let drawn = rand::rng().random_range(Duration::ZERO..=ceiling);
         drawn

@@ -20,8 +20,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use wsx_bench::server::chat_binary;
-use wsx_bench::storm::backoff::Backoff;
 use wsx_bench::storm::{StormConfig, StormReport, run};
+use wsx_client::ReconnectPolicy;
 
 #[derive(Debug, Parser)]
 #[command(about = "The reconnect storm against the chat server")]
@@ -211,10 +211,9 @@ async fn main() -> ExitCode {
         rate_per_room: args.rate,
         steady: Duration::from_secs_f64(args.steady),
         after: Duration::from_secs_f64(args.after),
-        backoff: Backoff {
-            min: Duration::from_millis(args.min_delay_ms),
-            max: Duration::from_millis(args.max_delay_ms),
-        },
+        backoff: ReconnectPolicy::default()
+            .min_delay(Duration::from_millis(args.min_delay_ms))
+            .max_delay(Duration::from_millis(args.max_delay_ms)),
         ramp_concurrency: args.ramp_concurrency,
         target: Duration::from_secs_f64(args.target_s),
     };

@@ -7,23 +7,21 @@
 //! # Layout
 //! | module | what it holds |
 //! | --- | --- |
-//! | [`backoff`] | full-jitter delays, drawn as `wsx-client` draws them |
 //! | [`client`] | one client's task and what it saw |
 //! | [`audit`] | what each room holds, and every client checked against it |
 //! | [`netstat`] | the kernel's accept-queue drops and SYN retransmissions |
-//! | this module | the run: start, ramp, steady flow, restart, recovery, drain, audit |
+//! | this module | the run: start, ramp, steady flow, restart, recovery, drain, audit; the
+//! clients' delays are `wsx-client`'s own ([`ReconnectPolicy::delay`]) |
 //!
 //! Every phase is bounded in time; the counts are the configuration's.
 
 pub mod audit;
-pub mod backoff;
 pub mod client;
 pub mod netstat;
 
 use crate::report::Ratio;
 use crate::server::{ServerProcess, free_port, process_cpu_time};
 use audit::Audit;
-use backoff::Backoff;
 use client::ClientLog;
 use netstat::TcpCounters;
 use serde::Serialize;
@@ -33,6 +31,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
+use wsx_client::ReconnectPolicy;
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -68,8 +67,8 @@ pub struct StormConfig {
     pub steady: Duration,
     /// Seconds of flow after every client is back.
     pub after: Duration,
-    /// The clients' reconnection delays.
-    pub backoff: Backoff,
+    /// The clients' reconnection delays, drawn as `wsx-client` draws them.
+    pub backoff: ReconnectPolicy,
     /// First connections (handshake and join) in flight at once while ramping up.
     pub ramp_concurrency: usize,
     /// The target: every client back within this long after the kill.
@@ -81,7 +80,7 @@ pub(crate) struct Shared {
     url: String,
     rooms: usize,
     send_period: Duration,
-    backoff: Backoff,
+    backoff: ReconnectPolicy,
     started: Instant,
     flowing: AtomicBool,
     restart_at: OnceLock<Instant>,
@@ -342,7 +341,7 @@ async fn run_in(config: &StormConfig, dir: &Path) -> Result<StormReport, Error> 
         url: format!("ws://127.0.0.1:{port}/ws"),
         rooms,
         send_period: Duration::from_secs_f64(1.0 / config.rate_per_room.max(0.01)),
-        backoff: config.backoff,
+        backoff: config.backoff.clone(),
         started: Instant::now(),
         flowing: AtomicBool::new(false),
         restart_at: OnceLock::new(),
@@ -478,8 +477,8 @@ async fn run_in(config: &StormConfig, dir: &Path) -> Result<StormReport, Error> 
             rate_per_room: config.rate_per_room,
             steady_s: config.steady.as_secs_f64(),
             after_s: config.after.as_secs_f64(),
-            backoff_min_ms: config.backoff.min.as_millis() as u64,
-            backoff_max_ms: config.backoff.max.as_millis() as u64,
+            backoff_min_ms: config.backoff.get_min_delay().as_millis() as u64,
+            backoff_max_ms: config.backoff.get_max_delay().as_millis() as u64,
             ramp_concurrency: config.ramp_concurrency,
             chat_args: args.into_iter().skip(4).collect(),
             loadavg_at_start,
