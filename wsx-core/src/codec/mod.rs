@@ -18,6 +18,9 @@ mod json;
 pub(crate) mod json_read;
 pub(crate) mod json_write;
 mod records;
+#[cfg(test)]
+mod records_props;
+mod records_write;
 
 use crate::protocol::{Frame, FrameError, OutFrame, WireFrame};
 use bytes::Bytes;
