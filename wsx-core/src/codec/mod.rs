@@ -25,6 +25,8 @@ mod records_write;
 use crate::protocol::{Frame, FrameError, OutFrame, WireFrame};
 use bytes::Bytes;
 use serde::Serialize;
+use std::cell::RefCell;
+use std::thread::LocalKey;
 
 /// The deepest nesting of arrays and objects a decoder accepts.
 pub const MAX_DEPTH: usize = 64;
@@ -212,15 +214,72 @@ impl Codec {
 pub(crate) fn with_scratch<E>(
     write: impl FnOnce(&mut String) -> Result<(), E>,
 ) -> Result<String, E> {
+    thread_local! {
+        static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
+    }
+    with_buffer(&SCRATCH, write)
+}
+
+/// [`with_scratch`] for binary messages (CBOR).
+pub(crate) fn with_byte_scratch<E>(
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+) -> Result<Vec<u8>, E> {
+    thread_local! {
+        static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    with_buffer(&SCRATCH, write)
+}
+
+/// An output buffer [`with_buffer`] reuses: a `String` or a `Vec<u8>`.
+trait Scratch: Default + 'static {
+    fn clear(&mut self);
+    fn capacity(&self) -> usize;
+    fn shrink_to(&mut self, capacity: usize);
+    /// A copy with no spare capacity.
+    fn exact_copy(&self) -> Self;
+}
+
+impl Scratch for String {
+    fn clear(&mut self) {
+        String::clear(self);
+    }
+    fn capacity(&self) -> usize {
+        String::capacity(self)
+    }
+    fn shrink_to(&mut self, capacity: usize) {
+        String::shrink_to(self, capacity);
+    }
+    fn exact_copy(&self) -> Self {
+        self.as_str().to_owned()
+    }
+}
+
+impl Scratch for Vec<u8> {
+    fn clear(&mut self) {
+        Vec::clear(self);
+    }
+    fn capacity(&self) -> usize {
+        Vec::capacity(self)
+    }
+    fn shrink_to(&mut self, capacity: usize) {
+        Vec::shrink_to(self, capacity);
+    }
+    fn exact_copy(&self) -> Self {
+        self.as_slice().to_vec()
+    }
+}
+
+/// Runs `write` on the thread's buffer `scratch` and returns a copy of what it wrote.
+fn with_buffer<B: Scratch, E>(
+    scratch: &'static LocalKey<RefCell<B>>,
+    write: impl FnOnce(&mut B) -> Result<(), E>,
+) -> Result<B, E> {
     /// What the scratch buffer may keep between uses (a larger reply shrinks it back).
     const KEEP: usize = 16 * 1024;
-    thread_local! {
-        static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-    }
-    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+    scratch.with(|scratch| match scratch.try_borrow_mut() {
         Ok(mut buf) => {
             buf.clear();
-            let written = write(&mut buf).map(|()| buf.as_str().to_owned());
+            let written = write(&mut buf).map(|()| buf.exact_copy());
             if buf.capacity() > KEEP {
                 buf.clear();
                 buf.shrink_to(KEEP);
@@ -229,7 +288,7 @@ pub(crate) fn with_scratch<E>(
         }
         // Only if `write` itself encoded a reply: no scratch, a buffer of its own.
         Err(_) => {
-            let mut buf = String::new();
+            let mut buf = B::default();
             write(&mut buf).map(|()| buf)
         }
     })
