@@ -421,6 +421,20 @@ fn a_shape_past_every_slot_evicts_the_oldest_and_is_defined_again() {
 }
 
 #[test]
+fn objects_of_any_number_of_keys_take_the_fast_path() {
+    // Headers change width at 22 keys (a definition's array holds 2 more) and 24.
+    let objects: Vec<Value> = (0..=40)
+        .map(|n| Value::Object((0..n).map(|k| (format!("k{k}"), json!(k))).collect()))
+        .collect();
+    for object in &objects {
+        assert_fast(object);
+        // Defined, then used.
+        assert_fast(&[object, object]);
+    }
+    assert_fast(&objects);
+}
+
+#[test]
 fn empty_objects_arrays_and_every_scalar_take_the_fast_path() {
     assert_fast(&json!({}));
     assert_fast(&json!([]));

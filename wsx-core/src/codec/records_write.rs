@@ -85,7 +85,7 @@ const TRUE: u8 = 0xf5;
 const NULL: u8 = 0xf6;
 
 /// An item's header in its shortest form, as ciborium writes every header.
-#[inline]
+#[inline(always)]
 fn head(out: &mut Vec<u8>, major: u8, n: u64) {
     let m = major << 5;
     if n < 24 {
@@ -190,11 +190,12 @@ fn wide(out: &mut Vec<u8>, n: i128) -> Result<(), Refused> {
     Ok(())
 }
 
-/// A key's bytes: `Plan::text[start..start + len]`.
+/// An object's key: a field's or variant's name as it is, or a map key's text, copied
+/// into `Plan::text[start..start + len]` (a map's keys do not outlive the message).
 #[derive(Debug, Clone, Copy)]
-struct Span {
-    start: usize,
-    len: usize,
+enum Key {
+    Static(&'static str),
+    Copied { start: usize, len: usize },
 }
 
 /// One object of the message.
@@ -212,13 +213,13 @@ struct Object {
 /// What pass 1 learns of a message: every object's key list and record header.
 #[derive(Debug)]
 struct Plan {
-    /// The bytes of every key, one after the other.
+    /// The text of every map key, one after the other.
     text: Vec<u8>,
     /// Every closed object's keys, each object's together.
-    keys: Vec<Span>,
+    keys: Vec<Key>,
     /// The keys of objects still open, innermost last: an object's keys come between its
     /// children's, so they wait here until it closes.
-    open: Vec<Span>,
+    open: Vec<Key>,
     /// Every object, in pre-order.
     objects: Vec<Object>,
     /// By record id: the object whose key list the id stands for.
@@ -280,13 +281,14 @@ impl Plan {
         trim(&mut self.objects, KEEP_ITEMS);
     }
 
-    fn key(&self, span: Span) -> &[u8] {
-        self.text
-            .get(span.start..span.start + span.len)
-            .unwrap_or_default()
+    fn key(&self, key: Key) -> &[u8] {
+        match key {
+            Key::Static(name) => name.as_bytes(),
+            Key::Copied { start, len } => self.text.get(start..start + len).unwrap_or_default(),
+        }
     }
 
-    fn keys_of(&self, object: &Object) -> &[Span] {
+    fn keys_of(&self, object: &Object) -> &[Key] {
         self.keys
             .get(object.first..object.first + object.len)
             .unwrap_or_default()
@@ -368,13 +370,7 @@ impl Collector<'_> {
     /// object.
     fn key_from(&mut self, start: usize) {
         let len = self.plan.text.len() - start;
-        self.plan.open.push(Span { start, len });
-    }
-
-    fn key(&mut self, key: &str) {
-        let start = self.plan.text.len();
-        self.plan.text.extend_from_slice(key.as_bytes());
-        self.key_from(start);
+        self.plan.open.push(Key::Copied { start, len });
     }
 
     /// An object ends: its keys move from `open` to `keys`, together.
@@ -393,18 +389,13 @@ impl Collector<'_> {
 
     /// The object `{variant: …}` an enum variant with content becomes: its one key is
     /// known as it starts.
-    fn variant(&mut self, name: &str, variant: &str) -> Result<(), Refused> {
+    fn variant(&mut self, name: &str, variant: &'static str) -> Result<(), Refused> {
         if name == CIBORIUM_TAG {
             return Err(Refused);
         }
         let plan = &mut *self.plan;
-        let start = plan.text.len();
-        plan.text.extend_from_slice(variant.as_bytes());
         let first = plan.keys.len();
-        plan.keys.push(Span {
-            start,
-            len: variant.len(),
-        });
+        plan.keys.push(Key::Static(variant));
         plan.objects.push(Object {
             first,
             len: 1,
@@ -426,8 +417,12 @@ impl Collecting<'_, '_> {
         value.serialize(&mut *self.collector)
     }
 
-    fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), Refused> {
-        self.collector.key(key);
+    fn field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Refused> {
+        self.collector.plan.open.push(Key::Static(key));
         value.serialize(&mut *self.collector)
     }
 
@@ -645,23 +640,41 @@ struct Writer<'w> {
 
 impl<'w> Writer<'w> {
     /// An object starts: its record header, from the plan; returns the keys it must have.
-    fn open(&mut self) -> Result<&'w [Span], Refused> {
+    fn open(&mut self) -> Result<&'w [Key], Refused> {
         let plan = self.plan;
         let object = plan.objects.get(self.next).ok_or(Refused)?;
         self.next += 1;
         let keys = plan.keys_of(object);
-        let id = RECORD_BASE + object.id as u64;
+        match (u8::try_from(object.id), u8::try_from(keys.len())) {
+            // Fewer than 22 keys: every header but the keys' is one constant-size copy.
+            (Ok(id), Ok(n)) if n < 22 => {
+                if object.define {
+                    // tag 0xDFFF, array(n + 2), 0xE000 + id, array(n)
+                    let array = 0x80 | (n + 2);
+                    let header = [0xd9, 0xdf, 0xff, array, 0x19, 0xe0, id, 0x80 | n];
+                    self.out.extend_from_slice(&header);
+                } else {
+                    // tag 0xE000 + id, array(n)
+                    self.out.extend_from_slice(&[0xd9, 0xe0, id, 0x80 | n]);
+                }
+            }
+            _ => {
+                let id = RECORD_BASE + object.id as u64;
+                if object.define {
+                    head(self.out, major::TAG, RECORD_DEFINITION);
+                    head_len(self.out, major::ARRAY, 2 + keys.len());
+                    head(self.out, major::POSITIVE, id);
+                    head_len(self.out, major::ARRAY, keys.len());
+                } else {
+                    head(self.out, major::TAG, id);
+                    head_len(self.out, major::ARRAY, keys.len());
+                }
+            }
+        }
         if object.define {
-            head(self.out, major::TAG, RECORD_DEFINITION);
-            head_len(self.out, major::ARRAY, 2 + keys.len());
-            head(self.out, major::POSITIVE, id);
-            head_len(self.out, major::ARRAY, keys.len());
             for &key in keys {
                 text(self.out, plan.key(key));
             }
-        } else {
-            head(self.out, major::TAG, id);
-            head_len(self.out, major::ARRAY, keys.len());
         }
         Ok(keys)
     }
@@ -706,7 +719,7 @@ impl<'w> Writer<'w> {
 struct Writing<'a, 'w> {
     writer: &'a mut Writer<'w>,
     /// An object's keys, as pass 1 saw them; empty for an array.
-    keys: &'w [Span],
+    keys: &'w [Key],
     /// How many elements or fields the header promised.
     count: usize,
     /// How many came so far.
@@ -725,15 +738,19 @@ impl<'w> Writing<'_, 'w> {
     }
 
     /// The key the object's next field must have.
-    fn next_key(&mut self) -> Result<&'w [u8], Refused> {
-        let span = *self.keys.get(self.seen).ok_or(Refused)?;
+    fn next_key(&mut self) -> Result<Key, Refused> {
+        let key = *self.keys.get(self.seen).ok_or(Refused)?;
         self.seen += 1;
-        let plan: &'w Plan = self.writer.plan;
-        Ok(plan.key(span))
+        Ok(key)
     }
 
     fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), Refused> {
-        if self.next_key()? != key.as_bytes() {
+        let same = match self.next_key()? {
+            // The same `&'static str` both passes, as a rule: no need to compare bytes.
+            Key::Static(name) => std::ptr::eq(name, key) || name == key,
+            copied => self.writer.plan.key(copied) == key.as_bytes(),
+        };
+        if !same {
             return Err(Refused);
         }
         value.serialize(&mut *self.writer)
@@ -755,7 +772,7 @@ array_like!(Writing:
 );
 struct_like!(Writing: SerializeStruct, SerializeStructVariant);
 
-impl ser::SerializeMap for Writing<'_, '_> {
+impl<'w> ser::SerializeMap for Writing<'_, 'w> {
     type Ok = ();
     type Error = Refused;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Refused> {
@@ -763,7 +780,8 @@ impl ser::SerializeMap for Writing<'_, '_> {
             return Err(Refused);
         }
         self.key_pending = true;
-        let expected = self.next_key()?;
+        let plan: &'w Plan = self.writer.plan;
+        let expected = plan.key(self.next_key()?);
         // The key's text, written past the end of the output to be compared, then removed.
         let out = &mut *self.writer.out;
         let mark = out.len();
