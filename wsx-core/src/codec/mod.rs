@@ -230,10 +230,14 @@ pub(crate) fn with_byte_scratch<E>(
     with_buffer(&SCRATCH, write)
 }
 
-/// An output buffer [`with_buffer`] reuses: a `String` or a `Vec<u8>`.
+/// An output buffer [`with_buffer`] reuses: a `String` or a `Vec<u8>` (the methods are
+/// theirs).
 trait Scratch: Default + 'static {
+    /// Empties the buffer, keeping its capacity.
     fn clear(&mut self);
+    /// How many bytes it holds room for.
     fn capacity(&self) -> usize;
+    /// Gives back room beyond `capacity` bytes.
     fn shrink_to(&mut self, capacity: usize);
     /// A copy with no spare capacity.
     fn exact_copy(&self) -> Self;

@@ -31,9 +31,6 @@ use std::fmt::Display;
 /// Writes `value` with records at the end of `out`, or refuses (leaving `out` with part
 /// of the value written: the caller truncates it).
 pub(super) fn write<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), Refused> {
-    thread_local! {
-        static PLAN: RefCell<Plan> = const { RefCell::new(Plan::new()) };
-    }
     PLAN.with(|plan| match plan.try_borrow_mut() {
         Ok(mut plan) => {
             let written = plan.write(value, out);
@@ -42,6 +39,26 @@ pub(super) fn write<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Resu
         }
         // Only if a `Serialize` impl itself encodes a message: a plan of its own.
         Err(_) => Plan::new().write(value, out),
+    })
+}
+
+thread_local! {
+    /// This thread's plan, reused from message to message.
+    static PLAN: RefCell<Plan> = const { RefCell::new(Plan::new()) };
+}
+
+/// How many bytes this thread's plan holds on to between messages.
+#[cfg(test)]
+pub(super) fn kept_bytes() -> usize {
+    fn bytes<T>(v: &Vec<T>) -> usize {
+        v.capacity() * std::mem::size_of::<T>()
+    }
+    PLAN.with_borrow(|plan| {
+        bytes(&plan.text)
+            + bytes(&plan.keys)
+            + bytes(&plan.open)
+            + bytes(&plan.objects)
+            + bytes(&plan.slots)
     })
 }
 
