@@ -10,6 +10,83 @@
 //! Every decoder is bounded: input size is capped by the WebSocket layer, nesting depth by
 //! [`MAX_DEPTH`], and no decoder panics on untrusted bytes.
 
+// The key serializers of `json_write` and `records_write` share these two macros (defined
+// before the modules, which see them in textual order).
+
+/// Map-key serializer methods that refuse keys of these types (`method: type`), with
+/// the calling module's `Refused` as the error.
+macro_rules! refuse_keys {
+    ($($method:ident: $ty:ty),*) => {$(
+        fn $method(self, _: $ty) -> Result<(), Refused> {
+            Err(Refused)
+        }
+    )*};
+}
+
+/// Map-key serializer methods that refuse `()`, `None`, newtype variants and every
+/// compound key (the serializer's compound types are `Impossible`), with the calling
+/// module's `Refused` as the error.
+macro_rules! refuse_compound_keys {
+    () => {
+        fn serialize_none(self) -> Result<(), Refused> {
+            Err(Refused)
+        }
+        fn serialize_unit(self) -> Result<(), Refused> {
+            Err(Refused)
+        }
+        fn serialize_newtype_variant<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: &T,
+        ) -> Result<(), Refused> {
+            Err(Refused)
+        }
+        fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Refused> {
+            Err(Refused)
+        }
+        fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Refused> {
+            Err(Refused)
+        }
+        fn serialize_tuple_struct(
+            self,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleStruct, Refused> {
+            Err(Refused)
+        }
+        fn serialize_tuple_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleVariant, Refused> {
+            Err(Refused)
+        }
+        fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Refused> {
+            Err(Refused)
+        }
+        fn serialize_struct(
+            self,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeStruct, Refused> {
+            Err(Refused)
+        }
+        fn serialize_struct_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeStructVariant, Refused> {
+            Err(Refused)
+        }
+    };
+}
+
 mod cbor;
 #[cfg(feature = "server")]
 pub(crate) mod cbor_json;

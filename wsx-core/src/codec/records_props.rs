@@ -35,10 +35,11 @@ fn encoded<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
 }
 
 /// Taken by the fast path, with the tree writer's bytes, and so by `encode`.
-fn assert_fast<T: Serialize + ?Sized>(value: &T) {
+fn assert_fast<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     let expected = tree(value).unwrap();
     assert_eq!(direct(value), Some(expected.clone()), "direct writer");
-    assert_eq!(encoded(value), Ok(expected), "records::encode");
+    assert_eq!(encoded(value), Ok(expected.clone()), "records::encode");
+    expected
 }
 
 /// Refused by the direct writer; `encode` writes the tree writer's bytes (or error).
@@ -473,6 +474,33 @@ fn empty_objects_arrays_and_every_scalar_take_the_fast_path() {
         }
     }
     assert_fast(&Reentrant);
+}
+
+/// Text or an object for a human-readable serializer, a number for ciborium's (which,
+/// like the direct writer's three serializers, are not human-readable).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Readable {
+    Text(u8),
+    Object(u8),
+}
+
+impl Serialize for Readable {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            _ if !s.is_human_readable() => s.serialize_u8(1),
+            Readable::Text(_) => s.serialize_str("text"),
+            Readable::Object(_) => s.collect_map([("object", 1)]),
+        }
+    }
+}
+
+#[test]
+fn values_serialize_as_for_a_serializer_that_is_not_human_readable() {
+    let bytes = assert_fast(&[Readable::Text(1), Readable::Object(1)]);
+    assert_eq!(hex(&bytes), "820101");
+    // A key that is a number for ciborium: the map stays a map.
+    let bytes = assert_refused(&BTreeMap::from([(Readable::Text(1), 2)])).unwrap();
+    assert_eq!(hex(&bytes), "a10102");
 }
 
 // ---- refusals: each falls back to the tree writer ------------------------------------------

@@ -980,16 +980,6 @@ impl<'a, 'w> ser::Serializer for &'a mut Writer<'w> {
     }
 }
 
-/// Key serializer methods for keys that are not text (the tree writer keeps their map a
-/// map).
-macro_rules! refuse_keys {
-    ($($method:ident: $ty:ty),*) => {$(
-        fn $method(self, _: $ty) -> Result<(), Refused> {
-            Err(Refused)
-        }
-    )*};
-}
-
 /// A map key's text, appended to `out` without a header: the keys ciborium's value
 /// serializer makes text (strings, characters, unit variants, and those inside a newtype
 /// or `Some`). Any other key is refused.
@@ -1050,58 +1040,7 @@ impl ser::Serializer for KeyText<'_> {
         serialize_bytes: &[u8],
         serialize_unit_struct: &'static str
     );
-    fn serialize_none(self) -> Result<(), Refused> {
-        Err(Refused)
-    }
-    fn serialize_unit(self) -> Result<(), Refused> {
-        Err(Refused)
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), Refused> {
-        Err(Refused)
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Refused> {
-        Err(Refused)
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Refused> {
-        Err(Refused)
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, Refused> {
-        Err(Refused)
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, Refused> {
-        Err(Refused)
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Refused> {
-        Err(Refused)
-    }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, Refused> {
-        Err(Refused)
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, Refused> {
-        Err(Refused)
-    }
+    refuse_compound_keys!();
     fn is_human_readable(&self) -> bool {
         false
     }
