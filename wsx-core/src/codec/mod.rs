@@ -95,6 +95,7 @@ mod json;
 pub(crate) mod json_read;
 pub(crate) mod json_write;
 mod records;
+mod records_plan;
 #[cfg(test)]
 mod records_props;
 mod records_write;

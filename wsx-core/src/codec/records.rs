@@ -3,7 +3,7 @@
 //!
 //! Two writers write the same bytes:
 //!
-//! - [`records_write`](super::records_write) writes straight from serde into the output,
+//! - [`records_write`] writes straight from serde into the output,
 //!   in two passes (key lists first, then bytes); every message tries it first;
 //! - the tree writer here, the reference, first serializes the value into a
 //!   [`ciborium::Value`] (field order kept), then writes it through ciborium with

@@ -6,11 +6,11 @@
 //! but a `Serialize` impl reveals an object's keys one at a time, between its values. So
 //! the value is walked twice:
 //!
-//! 1. a [`Collector`] notes every object's keys, objects in pre-order (the order they
-//!    start in: parents before children), then [`Plan::assign`] numbers their shapes as
-//!    the tree writer does;
-//! 2. a [`Writer`] writes the bytes, taking each object's header from the plan as the
-//!    object starts and checking that its keys come as pass 1 saw them.
+//! 1. [`records_plan`](super::records_plan) notes every object's keys, objects in
+//!    pre-order (the order they start in: parents before children), and numbers their
+//!    shapes as the tree writer does;
+//! 2. a [`Writer`] (here) writes the bytes, taking each object's header from the plan as
+//!    the object starts and checking that its keys come as pass 1 saw them.
 //!
 //! What it does not write the way the tree writer does, it refuses: a map key that is
 //! not text, a tag (ciborium's `@@TAG@@` types), an integer beyond CBOR's 64 bits (a
@@ -19,10 +19,11 @@
 //! [`records::encode`](super::records::encode) then starts over with the tree writer, so
 //! the output, and the error if there is one, are always the tree writer's.
 //!
-//! The plan's buffers are kept per thread between messages (see [`Plan::trim`]), so a
-//! reply costs no allocation beyond its output.
+//! The plan's buffers are kept per thread between messages (and trimmed after a large
+//! one), so a reply costs no allocation beyond its output.
 
-use super::records::{MAX_SAFE_INTEGER, RECORD_BASE, RECORD_DEFINITION, RECORD_SLOTS};
+use super::records::{MAX_SAFE_INTEGER, RECORD_BASE, RECORD_DEFINITION};
+use super::records_plan::{Key, Plan, array_like, struct_like};
 use serde::Serialize;
 use serde::ser::{self, Impossible};
 use std::cell::RefCell;
@@ -33,13 +34,28 @@ use std::fmt::Display;
 pub(super) fn write<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), Refused> {
     PLAN.with(|plan| match plan.try_borrow_mut() {
         Ok(mut plan) => {
-            let written = plan.write(value, out);
+            let written = write_with(&mut plan, value, out);
             plan.trim();
             written
         }
         // Only if a `Serialize` impl itself encodes a message: a plan of its own.
-        Err(_) => Plan::new().write(value, out),
+        Err(_) => write_with(&mut Plan::new(), value, out),
     })
+}
+
+/// Both passes over `value`, with `plan`.
+fn write_with<T: Serialize + ?Sized>(
+    plan: &mut Plan,
+    value: &T,
+    out: &mut Vec<u8>,
+) -> Result<(), Refused> {
+    plan.collect(value)?;
+    let mut writer = Writer { out, plan, next: 0 };
+    value.serialize(&mut writer)?;
+    if writer.next != plan.objects() {
+        return Err(Refused);
+    }
+    Ok(())
 }
 
 thread_local! {
@@ -50,16 +66,7 @@ thread_local! {
 /// How many bytes this thread's plan holds on to between messages.
 #[cfg(test)]
 pub(super) fn kept_bytes() -> usize {
-    fn bytes<T>(v: &Vec<T>) -> usize {
-        v.capacity() * std::mem::size_of::<T>()
-    }
-    PLAN.with_borrow(|plan| {
-        bytes(&plan.text)
-            + bytes(&plan.keys)
-            + bytes(&plan.open)
-            + bytes(&plan.objects)
-            + bytes(&plan.slots)
-    })
+    PLAN.with_borrow(Plan::kept_bytes)
 }
 
 /// Why the direct writer gave up; [`records::encode`](super::records::encode) hands the
@@ -82,7 +89,7 @@ impl ser::Error for Refused {
 }
 
 /// The name ciborium's tag types (`Captured`, `Required`, `Accepted`) serialize under.
-const CIBORIUM_TAG: &str = "@@TAG@@";
+pub(super) const CIBORIUM_TAG: &str = "@@TAG@@";
 
 /// CBOR major types, as the top three bits of an item's first byte.
 mod major {
@@ -207,446 +214,6 @@ fn wide(out: &mut Vec<u8>, n: i128) -> Result<(), Refused> {
     Ok(())
 }
 
-/// An object's key: a field's or variant's name as it is, or a map key's text, copied
-/// into `Plan::text[start..start + len]` (a map's keys do not outlive the message).
-#[derive(Debug, Clone, Copy)]
-enum Key {
-    Static(&'static str),
-    Copied { start: usize, len: usize },
-}
-
-/// One object of the message.
-#[derive(Debug, Clone, Copy, Default)]
-struct Object {
-    /// Its keys are `Plan::keys[first..first + len]`.
-    first: usize,
-    len: usize,
-    /// Its record id (0..[`RECORD_SLOTS`]).
-    id: usize,
-    /// Whether it defines its record (tag 0xDFFF with the keys) rather than uses it.
-    define: bool,
-}
-
-/// What pass 1 learns of a message: every object's key list and record header.
-#[derive(Debug)]
-struct Plan {
-    /// The text of every map key, one after the other.
-    text: Vec<u8>,
-    /// Every closed object's keys, each object's together.
-    keys: Vec<Key>,
-    /// The keys of objects still open, innermost last: an object's keys come between its
-    /// children's, so they wait here until it closes.
-    open: Vec<Key>,
-    /// Every object, in pre-order.
-    objects: Vec<Object>,
-    /// By record id: the object whose key list the id stands for.
-    slots: Vec<usize>,
-}
-
-/// Up to how many bytes of keys a thread's plan keeps between messages; a larger
-/// message's buffer is given back.
-const KEEP_BYTES: usize = 16 * 1024;
-/// Up to how many keys or objects a thread's plan keeps room for between messages.
-const KEEP_ITEMS: usize = 1024;
-
-impl Plan {
-    const fn new() -> Self {
-        Plan {
-            text: Vec::new(),
-            keys: Vec::new(),
-            open: Vec::new(),
-            objects: Vec::new(),
-            slots: Vec::new(),
-        }
-    }
-
-    /// Both passes over `value`.
-    fn write<T: Serialize + ?Sized>(
-        &mut self,
-        value: &T,
-        out: &mut Vec<u8>,
-    ) -> Result<(), Refused> {
-        self.text.clear();
-        self.keys.clear();
-        self.open.clear();
-        self.objects.clear();
-        value.serialize(&mut Collector { plan: self })?;
-        self.assign();
-        let mut writer = Writer {
-            out,
-            plan: self,
-            next: 0,
-        };
-        value.serialize(&mut writer)?;
-        if writer.next != self.objects.len() {
-            return Err(Refused);
-        }
-        Ok(())
-    }
-
-    /// Gives back what a large message made the buffers grow to.
-    fn trim(&mut self) {
-        fn trim<T>(v: &mut Vec<T>, keep: usize) {
-            if v.capacity() > keep {
-                v.clear();
-                v.shrink_to(keep);
-            }
-        }
-        trim(&mut self.text, KEEP_BYTES);
-        trim(&mut self.keys, KEEP_ITEMS);
-        trim(&mut self.open, KEEP_ITEMS);
-        trim(&mut self.objects, KEEP_ITEMS);
-    }
-
-    fn key(&self, key: Key) -> &[u8] {
-        match key {
-            Key::Static(name) => name.as_bytes(),
-            Key::Copied { start, len } => self.text.get(start..start + len).unwrap_or_default(),
-        }
-    }
-
-    fn keys_of(&self, object: &Object) -> &[Key] {
-        self.keys
-            .get(object.first..object.first + object.len)
-            .unwrap_or_default()
-    }
-
-    fn same_keys(&self, a: &Object, b: &Object) -> bool {
-        a.len == b.len
-            && self
-                .keys_of(a)
-                .iter()
-                .zip(self.keys_of(b))
-                .all(|(&x, &y)| self.key(x) == self.key(y))
-    }
-
-    /// Numbers the objects' shapes in pre-order as the tree writer's `Shapes::assign`
-    /// does: an id per new key list, reused cyclically past [`RECORD_SLOTS`] (the evicted
-    /// list forgotten).
-    fn assign(&mut self) {
-        self.slots.clear();
-        let mut next = 0;
-        for index in 0..self.objects.len() {
-            let Some(&object) = self.objects.get(index) else {
-                break;
-            };
-            let known = self.slots.iter().position(|&slot| {
-                self.objects
-                    .get(slot)
-                    .is_some_and(|shape| self.same_keys(shape, &object))
-            });
-            let (id, define) = match known {
-                Some(id) => (id, false),
-                None if self.slots.len() < RECORD_SLOTS => {
-                    self.slots.push(index);
-                    (self.slots.len() - 1, true)
-                }
-                None => {
-                    let id = next;
-                    next = (next + 1) % RECORD_SLOTS;
-                    if let Some(slot) = self.slots.get_mut(id) {
-                        *slot = index;
-                    }
-                    (id, true)
-                }
-            };
-            if let Some(object) = self.objects.get_mut(index) {
-                object.id = id;
-                object.define = define;
-            }
-        }
-    }
-}
-
-/// Pass 1: collects every object's keys into the plan; writes nothing.
-struct Collector<'p> {
-    plan: &'p mut Plan,
-}
-
-/// An object open in pass 1.
-#[derive(Clone, Copy)]
-struct Opened {
-    /// Its index in `Plan::objects`.
-    index: usize,
-    /// Where its keys start in `Plan::open`.
-    base: usize,
-}
-
-impl Collector<'_> {
-    /// An object starts: its place in pre-order is taken now, its keys come later.
-    fn open(&mut self) -> Opened {
-        let index = self.plan.objects.len();
-        self.plan.objects.push(Object::default());
-        Opened {
-            index,
-            base: self.plan.open.len(),
-        }
-    }
-
-    /// The key just written at the end of `Plan::text` belongs to the innermost open
-    /// object.
-    fn key_from(&mut self, start: usize) {
-        let len = self.plan.text.len() - start;
-        self.plan.open.push(Key::Copied { start, len });
-    }
-
-    /// An object ends: its keys move from `open` to `keys`, together.
-    fn close(&mut self, opened: Opened) {
-        let plan = &mut *self.plan;
-        let first = plan.keys.len();
-        if let Some(keys) = plan.open.get(opened.base..) {
-            plan.keys.extend_from_slice(keys);
-        }
-        plan.open.truncate(opened.base);
-        if let Some(object) = plan.objects.get_mut(opened.index) {
-            object.first = first;
-            object.len = plan.keys.len() - first;
-        }
-    }
-
-    /// The object `{variant: …}` an enum variant with content becomes: its one key is
-    /// known as it starts.
-    fn variant(&mut self, name: &str, variant: &'static str) -> Result<(), Refused> {
-        if name == CIBORIUM_TAG {
-            return Err(Refused);
-        }
-        let plan = &mut *self.plan;
-        let first = plan.keys.len();
-        plan.keys.push(Key::Static(variant));
-        plan.objects.push(Object {
-            first,
-            len: 1,
-            ..Object::default()
-        });
-        Ok(())
-    }
-}
-
-/// An array or object being walked in pass 1.
-struct Collecting<'a, 'p> {
-    collector: &'a mut Collector<'p>,
-    /// The object, if it is one.
-    object: Option<Opened>,
-}
-
-impl Collecting<'_, '_> {
-    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Refused> {
-        value.serialize(&mut *self.collector)
-    }
-
-    fn field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Refused> {
-        self.collector.plan.open.push(Key::Static(key));
-        value.serialize(&mut *self.collector)
-    }
-
-    fn end(self) -> Result<(), Refused> {
-        if let Some(opened) = self.object {
-            self.collector.close(opened);
-        }
-        Ok(())
-    }
-}
-
-/// Serializer methods of pass 1 for items that hold no object.
-macro_rules! skip_scalars {
-    ($($method:ident: $ty:ty),*) => {$(
-        fn $method(self, _: $ty) -> Result<(), Refused> {
-            Ok(())
-        }
-    )*};
-}
-
-impl<'a, 'p> ser::Serializer for &'a mut Collector<'p> {
-    type Ok = ();
-    type Error = Refused;
-    type SerializeSeq = Collecting<'a, 'p>;
-    type SerializeTuple = Collecting<'a, 'p>;
-    type SerializeTupleStruct = Collecting<'a, 'p>;
-    type SerializeTupleVariant = Collecting<'a, 'p>;
-    type SerializeMap = Collecting<'a, 'p>;
-    type SerializeStruct = Collecting<'a, 'p>;
-    type SerializeStructVariant = Collecting<'a, 'p>;
-
-    skip_scalars!(
-        serialize_bool: bool,
-        serialize_i8: i8,
-        serialize_i16: i16,
-        serialize_i32: i32,
-        serialize_i64: i64,
-        serialize_i128: i128,
-        serialize_u8: u8,
-        serialize_u16: u16,
-        serialize_u32: u32,
-        serialize_u64: u64,
-        serialize_u128: u128,
-        serialize_f32: f32,
-        serialize_f64: f64,
-        serialize_char: char,
-        serialize_str: &str,
-        serialize_bytes: &[u8],
-        serialize_unit_struct: &'static str
-    );
-    fn collect_str<T: Display + ?Sized>(self, _: &T) -> Result<(), Refused> {
-        // Text holds no object: not formatted twice.
-        Ok(())
-    }
-    fn serialize_none(self) -> Result<(), Refused> {
-        Ok(())
-    }
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Refused> {
-        value.serialize(self)
-    }
-    fn serialize_unit(self) -> Result<(), Refused> {
-        Ok(())
-    }
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-    ) -> Result<(), Refused> {
-        Ok(())
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        value: &T,
-    ) -> Result<(), Refused> {
-        value.serialize(self)
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        name: &'static str,
-        _index: u32,
-        variant: &'static str,
-        value: &T,
-    ) -> Result<(), Refused> {
-        self.variant(name, variant)?;
-        value.serialize(self)
-    }
-    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, Refused> {
-        Ok(Collecting {
-            collector: self,
-            object: None,
-        })
-    }
-    fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple, Refused> {
-        self.serialize_seq(Some(len))
-    }
-    fn serialize_tuple_struct(
-        self,
-        _name: &'static str,
-        len: usize,
-    ) -> Result<Self::SerializeTupleStruct, Refused> {
-        self.serialize_seq(Some(len))
-    }
-    fn serialize_tuple_variant(
-        self,
-        name: &'static str,
-        _index: u32,
-        variant: &'static str,
-        len: usize,
-    ) -> Result<Self::SerializeTupleVariant, Refused> {
-        self.variant(name, variant)?;
-        self.serialize_seq(Some(len))
-    }
-    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, Refused> {
-        let object = Some(self.open());
-        Ok(Collecting {
-            collector: self,
-            object,
-        })
-    }
-    fn serialize_struct(
-        self,
-        _name: &'static str,
-        len: usize,
-    ) -> Result<Self::SerializeStruct, Refused> {
-        self.serialize_map(Some(len))
-    }
-    fn serialize_struct_variant(
-        self,
-        name: &'static str,
-        _index: u32,
-        variant: &'static str,
-        len: usize,
-    ) -> Result<Self::SerializeStructVariant, Refused> {
-        self.variant(name, variant)?;
-        self.serialize_map(Some(len))
-    }
-    fn is_human_readable(&self) -> bool {
-        // As ciborium's serializers say: some types (uuid, for one) serialize otherwise.
-        false
-    }
-}
-
-/// The four array-like compounds of serde, for a compound type with `element`.
-macro_rules! array_like {
-    ($type:ident: $($trait:ident :: $method:ident),*) => {$(
-        impl ser::$trait for $type<'_, '_> {
-            type Ok = ();
-            type Error = Refused;
-            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Refused> {
-                self.element(value)
-            }
-            fn end(self) -> Result<(), Refused> {
-                $type::end(self)
-            }
-        }
-    )*};
-}
-
-/// The two struct-like compounds of serde, for a compound type with `field`.
-macro_rules! struct_like {
-    ($type:ident: $($trait:ident),*) => {$(
-        impl ser::$trait for $type<'_, '_> {
-            type Ok = ();
-            type Error = Refused;
-            fn serialize_field<T: Serialize + ?Sized>(
-                &mut self,
-                key: &'static str,
-                value: &T,
-            ) -> Result<(), Refused> {
-                self.field(key, value)
-            }
-            fn end(self) -> Result<(), Refused> {
-                $type::end(self)
-            }
-        }
-    )*};
-}
-
-array_like!(Collecting:
-    SerializeSeq::serialize_element,
-    SerializeTuple::serialize_element,
-    SerializeTupleStruct::serialize_field,
-    SerializeTupleVariant::serialize_field
-);
-struct_like!(Collecting: SerializeStruct, SerializeStructVariant);
-
-impl ser::SerializeMap for Collecting<'_, '_> {
-    type Ok = ();
-    type Error = Refused;
-    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Refused> {
-        let start = self.collector.plan.text.len();
-        key.serialize(KeyText {
-            out: &mut self.collector.plan.text,
-        })?;
-        self.collector.key_from(start);
-        Ok(())
-    }
-    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Refused> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Refused> {
-        Collecting::end(self)
-    }
-}
-
 /// Pass 2: writes the bytes, with the plan's record headers.
 struct Writer<'w> {
     out: &'w mut Vec<u8>,
@@ -659,7 +226,7 @@ impl<'w> Writer<'w> {
     /// An object starts: its record header, from the plan; returns the keys it must have.
     fn open(&mut self) -> Result<&'w [Key], Refused> {
         let plan = self.plan;
-        let object = plan.objects.get(self.next).ok_or(Refused)?;
+        let object = plan.object(self.next).ok_or(Refused)?;
         self.next += 1;
         let keys = plan.keys_of(object);
         match (u8::try_from(object.id), u8::try_from(keys.len())) {
@@ -983,8 +550,8 @@ impl<'a, 'w> ser::Serializer for &'a mut Writer<'w> {
 /// A map key's text, appended to `out` without a header: the keys ciborium's value
 /// serializer makes text (strings, characters, unit variants, and those inside a newtype
 /// or `Some`). Any other key is refused.
-struct KeyText<'a> {
-    out: &'a mut Vec<u8>,
+pub(super) struct KeyText<'a> {
+    pub(super) out: &'a mut Vec<u8>,
 }
 
 impl ser::Serializer for KeyText<'_> {
