@@ -4,6 +4,8 @@
 //!   decode the envelope, validate and decode the payload, encode the response.
 //! - `broadcast/<codec>`: one `message` push to 1,000 recipients through
 //!   [`SharedFrame`]: encoded once, then one cheap clone of the bytes per recipient.
+//! - `encode/<codec>`: the reply of the rpc benchmark's echo server alone (`{t,x,id,w,p}`
+//!   with a `{text}` payload, `w` a millisecond clock), encoded from a JSON payload.
 //! - `payload/<path>`: the `sendMessage` payload's decode and check, from its JSON text,
 //!   the server's way (decoded straight into its type, checked by the typed check
 //!   `define_events!` generates) and the JSON Schema validator's way (which a payload
@@ -138,6 +140,21 @@ fn codecs(c: &mut Criterion) {
     group.finish();
 }
 
+/// The rpc benchmark's reply alone: the encode a CBOR echo pays per round trip.
+fn encode(c: &mut Criterion) {
+    let p = json!({ "text": TEXT });
+    let w = serde_json::Number::from(1_737_100_000_000u64);
+    let reply = OutFrame::ok("echo", Some("1737100000000-k3j9x2m1q"), Some(&w), &p);
+    let mut group = c.benchmark_group("encode");
+    for codec in [Codec::JsonText, Codec::CborMaps, Codec::CborRecords] {
+        assert!(codec.encode(&reply).is_ok(), "{} reply", codec.name());
+        group.bench_function(codec.name(), |b| {
+            b.iter(|| codec.encode(black_box(&reply)).map(|e| e.bytes.len()))
+        });
+    }
+    group.finish();
+}
+
 /// The payload's decode and check, both ways, from its JSON text.
 fn payload(c: &mut Criterion) {
     let text = json!({ "message": TEXT }).to_string();
@@ -161,5 +178,5 @@ fn payload(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, codecs, payload);
+criterion_group!(benches, codecs, encode, payload);
 criterion_main!(benches);

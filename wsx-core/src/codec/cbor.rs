@@ -98,16 +98,15 @@ pub(super) fn encode<T: Serialize + ?Sized>(
     value: &T,
     records: bool,
 ) -> Result<Vec<u8>, EncodeError> {
-    let mut out = Vec::with_capacity(128);
-    if records {
-        records::encode(value, &mut out)?;
-    } else {
-        ciborium::into_writer(value, &mut out).map_err(|e| EncodeError(e.to_string()))?;
-    }
-    // A `Bytes` made of a vector with spare capacity allocates a header of its own;
-    // shrinking in place is cheaper.
-    out.shrink_to_fit();
-    Ok(out)
+    // Written in this thread's scratch buffer, then copied into a vector of its exact
+    // size: a `Bytes` made of a vector with spare capacity allocates a header of its own.
+    super::with_byte_scratch(|out| {
+        if records {
+            records::encode(value, out)
+        } else {
+            ciborium::into_writer(value, out).map_err(|e| EncodeError(e.to_string()))
+        }
+    })
 }
 
 thread_local! {

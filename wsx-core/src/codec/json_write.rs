@@ -458,15 +458,6 @@ macro_rules! struct_like {
 
 struct_like!(SerializeStruct, SerializeStructVariant);
 
-/// Key serializer methods that leave the key to serde_json.
-macro_rules! refuse_keys {
-    ($($method:ident: $ty:ty),*) => {$(
-        fn $method(self, _: $ty) -> Result<(), Refused> {
-            Err(Refused)
-        }
-    )*};
-}
-
 /// A map key: strings and characters (and unit variants, which are strings) are written;
 /// every other key is left to serde_json, which quotes numbers and refuses the rest.
 struct KeyWriter<'a> {
@@ -519,66 +510,13 @@ impl ser::Serializer for KeyWriter<'_> {
         serialize_u64: u64,
         serialize_f32: f32,
         serialize_f64: f64,
-        serialize_bytes: &[u8]
+        serialize_bytes: &[u8],
+        serialize_unit_struct: &'static str
     );
-    fn serialize_none(self) -> Result<(), Refused> {
-        Err(Refused)
-    }
     fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), Refused> {
         Err(Refused)
     }
-    fn serialize_unit(self) -> Result<(), Refused> {
-        Err(Refused)
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Refused> {
-        Err(Refused)
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), Refused> {
-        Err(Refused)
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Refused> {
-        Err(Refused)
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Refused> {
-        Err(Refused)
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, Refused> {
-        Err(Refused)
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, Refused> {
-        Err(Refused)
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Refused> {
-        Err(Refused)
-    }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, Refused> {
-        Err(Refused)
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, Refused> {
-        Err(Refused)
-    }
+    refuse_compound_keys!();
 }
 
 #[cfg(feature = "server")]

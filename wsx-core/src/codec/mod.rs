@@ -10,6 +10,83 @@
 //! Every decoder is bounded: input size is capped by the WebSocket layer, nesting depth by
 //! [`MAX_DEPTH`], and no decoder panics on untrusted bytes.
 
+// The key serializers of `json_write` and `records_write` share these two macros (defined
+// before the modules, which see them in textual order).
+
+/// Map-key serializer methods that refuse keys of these types (`method: type`), with
+/// the calling module's `Refused` as the error.
+macro_rules! refuse_keys {
+    ($($method:ident: $ty:ty),*) => {$(
+        fn $method(self, _: $ty) -> Result<(), Refused> {
+            Err(Refused)
+        }
+    )*};
+}
+
+/// Map-key serializer methods that refuse `()`, `None`, newtype variants and every
+/// compound key (the serializer's compound types are `Impossible`), with the calling
+/// module's `Refused` as the error.
+macro_rules! refuse_compound_keys {
+    () => {
+        fn serialize_none(self) -> Result<(), Refused> {
+            Err(Refused)
+        }
+        fn serialize_unit(self) -> Result<(), Refused> {
+            Err(Refused)
+        }
+        fn serialize_newtype_variant<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: &T,
+        ) -> Result<(), Refused> {
+            Err(Refused)
+        }
+        fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Refused> {
+            Err(Refused)
+        }
+        fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Refused> {
+            Err(Refused)
+        }
+        fn serialize_tuple_struct(
+            self,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleStruct, Refused> {
+            Err(Refused)
+        }
+        fn serialize_tuple_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleVariant, Refused> {
+            Err(Refused)
+        }
+        fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Refused> {
+            Err(Refused)
+        }
+        fn serialize_struct(
+            self,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeStruct, Refused> {
+            Err(Refused)
+        }
+        fn serialize_struct_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeStructVariant, Refused> {
+            Err(Refused)
+        }
+    };
+}
+
 mod cbor;
 #[cfg(feature = "server")]
 pub(crate) mod cbor_json;
@@ -18,10 +95,16 @@ mod json;
 pub(crate) mod json_read;
 pub(crate) mod json_write;
 mod records;
+mod records_plan;
+#[cfg(test)]
+mod records_props;
+mod records_write;
 
 use crate::protocol::{Frame, FrameError, OutFrame, WireFrame};
 use bytes::Bytes;
 use serde::Serialize;
+use std::cell::RefCell;
+use std::thread::LocalKey;
 
 /// The deepest nesting of arrays and objects a decoder accepts.
 pub const MAX_DEPTH: usize = 64;
@@ -209,15 +292,76 @@ impl Codec {
 pub(crate) fn with_scratch<E>(
     write: impl FnOnce(&mut String) -> Result<(), E>,
 ) -> Result<String, E> {
+    thread_local! {
+        static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
+    }
+    with_buffer(&SCRATCH, write)
+}
+
+/// [`with_scratch`] for binary messages (CBOR).
+pub(crate) fn with_byte_scratch<E>(
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+) -> Result<Vec<u8>, E> {
+    thread_local! {
+        static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    with_buffer(&SCRATCH, write)
+}
+
+/// An output buffer [`with_buffer`] reuses: a `String` or a `Vec<u8>` (the methods are
+/// theirs).
+trait Scratch: Default + 'static {
+    /// Empties the buffer, keeping its capacity.
+    fn clear(&mut self);
+    /// How many bytes it holds room for.
+    fn capacity(&self) -> usize;
+    /// Gives back room beyond `capacity` bytes.
+    fn shrink_to(&mut self, capacity: usize);
+    /// A copy with no spare capacity.
+    fn exact_copy(&self) -> Self;
+}
+
+impl Scratch for String {
+    fn clear(&mut self) {
+        String::clear(self);
+    }
+    fn capacity(&self) -> usize {
+        String::capacity(self)
+    }
+    fn shrink_to(&mut self, capacity: usize) {
+        String::shrink_to(self, capacity);
+    }
+    fn exact_copy(&self) -> Self {
+        self.as_str().to_owned()
+    }
+}
+
+impl Scratch for Vec<u8> {
+    fn clear(&mut self) {
+        Vec::clear(self);
+    }
+    fn capacity(&self) -> usize {
+        Vec::capacity(self)
+    }
+    fn shrink_to(&mut self, capacity: usize) {
+        Vec::shrink_to(self, capacity);
+    }
+    fn exact_copy(&self) -> Self {
+        self.as_slice().to_vec()
+    }
+}
+
+/// Runs `write` on the thread's buffer `scratch` and returns a copy of what it wrote.
+fn with_buffer<B: Scratch, E>(
+    scratch: &'static LocalKey<RefCell<B>>,
+    write: impl FnOnce(&mut B) -> Result<(), E>,
+) -> Result<B, E> {
     /// What the scratch buffer may keep between uses (a larger reply shrinks it back).
     const KEEP: usize = 16 * 1024;
-    thread_local! {
-        static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-    }
-    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+    scratch.with(|scratch| match scratch.try_borrow_mut() {
         Ok(mut buf) => {
             buf.clear();
-            let written = write(&mut buf).map(|()| buf.as_str().to_owned());
+            let written = write(&mut buf).map(|()| buf.exact_copy());
             if buf.capacity() > KEEP {
                 buf.clear();
                 buf.shrink_to(KEEP);
@@ -226,7 +370,7 @@ pub(crate) fn with_scratch<E>(
         }
         // Only if `write` itself encoded a reply: no scratch, a buffer of its own.
         Err(_) => {
-            let mut buf = String::new();
+            let mut buf = B::default();
             write(&mut buf).map(|()| buf)
         }
     })

@@ -1,8 +1,16 @@
 //! Writing cbor-x records: every object becomes a record, as the TypeScript client's
 //! default encoder does, so that client decodes our replies into plain objects.
 //!
-//! The value is first serialized into a [`ciborium::Value`] (field order kept), then
-//! written by ciborium through [`Node`], which replaces each map by
+//! Two writers write the same bytes:
+//!
+//! - [`records_write`] writes straight from serde into the output,
+//!   in two passes (key lists first, then bytes); every message tries it first;
+//! - the tree writer here, the reference, first serializes the value into a
+//!   [`ciborium::Value`] (field order kept), then writes it through ciborium with
+//!   [`Node`]. It writes what the direct writer refuses (non-text map keys, tags,
+//!   bignums, `Serialize` errors: see there), so both the output and any error are its.
+//!
+//! Each map becomes
 //!
 //! - tag [`RECORD_DEFINITION`] around `[0xE000 + n, [keys…], values…]` the first time its
 //!   key list (in order) appears in the message, and
@@ -21,6 +29,7 @@
 //! only exact reading). Floats are written in the shortest exact width.
 
 use super::EncodeError;
+use super::records_write;
 use ciborium::Value;
 use ciborium::tag::Captured;
 use serde::Serialize;
@@ -36,7 +45,21 @@ pub(super) const RECORD_BASE: u64 = 0xE000;
 /// How many record ids a message may have live at once (0xE000..=0xE0FF).
 pub(super) const RECORD_SLOTS: usize = 256;
 
+/// Writes `value` with records at the end of `out`.
 pub(super) fn encode<T: Serialize + ?Sized>(
+    value: &T,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let start = out.len();
+    if records_write::write(value, out).is_ok() {
+        return Ok(());
+    }
+    out.truncate(start);
+    encode_tree(value, out)
+}
+
+/// The tree writer: `value` as a [`ciborium::Value`], written through [`Node`].
+pub(super) fn encode_tree<T: Serialize + ?Sized>(
     value: &T,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
@@ -58,7 +81,7 @@ pub(super) fn encode<T: Serialize + ?Sized>(
 type Entries = [(Value, Value)];
 
 /// 2^53: integers up to this magnitude are exact in a JavaScript number.
-const MAX_SAFE_INTEGER: u128 = 1 << 53;
+pub(super) const MAX_SAFE_INTEGER: u128 = 1 << 53;
 
 /// Whether CBOR's shortest form of `n` is 8 bytes long (major type 0 or 1, argument 27).
 fn needs_8_bytes(n: i128) -> bool {
