@@ -17,6 +17,7 @@
 
 use super::MAX_DEPTH;
 use super::cbor::{RECORD_EXPANSION_FACTOR, RECORD_EXPANSION_FLOOR};
+use super::json_write::write_str;
 use super::records::{RECORD_BASE, RECORD_DEFINITION, RECORD_SLOTS};
 use std::fmt::Write as _;
 
@@ -198,7 +199,7 @@ impl<'a> Reader<'a> {
             }
             3 => {
                 let s = self.text_of(h)?;
-                string(out, s);
+                write_str(out, s);
                 Some(())
             }
             4 => {
@@ -250,7 +251,7 @@ impl<'a> Reader<'a> {
                 out.push(',');
             }
             first = false;
-            string(out, key);
+            write_str(out, key);
             out.push(':');
             self.value(out)?;
         }
@@ -334,7 +335,7 @@ impl<'a> Reader<'a> {
                 out.push(',');
             }
             first = false;
-            string(out, self.keys.get(i)?);
+            write_str(out, self.keys.get(i)?);
             out.push(':');
             self.value(out)?;
         }
@@ -370,37 +371,6 @@ fn float(out: &mut String, v: f64) -> Option<()> {
     // serde_json's parser (without `float_roundtrip`) may miss the last bit.
     let back: f64 = serde_json::from_str(out.get(start..)?).ok()?;
     (back.to_bits() == v.to_bits()).then_some(())
-}
-
-/// `s` as a JSON string.
-fn string(out: &mut String, s: &str) {
-    out.push('"');
-    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
-        out.push_str(s);
-        out.push('"');
-        return;
-    }
-    let mut from = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let escape = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x00..=0x1f => "",
-            _ => continue,
-        };
-        out.push_str(s.get(from..i).unwrap_or_default());
-        if escape.is_empty() {
-            let _ = write!(out, "\\u{b:04x}");
-        } else {
-            out.push_str(escape);
-        }
-        from = i + 1;
-    }
-    out.push_str(s.get(from..).unwrap_or_default());
-    out.push('"');
 }
 
 /// An IEEE half-precision float, exactly.
