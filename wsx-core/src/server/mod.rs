@@ -26,12 +26,15 @@
 //!    from the rate limit (`limits.rs`) and finds the event's `Route`.
 //! 3. **Handle** — the route's `ErasedHandler` (`route.rs`: `RequestRoute` or
 //!    `SendRoute`) decodes the payload into its type (the typed fast path,
-//!    `crate::typed`, else the JSON Schema validator, `crate::validate`), builds the
+//!    `crate::typed`, else the JSON Schema validator, `crate::validate`); that decode is
+//!    also the payload's content check (a payload no `serde_json::Value` holds makes the
+//!    frame malformed, and the paths that decode nothing check it first), builds the
 //!    extractors (`extract.rs`), calls the handler with a panic guard and polls it once
 //!    (`start_handler`): most finish there, the others wait in the session's set of
 //!    running handlers.
 //! 4. **Reply** — the result is encoded once in the connection's codec (`outbound.rs`;
-//!    JSON from a per-event prefix, `codec/json_write.rs`) and queued on the
+//!    JSON from a per-event prefix, `codec/json_write.rs`; cbor-x records straight from
+//!    serde, `codec/records_write.rs`) and queued on the
 //!    connection's [`Peer`] (`peer.rs`; its queue, bounded in frames and bytes, is in
 //!    `outbound.rs`).
 //! 5. **Write** — after the burst, the session writes everything queued with one flush
