@@ -112,6 +112,32 @@ async fn restartable(tag: &str) -> (TempDir, Config, TestServer) {
     (dir, config, server)
 }
 
+/// alice in `general` (with `args` besides), the server stopped under her, and "typed
+/// while the server was down" typed, waiting in her outbox; what it takes to start the
+/// server again where it was.
+async fn typed_during_an_outage(
+    tag: &str,
+    args: &[&str],
+) -> (TempDir, Config, std::net::SocketAddr, Cli) {
+    let (dir, config, server) = restartable(tag).await;
+    let addr = server.addr;
+    let url = server.ws_url();
+    let mut cli_args = vec!["general", "--url", &url];
+    cli_args.extend_from_slice(args);
+    let mut alice = Cli::spawn_with("alice", &cli_args);
+    alice
+        .expect("joined", |l| l == "*** joined general (alice)")
+        .await;
+    server.stop().await;
+    alice
+        .expect("restarting", |l| {
+            l == "*** server restarting, reconnecting…"
+        })
+        .await;
+    alice.say("typed while the server was down").await;
+    (dir, config, addr, alice)
+}
+
 /// Sends every line read from `output` to `tx`.
 fn forward_lines<R>(output: R, tx: tokio::sync::mpsc::UnboundedSender<String>)
 where
@@ -364,23 +390,8 @@ async fn after_the_idle_timeout_the_client_waits_for_the_user_then_replays_and_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_whose_request_timed_out_during_an_outage_is_sent_after_it() {
-    let (_dir, config, server) = restartable("cli-outbox").await;
-    let addr = server.addr;
-    let url = server.ws_url();
-    let mut alice = Cli::spawn_with(
-        "alice",
-        &["general", "--url", &url, "--request-timeout", "1"],
-    );
-    alice
-        .expect("joined", |l| l == "*** joined general (alice)")
-        .await;
-    server.stop().await;
-    alice
-        .expect("restarting", |l| {
-            l == "*** server restarting, reconnecting…"
-        })
-        .await;
-    alice.say("typed while the server was down").await;
+    let (_dir, config, addr, mut alice) =
+        typed_during_an_outage("cli-outbox", &["--request-timeout", "1"]).await;
     // The outage outlasts the request timeout (1 s): the request fails with a timeout
     // while the server is down, and the outbox keeps the message.
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -417,20 +428,7 @@ async fn a_message_whose_request_timed_out_during_an_outage_is_sent_after_it() {
 /// name it would be stored twice), and accepted once the outbox is empty.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rename_waits_for_the_outbox() {
-    let (_dir, config, server) = restartable("cli-nick-outbox").await;
-    let addr = server.addr;
-    let url = server.ws_url();
-    let mut alice = Cli::spawn_with("alice", &["general", "--url", &url]);
-    alice
-        .expect("joined", |l| l == "*** joined general (alice)")
-        .await;
-    server.stop().await;
-    alice
-        .expect("restarting", |l| {
-            l == "*** server restarting, reconnecting…"
-        })
-        .await;
-    alice.say("typed while the server was down").await;
+    let (_dir, config, addr, mut alice) = typed_during_an_outage("cli-nick-outbox", &[]).await;
     alice.say("/nick alicia").await;
     alice
         .expect("refused", |l| {
