@@ -26,8 +26,26 @@ use std::sync::{Arc, OnceLock, RwLock};
 use tokio::sync::mpsc;
 use wsx_core::server::ServerConfig;
 
-/// The read buffer of every connection (`--read-buffer`, else wsx's default).
-static READ_BUFFER: OnceLock<usize> = OnceLock::new();
+/// The socket sizes of every connection, set once at start.
+static SIZES: OnceLock<Sizes> = OnceLock::new();
+
+/// wsx's socket defaults, the read buffer as `--read-buffer` sets it.
+struct Sizes {
+    read_buffer: usize,
+    write_buffer: usize,
+    max_message: usize,
+}
+
+impl Sizes {
+    fn new(read_buffer: Option<usize>) -> Sizes {
+        let defaults = ServerConfig::default();
+        Sizes {
+            read_buffer: read_buffer.unwrap_or(defaults.read_buffer_size),
+            write_buffer: defaults.write_buffer_size,
+            max_message: defaults.max_message_size,
+        }
+    }
+}
 /// Frames already buffered that are read before the replies are flushed.
 const READ_BURST: usize = 64;
 /// Frames one member may have waiting; as wsx's default outbound queue.
@@ -70,8 +88,7 @@ impl Rooms {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let defaults = ServerConfig::default();
-    READ_BUFFER.get_or_init(|| args.read_buffer.unwrap_or(defaults.read_buffer_size));
+    SIZES.get_or_init(|| Sizes::new(args.read_buffer));
     let _ = rlimit::increase_nofile_limit(65_536);
     let rooms = Arc::new(Rooms::default());
     let app = axum::Router::new()
@@ -84,10 +101,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn sized(ws: WebSocketUpgrade) -> WebSocketUpgrade {
-    let defaults = ServerConfig::default();
-    ws.read_buffer_size(*READ_BUFFER.get_or_init(|| defaults.read_buffer_size))
-        .write_buffer_size(defaults.write_buffer_size)
-        .max_message_size(defaults.max_message_size)
+    let sizes = SIZES.get_or_init(|| Sizes::new(None));
+    ws.read_buffer_size(sizes.read_buffer)
+        .write_buffer_size(sizes.write_buffer)
+        .max_message_size(sizes.max_message)
 }
 
 async fn echo_upgrade(ws: WebSocketUpgrade) -> Response {
