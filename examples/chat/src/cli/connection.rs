@@ -42,6 +42,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The pause before an outbox message is sent again.
 const RESEND_PAUSE: Duration = Duration::from_millis(200);
 
+/// How long a rename waits for the outbox to empty before it is refused.
+const NICK_DRAIN: Duration = Duration::from_secs(1);
+
 /// The connection as the user sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Link {
@@ -443,8 +446,14 @@ impl Connection {
 
     async fn nick(&self, name: String) -> Result<(), String> {
         // The server knows a message's clientId under the name it was sent with: one sent
-        // again under a new name would be stored a second time.
-        let waiting = *self.inner.outbox_len.borrow();
+        // again under a new name would be stored a second time. A message whose echo is
+        // on screen may still wait for its answer (the room's push can come first): give
+        // the outbox a moment before refusing.
+        let waiting = if self.drain(NICK_DRAIN).await {
+            0
+        } else {
+            *self.inner.outbox_len.borrow()
+        };
         if waiting > 0 {
             return Err(format!(
                 "wait until your {} sent before changing your name",
