@@ -17,7 +17,9 @@
 
 use super::MAX_DEPTH;
 use super::cbor::{RECORD_EXPANSION_FACTOR, RECORD_EXPANSION_FLOOR};
+use super::json_read::JsonFrame;
 use super::json_write::write_str;
+use std::borrow::Cow;
 use super::records::{RECORD_BASE, RECORD_DEFINITION, RECORD_SLOTS};
 use std::fmt::Write as _;
 
@@ -48,21 +50,80 @@ pub(crate) fn transcode(bytes: &[u8], out: &mut String) -> bool {
     out.clear();
     // JSON text is rarely more than twice the CBOR: grown once, not as it is written.
     out.reserve(bytes.len().saturating_mul(2).saturating_add(16));
-    let budget = bytes
-        .len()
-        .saturating_mul(RECORD_EXPANSION_FACTOR)
-        .max(RECORD_EXPANSION_FLOOR);
-    let mut reader = Reader {
-        bytes,
-        pos: 0,
-        nest: 0,
-        keys: [""; MAX_KEYS],
-        key_count: 0,
-        records: [(0, 0, 0); MAX_RECORDS],
-        record_count: 0,
-        expansion_left: budget,
-    };
+    let mut reader = Reader::new(bytes);
     reader.value(out).is_some() && reader.pos == bytes.len()
+}
+
+/// The envelope of a CBOR message, read without writing it out as JSON: its strings
+/// borrowed from the message, its payload transcoded alone (see [`transcode_envelope`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Envelope<'a> {
+    pub(crate) v: Option<&'a str>,
+    pub(crate) t: Option<&'a str>,
+    pub(crate) x: Option<&'a str>,
+    pub(crate) id: Option<&'a str>,
+    pub(crate) w: Option<u64>,
+    /// Where the payload's JSON text is in `out`; `None` when absent, `undefined` or `null`.
+    pub(crate) p: Option<std::ops::Range<usize>>,
+}
+
+impl<'a> Envelope<'a> {
+    /// The envelope as the JSON read gives it, its payload in `json` (the text
+    /// [`transcode_envelope`] wrote).
+    pub(crate) fn into_frame(self, json: &'a str) -> JsonFrame<'a> {
+        JsonFrame {
+            v: self.v.map(Cow::Borrowed),
+            t: self.t.map(Cow::Borrowed),
+            x: self.x.map(Cow::Borrowed),
+            id: self.id.map(Cow::Borrowed),
+            w: self.w.map(serde_json::Number::from),
+            p: self.p.and_then(|at| json.get(at)),
+            e: None,
+        }
+    }
+}
+
+/// The envelope `bytes` mean, when it is one a client writes: a map or record of the
+/// keys `v`, `t`, `x`, `id` (text), `w` (an unsigned integer) and `p` (any value, its JSON
+/// written into `out`, cleared first). It is what [`transcode`] followed by the JSON
+/// envelope read gives, without the envelope's JSON being written and read again:
+/// `None` (give up, read the message the general way) for anything else — another key
+/// (`e` included), another type for one of these, or anything [`transcode`] gives up on.
+pub(crate) fn transcode_envelope<'a>(bytes: &'a [u8], out: &mut String) -> Option<Envelope<'a>> {
+    out.clear();
+    out.reserve(bytes.len().saturating_mul(2).saturating_add(16));
+    let mut reader = Reader::new(bytes);
+    let mut envelope = Envelope::default();
+    let field = |r: &mut Reader<'a>, key: &'a str, out: &mut String| {
+        match key {
+            "v" => envelope.v = Some(r.text()?),
+            "t" => envelope.t = Some(r.text()?),
+            "x" => envelope.x = Some(r.text()?),
+            "id" => envelope.id = Some(r.text()?),
+            "w" => {
+                let h = r.header()?;
+                if h.major != 0 {
+                    return None;
+                }
+                envelope.w = Some(h.arg);
+            }
+            "p" => {
+                let start = out.len();
+                r.value(out)?;
+                // A `null` payload is an absent one, as the JSON read says.
+                envelope.p = (out.get(start..)? != "null").then(|| start..out.len());
+            }
+            _ => return None,
+        }
+        Some(())
+    };
+    let h = reader.header()?;
+    match h.major {
+        5 => reader.map_entries(h.arg, out, field)?,
+        6 if h.arg == RECORD_DEFINITION => reader.record_entries(None, out, field)?,
+        _ => return None,
+    }
+    (reader.pos == bytes.len()).then_some(envelope)
 }
 
 /// An item's header: major type and argument (definite lengths only).
@@ -88,6 +149,22 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Reader {
+            bytes,
+            pos: 0,
+            nest: 0,
+            keys: [""; MAX_KEYS],
+            key_count: 0,
+            records: [(0, 0, 0); MAX_RECORDS],
+            record_count: 0,
+            expansion_left: bytes
+                .len()
+                .saturating_mul(RECORD_EXPANSION_FACTOR)
+                .max(RECORD_EXPANSION_FLOOR),
+        }
+    }
+
     fn byte(&mut self) -> Option<u8> {
         let b = *self.bytes.get(self.pos)?;
         self.pos += 1;
@@ -231,13 +308,37 @@ impl<'a> Reader<'a> {
     }
 
     fn map(&mut self, len: u64, out: &mut String) -> Option<()> {
+        out.push('{');
+        let mut first = true;
+        self.map_entries(len, out, |r, key, out| r.member(&mut first, key, out))?;
+        out.push('}');
+        Some(())
+    }
+
+    /// One member of an object being written: a comma unless `first`, the key, the value.
+    fn member(&mut self, first: &mut bool, key: &str, out: &mut String) -> Option<()> {
+        if !*first {
+            out.push(',');
+        }
+        *first = false;
+        write_str(out, key);
+        out.push(':');
+        self.value(out)
+    }
+
+    /// The `len` entries of a map: each one whose value is not `undefined` is handed to
+    /// `visit` with its key, the reader at its value (which `visit` must read).
+    fn map_entries(
+        &mut self,
+        len: u64,
+        out: &mut String,
+        mut visit: impl FnMut(&mut Self, &'a str, &mut String) -> Option<()>,
+    ) -> Option<()> {
         let len = usize::try_from(len)
             .ok()
             .filter(|&n| n <= MAX_MAP_ENTRIES)?;
         self.enter(1)?;
         let mut seen: [&str; MAX_MAP_ENTRIES] = [""; MAX_MAP_ENTRIES];
-        out.push('{');
-        let mut first = true;
         for i in 0..len {
             let key = self.text()?;
             if seen.get(..i)?.contains(&key) {
@@ -247,22 +348,29 @@ impl<'a> Reader<'a> {
             if self.undefined_next() {
                 continue;
             }
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            write_str(out, key);
-            out.push(':');
-            self.value(out)?;
+            visit(self, key, out)?;
         }
-        out.push('}');
         self.leave(1);
         Some(())
     }
 
-    /// The array inside a record tag: `[0xE000 + n, [keys…], values…]` when `slot` is
-    /// `None` (a definition), `[values…]` for a use of record `slot`.
     fn record(&mut self, slot: Option<usize>, out: &mut String) -> Option<()> {
+        out.push('{');
+        let mut first = true;
+        self.record_entries(slot, out, |r, key, out| r.member(&mut first, key, out))?;
+        out.push('}');
+        Some(())
+    }
+
+    /// The array inside a record tag: `[0xE000 + n, [keys…], values…]` when `slot` is
+    /// `None` (a definition), `[values…]` for a use of record `slot`. Each value that is
+    /// not `undefined` is handed to `visit` with its key, as by [`Reader::map_entries`].
+    fn record_entries(
+        &mut self,
+        slot: Option<usize>,
+        out: &mut String,
+        mut visit: impl FnMut(&mut Self, &'a str, &mut String) -> Option<()>,
+    ) -> Option<()> {
         // The tag (two) and its array (one).
         self.enter(3)?;
         let h = self.header()?;
@@ -325,21 +433,13 @@ impl<'a> Reader<'a> {
             .map(|k| k.len())
             .sum();
         self.expansion_left = self.expansion_left.checked_sub(copied)?;
-        out.push('{');
-        let mut first = true;
         for i in start..start + count {
             if self.undefined_next() {
                 continue;
             }
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            write_str(out, self.keys.get(i)?);
-            out.push(':');
-            self.value(out)?;
+            let key = *self.keys.get(i)?;
+            visit(self, key, out)?;
         }
-        out.push('}');
         self.leave(3);
         Some(())
     }
@@ -395,8 +495,9 @@ mod tests {
     //! and short headers, records, tags, simple values, floats of each width), encodings
     //! of random values (records and maps), and mutations of both.
 
+    use super::super::json_read::{self, JsonFrame};
     use super::super::{Codec, cbor};
-    use super::{MAX_KEYS, MAX_RECORDS, transcode};
+    use super::{MAX_KEYS, MAX_RECORDS, transcode, transcode_envelope};
     use proptest::prelude::*;
     use serde_json::{Map, Number, Value, json};
 
@@ -699,6 +800,134 @@ mod tests {
                 }
                 held(&mutate(bytes, &m));
             }
+        }
+    }
+
+    /// The envelope of a frame as read the general way: the whole message transcoded,
+    /// then the JSON envelope read; `None` where that read refuses it.
+    fn general(bytes: &[u8]) -> Option<Fields> {
+        let mut out = String::new();
+        if !transcode(bytes, &mut out) {
+            return None;
+        }
+        json_read::decode_str(&out).ok().map(|f| fields(&f))
+    }
+
+    /// A frame's envelope, comparable.
+    type Fields = (
+        [Option<String>; 4],
+        Option<Number>,
+        Option<String>,
+        bool, // has `e`
+    );
+
+    fn fields(f: &JsonFrame<'_>) -> Fields {
+        let s = |c: &Option<std::borrow::Cow<'_, str>>| c.as_deref().map(str::to_owned);
+        (
+            [s(&f.v), s(&f.t), s(&f.x), s(&f.id)],
+            f.w.clone(),
+            f.p.map(str::to_owned),
+            f.e.is_some(),
+        )
+    }
+
+    /// Checks the envelope read against the general way; whether it read `bytes`.
+    fn envelope_held(bytes: &[u8]) -> bool {
+        let mut out = String::new();
+        let Some(envelope) = transcode_envelope(bytes, &mut out) else {
+            return false;
+        };
+        let read = fields(&envelope.into_frame(&out));
+        assert_eq!(Some(read), general(bytes), "bytes {bytes:02x?}");
+        true
+    }
+
+    /// An envelope-like frame: a map or a record of keys a frame has (and some it does
+    /// not), with values of the right type and of any other.
+    fn envelope() -> impl Strategy<Value = Vec<u8>> {
+        let key = prop::sample::select(vec!["v", "t", "x", "id", "w", "p", "p", "e", "zz"]);
+        let value = prop_oneof![
+            3 => prop::sample::select(vec!["1.0", "request", "send", "echo", "a\"b\n"])
+                .prop_map(|s| text(s, 0)),
+            1 => ("\\PC{0,8}", any::<u8>()).prop_map(|(s, w)| text(&s, w)),
+            2 => (any::<u64>(), any::<u8>()).prop_map(|(n, w)| head(0, n, w)),
+            1 => Just(vec![0xf6]),
+            1 => Just(vec![0xf7]),
+            3 => item(),
+        ];
+        (
+            prop::collection::vec((key, value), 0..8),
+            any::<bool>(),
+            any::<u8>(),
+        )
+            .prop_map(|(entries, records, w)| {
+                let len = entries.len() as u64;
+                let mut v = if records {
+                    let mut v = vec![0xd9, 0xdf, 0xff];
+                    v.extend(head(4, 2 + len, w));
+                    v.extend(head(0, 0xe000, w));
+                    v.extend(head(4, len, 0));
+                    entries.iter().for_each(|(k, _)| v.extend(text(k, w)));
+                    v
+                } else {
+                    head(5, len, w)
+                };
+                for (k, val) in &entries {
+                    if !records {
+                        v.extend(text(k, w));
+                    }
+                    v.extend(val);
+                }
+                v
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn envelopes_read_as_the_general_way_reads_them(bytes in envelope(), m in mutations()) {
+            envelope_held(&bytes);
+            envelope_held(&mutate(bytes, &m));
+        }
+
+        #[test]
+        fn random_items_read_as_envelopes_as_the_general_way(bytes in item()) {
+            envelope_held(&bytes);
+        }
+    }
+
+    #[test]
+    fn what_clients_write_takes_the_envelope_read() {
+        let frame = json!({"v": "1.0", "t": "request", "x": "echo", "id": "7", "w": 0,
+            "p": {"text": "a \"quoted\" word", "n": [1, -2, null]}});
+        for codec in [Codec::CborRecords, Codec::CborMaps] {
+            let bytes = codec.encode_value(&frame).unwrap().bytes.to_vec();
+            assert!(envelope_held(&bytes), "{codec:?}");
+            let mut out = String::new();
+            let read = transcode_envelope(&bytes, &mut out).unwrap();
+            assert_eq!(read.x, Some("echo"));
+            assert_eq!(read.w, Some(0));
+            assert_eq!(
+                read.p.map(|at| &out[at]),
+                Some(r#"{"n":[1,-2,null],"text":"a \"quoted\" word"}"#)
+            );
+        }
+        // A `null` payload is absent; an `e`, a negative `w` or a number as `x` go the
+        // general way.
+        let null = Codec::CborMaps
+            .encode_value(&json!({"t": "send", "x": "a", "p": null}))
+            .unwrap();
+        assert!(envelope_held(&null.bytes));
+        let mut out = String::new();
+        assert_eq!(transcode_envelope(&null.bytes, &mut out).unwrap().p, None);
+        for other in [
+            json!({"t": "response_error", "x": "a", "id": "1", "e": {"message": "no"}}),
+            json!({"t": "send", "x": "a", "w": -1}),
+            json!({"t": "send", "x": 5}),
+        ] {
+            let bytes = Codec::CborRecords.encode_value(&other).unwrap().bytes;
+            assert!(!envelope_held(&bytes), "{other}");
         }
     }
 

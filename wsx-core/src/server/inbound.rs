@@ -79,22 +79,28 @@ impl<'a> Inbound<'a> {
         })
     }
 
-    /// A CBOR message of `codec`: transcoded into `json` and read from it as a JSON
-    /// frame when it can be; otherwise (and on any refusal, so that the error is the
-    /// one the CBOR decoder gives) decoded owned by `codec`.
+    /// A CBOR message of `codec`: its envelope read straight from the bytes and its
+    /// payload transcoded into `json` when it can be, else the whole message transcoded
+    /// into `json` and read from it as a JSON frame; otherwise (and on any refusal, so
+    /// that the error is the one the CBOR decoder gives) decoded owned by `codec`.
     pub(crate) fn from_cbor(
         codec: Codec,
-        bytes: &[u8],
+        bytes: &'a [u8],
         json: &'a mut String,
     ) -> Result<Self, FrameError> {
-        if cbor_json::transcode(bytes, json) {
-            let text: &'a str = json;
-            if let Ok(inbound) = json_read::decode_str(text)
-                .map_err(DecodeError::into_frame_error)
-                .and_then(Inbound::from_json)
-            {
-                return Ok(inbound);
+        let read = match cbor_json::transcode_envelope(bytes, json) {
+            Some(envelope) => Inbound::from_json(envelope.into_frame(json)).ok(),
+            None if cbor_json::transcode(bytes, json) => {
+                let text: &'a str = json;
+                json_read::decode_str(text)
+                    .map_err(DecodeError::into_frame_error)
+                    .and_then(Inbound::from_json)
+                    .ok()
             }
+            None => None,
+        };
+        if let Some(inbound) = read {
+            return Ok(inbound);
         }
         codec
             .decode(bytes)
