@@ -19,8 +19,8 @@ use super::MAX_DEPTH;
 use super::cbor::{RECORD_EXPANSION_FACTOR, RECORD_EXPANSION_FLOOR};
 use super::json_read::JsonFrame;
 use super::json_write::write_str;
-use std::borrow::Cow;
 use super::records::{RECORD_BASE, RECORD_DEFINITION, RECORD_SLOTS};
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// The longest text string read here: ciborium reads longer ones through another path.
@@ -111,7 +111,7 @@ pub(crate) fn transcode_envelope<'a>(bytes: &'a [u8], out: &mut String) -> Optio
                 let start = out.len();
                 r.value(out)?;
                 // A `null` payload is an absent one, as the JSON read says.
-                envelope.p = (out.get(start..)? != "null").then(|| start..out.len());
+                envelope.p = (out.get(start..)? != "null").then_some(start..out.len());
             }
             _ => return None,
         }
