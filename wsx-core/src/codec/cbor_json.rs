@@ -126,6 +126,34 @@ pub(crate) fn transcode_envelope<'a>(bytes: &'a [u8], out: &mut String) -> Optio
     (reader.pos == bytes.len()).then_some(envelope)
 }
 
+/// A string to transcode into: the thread's spare one while it is held, given back when
+/// dropped (unless it grew past 16 KiB), so that a CBOR frame's JSON costs no allocation.
+#[derive(Default)]
+pub(crate) struct JsonBuffer(pub(crate) String);
+
+thread_local! {
+    static SPARE: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
+}
+
+impl JsonBuffer {
+    /// The thread's spare string (empty, with its capacity), or a new one.
+    pub(crate) fn take() -> Self {
+        JsonBuffer(SPARE.try_with(std::cell::Cell::take).unwrap_or_default())
+    }
+}
+
+impl Drop for JsonBuffer {
+    fn drop(&mut self) {
+        /// What the spare string may keep between frames.
+        const KEEP: usize = 16 * 1024;
+        if self.0.capacity() <= KEEP {
+            let spare = std::mem::take(&mut self.0);
+            // During the thread's teardown there is no spare to give back to.
+            let _ = SPARE.try_with(|s| s.set(spare));
+        }
+    }
+}
+
 /// An item's header: major type and argument (definite lengths only).
 struct Header {
     major: u8,

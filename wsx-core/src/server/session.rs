@@ -14,6 +14,7 @@ use super::metrics::io_counters;
 use super::outbound::Outbound;
 use super::peer::Peer;
 use super::route::{Route, Routes, Started};
+use crate::codec::cbor_json::JsonBuffer;
 use crate::codec::{Codec, CodecFamily, DecodeError, json_read};
 use crate::error::{ErrorCode, WireError};
 use crate::event::EventKind;
@@ -626,7 +627,7 @@ where
         // Decoded as what the frame actually is, answered in the connection's codec. A
         // JSON frame is borrowed from the message where it can be; CBOR from its JSON
         // transcoding (`cbor_json`), which lives here for as long as the frame does.
-        let mut cbor_as_json = String::new();
+        let mut cbor_as_json = None;
         let decoded = match (data, sniffed) {
             (Data::Text(text), _) => json_read::decode_str(text)
                 .map_err(DecodeError::into_frame_error)
@@ -634,7 +635,11 @@ where
             (Data::Binary(b), Codec::JsonBinary) => json_read::decode_slice(b)
                 .map_err(DecodeError::into_frame_error)
                 .and_then(Inbound::from_json),
-            _ => Inbound::from_cbor(sniffed, bytes, &mut cbor_as_json),
+            _ => Inbound::from_cbor(
+                sniffed,
+                bytes,
+                &mut cbor_as_json.insert(JsonBuffer::take()).0,
+            ),
         };
         if !self.take_token() {
             self.strikes += 1;
