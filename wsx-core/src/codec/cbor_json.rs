@@ -255,7 +255,11 @@ impl<'a> Reader<'a> {
             return None;
         }
         let len = usize::try_from(h.arg).ok().filter(|&n| n <= MAX_TEXT)?;
-        std::str::from_utf8(self.take(len)?).ok()
+        let bytes = self.take(len)?;
+        Some(match known_word(bytes) {
+            Some(word) => word,
+            None => std::str::from_utf8(bytes).ok()?,
+        })
     }
 
     /// Whether the next item is `undefined` (dropped from maps and records).
@@ -471,6 +475,26 @@ impl<'a> Reader<'a> {
         self.leave(3);
         Some(())
     }
+}
+
+/// The envelope's keys and the frame types, every frame's own words: matched as bytes
+/// (they are ASCII) rather than checked for UTF-8 one by one.
+fn known_word(bytes: &[u8]) -> Option<&'static str> {
+    Some(match bytes {
+        b"v" => "v",
+        b"t" => "t",
+        b"x" => "x",
+        b"id" => "id",
+        b"w" => "w",
+        b"p" => "p",
+        b"e" => "e",
+        b"1.0" => "1.0",
+        b"request" => "request",
+        b"send" => "send",
+        b"response_ok" => "response_ok",
+        b"response_error" => "response_error",
+        _ => return None,
+    })
 }
 
 fn push(out: &mut String, s: &str) -> Option<()> {
