@@ -282,6 +282,24 @@ impl Codec {
     }
 }
 
+/// The `response_ok` `OutFrame::ok(x, id, w, p)` in cbor-x records, its envelope written
+/// as it is and only its payload walked by serde: the bytes
+/// `Codec::CborRecords.encode_value` writes for that frame. `None` where the direct
+/// records writer would leave the frame to the tree writer: encode it whole then.
+#[cfg(feature = "server")]
+pub(crate) fn encode_records_ok<T: Serialize + ?Sized>(
+    x: &str,
+    id: Option<&str>,
+    w: Option<&serde_json::Number>,
+    p: &T,
+) -> Option<Encoded> {
+    let bytes = with_byte_scratch(|out| records_write::write_ok(x, id, w, p, out)).ok()?;
+    Some(Encoded {
+        text: false,
+        bytes: Bytes::from(bytes),
+    })
+}
+
 /// Runs `write` on this thread's scratch buffer and returns what it wrote, copied into
 /// a string of exactly that size (JSON is written as text: see `json_write`).
 ///

@@ -67,10 +67,30 @@ impl Plan {
 
     /// Pass 1: notes every object of `value` and numbers its shape.
     pub(super) fn collect<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Refused> {
+        self.collect_in(&[], value)
+    }
+
+    /// Pass 1 of a message that is an object of the keys `outer` (given here), whose last
+    /// field is `value` and whose other fields hold no object: the outer object first,
+    /// then `value`'s, as [`Plan::collect`] notes the whole message. An empty `outer`
+    /// is no outer object: `value` is the message.
+    pub(super) fn collect_in<T: Serialize + ?Sized>(
+        &mut self,
+        outer: &[&'static str],
+        value: &T,
+    ) -> Result<(), Refused> {
         self.text.clear();
         self.keys.clear();
         self.open.clear();
         self.objects.clear();
+        if !outer.is_empty() {
+            self.keys.extend(outer.iter().map(|&key| Key::Static(key)));
+            self.objects.push(Object {
+                first: 0,
+                len: outer.len(),
+                ..Object::default()
+            });
+        }
         value.serialize(&mut Collector { plan: self })?;
         self.assign();
         Ok(())

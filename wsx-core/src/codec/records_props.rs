@@ -354,8 +354,54 @@ proptest! {
     }
 }
 
+/// A reply's `w`: absent, or any number a request's clock can be.
+fn clock() -> impl Strategy<Value = Option<Number>> {
+    prop::option::of(prop_oneof![
+        Just(Number::from(1_737_100_000_000u64)),
+        number(),
+    ])
+}
+
+/// `response_ok` written by [`records_write::write_ok`] is, byte for byte, what the
+/// whole frame encodes to (so what the tree writer writes), and takes the fast path.
+fn assert_ok_fast<T: Serialize + ?Sized>(x: &str, id: Option<&str>, w: Option<&Number>, p: &T) {
+    let whole = assert_fast(&OutFrame::ok(x, id, w, p));
+    let mut out = Vec::new();
+    records_write::write_ok(x, id, w, p, &mut out).expect("write_ok takes the fast path");
+    assert_eq!(hex(&out), hex(&whole), "x {x:?}, id {id:?}, w {w:?}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_response_ok_is_written_as_its_whole_frame_for_json(
+        x in "\\PC{0,12}",
+        id in prop::option::of("[0-9a-z]{1,30}"),
+        w in clock(),
+        p in json_value(),
+    ) {
+        assert_ok_fast(&x, id.as_deref(), w.as_ref(), &p);
+    }
+
+    #[test]
+    fn a_response_ok_is_written_as_its_whole_frame_for_typed_values(
+        id in prop::option::of("[0-9]{1,13}"),
+        w in clock(),
+        p in envelope(),
+    ) {
+        assert_ok_fast("event", id.as_deref(), w.as_ref(), &p);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_response_ok_reuses_record_ids_as_its_whole_frame_does(p in many_shapes()) {
+        let w = Number::from(7u64);
+        assert_ok_fast("many", Some("1"), Some(&w), &p);
+    }
 
     #[test]
     fn direct_writer_reuses_record_ids_as_the_tree_writer_does(value in many_shapes()) {
@@ -397,6 +443,81 @@ fn rpc_reply_takes_the_fast_path_with_the_pinned_bytes() {
             "626869",
         )
     );
+}
+
+#[test]
+fn a_response_ok_whose_payload_has_the_envelopes_keys_uses_its_record() {
+    // Record 0 is the envelope's key list; a payload object of the same keys, in the
+    // same order, uses it instead of defining its own.
+    #[derive(Serialize)]
+    struct Four {
+        v: u8,
+        t: u8,
+        x: u8,
+        p: u8,
+    }
+    #[derive(Serialize)]
+    struct Six {
+        v: u8,
+        t: u8,
+        x: u8,
+        id: u8,
+        w: u8,
+        p: u8,
+    }
+    let four = Four {
+        v: 1,
+        t: 2,
+        x: 3,
+        p: 4,
+    };
+    let six = Six {
+        v: 1,
+        t: 2,
+        x: 3,
+        id: 4,
+        w: 5,
+        p: 6,
+    };
+    let w = Number::from(5u64);
+    let cases: [(Option<&str>, Option<&Number>, &dyn erased::Value); 4] = [
+        (None, None, &four),
+        (Some("1"), Some(&w), &six),
+        // Another envelope: the payload defines its own record.
+        (Some("1"), None, &four),
+        (None, Some(&w), &six),
+    ];
+    for (i, (id, w, p)) in cases.into_iter().enumerate() {
+        let bytes = p.ok_bytes(id, w);
+        let uses_record_0 = bytes.windows(3).any(|b| b == [0xd9, 0xe0, 0x00]);
+        assert_eq!(uses_record_0, i < 2, "case {i}: {}", hex(&bytes));
+    }
+}
+
+/// The two payload types of the test above behind one type.
+mod erased {
+    use super::*;
+
+    pub(super) trait Value {
+        /// Checks `write_ok` against the whole frame; the bytes.
+        fn ok_bytes(&self, id: Option<&str>, w: Option<&Number>) -> Vec<u8>;
+    }
+
+    impl<T: Serialize> Value for T {
+        fn ok_bytes(&self, id: Option<&str>, w: Option<&Number>) -> Vec<u8> {
+            assert_ok_fast("same", id, w, self);
+            direct(&OutFrame::ok("same", id, w, self)).unwrap()
+        }
+    }
+}
+
+#[test]
+fn a_response_ok_the_direct_writer_refuses_is_left_to_the_whole_frame() {
+    // A map with an integer key: refused, so the frame is encoded whole (the tree writer).
+    let p: BTreeMap<i32, bool> = [(1, true)].into_iter().collect();
+    let mut out = Vec::new();
+    assert!(records_write::write_ok("x", Some("1"), None, &p, &mut out).is_err());
+    assert!(assert_refused(&OutFrame::ok("x", Some("1"), None, &p)).is_ok());
 }
 
 #[test]

@@ -24,6 +24,7 @@
 
 use super::records::{MAX_SAFE_INTEGER, RECORD_BASE, RECORD_DEFINITION};
 use super::records_plan::{Key, Plan, array_like, struct_like};
+use crate::protocol::FrameType;
 use serde::Serialize;
 use serde::ser::{self, Impossible};
 use std::cell::RefCell;
@@ -41,6 +42,71 @@ pub(super) fn write<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Resu
         // Only if a `Serialize` impl itself encodes a message: a plan of its own.
         Err(_) => write_with(&mut Plan::new(), value, out),
     })
+}
+
+/// The `response_ok` `OutFrame::ok(x, id, w, p)` with records at the end of `out`: byte
+/// for byte what [`write`] writes for it, the envelope's record header and strings
+/// written as they are instead of walked twice through serde (only `w` and `p` are).
+/// Refuses as [`write`] does.
+pub(super) fn write_ok<T: Serialize + ?Sized>(
+    x: &str,
+    id: Option<&str>,
+    w: Option<&serde_json::Number>,
+    p: &T,
+    out: &mut Vec<u8>,
+) -> Result<(), Refused> {
+    // The envelope's keys: `OutFrame`'s fields in their order, the absent skipped.
+    let keys: &[&'static str] = match (id.is_some(), w.is_some()) {
+        (true, true) => &["v", "t", "x", "id", "w", "p"],
+        (true, false) => &["v", "t", "x", "id", "p"],
+        (false, true) => &["v", "t", "x", "w", "p"],
+        (false, false) => &["v", "t", "x", "p"],
+    };
+    let envelope = OkEnvelope { keys, x, id, w };
+    PLAN.with(|plan| match plan.try_borrow_mut() {
+        Ok(mut plan) => {
+            let written = envelope.write_with(&mut plan, p, out);
+            plan.trim();
+            written
+        }
+        Err(_) => envelope.write_with(&mut Plan::new(), p, out),
+    })
+}
+
+/// The envelope of a `response_ok`, but its payload.
+struct OkEnvelope<'a> {
+    keys: &'a [&'static str],
+    x: &'a str,
+    id: Option<&'a str>,
+    w: Option<&'a serde_json::Number>,
+}
+
+impl OkEnvelope<'_> {
+    /// Both passes over the payload `p`, the envelope planned and written around it.
+    fn write_with<T: Serialize + ?Sized>(
+        &self,
+        plan: &mut Plan,
+        p: &T,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Refused> {
+        plan.collect_in(self.keys, p)?;
+        let mut writer = Writer { out, plan, next: 0 };
+        writer.open()?;
+        text(writer.out, crate::protocol::VERSION.as_bytes());
+        text(writer.out, FrameType::ResponseOk.as_str().as_bytes());
+        text(writer.out, self.x.as_bytes());
+        if let Some(id) = self.id {
+            text(writer.out, id.as_bytes());
+        }
+        if let Some(w) = self.w {
+            w.serialize(&mut writer)?;
+        }
+        p.serialize(&mut writer)?;
+        if writer.next != plan.objects() {
+            return Err(Refused);
+        }
+        Ok(())
+    }
 }
 
 /// Both passes over `value`, with `plan`.

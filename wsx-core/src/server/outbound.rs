@@ -166,6 +166,11 @@ impl Outbound {
         w: Option<&serde_json::Number>,
         p: &T,
     ) -> Result<Outbound, EncodeError> {
+        if codec == Codec::CborRecords {
+            if let Some(encoded) = crate::codec::encode_records_ok(x, id, w, p) {
+                return Outbound::reply(encoded);
+            }
+        }
         if codec.family() != crate::codec::CodecFamily::Json {
             return Outbound::encode(codec, &OutFrame::ok(x, id, w, p));
         }
