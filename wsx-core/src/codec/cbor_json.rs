@@ -166,7 +166,8 @@ struct Reader<'a> {
     /// Current nesting, counted as [`MAX_NEST`] says.
     nest: usize,
     /// Every key list defined in the message, back to back (the first `key_count`).
-    keys: [&'a str; MAX_KEYS],
+    /// (`Option`, so that the table starts as zeroes: an empty `&str` is not one.)
+    keys: [Option<&'a str>; MAX_KEYS],
     key_count: usize,
     /// Record definitions, newest last: (slot, start in `keys`, number of keys); the
     /// first `record_count`.
@@ -182,7 +183,7 @@ impl<'a> Reader<'a> {
             bytes,
             pos: 0,
             nest: 0,
-            keys: [""; MAX_KEYS],
+            keys: [None; MAX_KEYS],
             key_count: 0,
             records: [(0, 0, 0); MAX_RECORDS],
             record_count: 0,
@@ -370,13 +371,13 @@ impl<'a> Reader<'a> {
             .ok()
             .filter(|&n| n <= MAX_MAP_ENTRIES)?;
         self.enter(1)?;
-        let mut seen: [&str; MAX_MAP_ENTRIES] = [""; MAX_MAP_ENTRIES];
+        let mut seen: [Option<&str>; MAX_MAP_ENTRIES] = [None; MAX_MAP_ENTRIES];
         for i in 0..len {
             let key = self.text()?;
-            if seen.get(..i)?.contains(&key) {
+            if seen.get(..i)?.contains(&Some(key)) {
                 return None;
             }
-            *seen.get_mut(i)? = key;
+            *seen.get_mut(i)? = Some(key);
             if self.undefined_next() {
                 continue;
             }
@@ -442,10 +443,10 @@ impl<'a> Reader<'a> {
                 self.enter(1)?;
                 for i in 0..count {
                     let key = self.text()?;
-                    if self.keys.get(start..start + i)?.contains(&key) {
+                    if self.keys.get(start..start + i)?.contains(&Some(key)) {
                         return None;
                     }
-                    *self.keys.get_mut(start + i)? = key;
+                    *self.keys.get_mut(start + i)? = Some(key);
                     self.key_count += 1;
                 }
                 self.leave(1);
@@ -462,14 +463,14 @@ impl<'a> Reader<'a> {
             .keys
             .get(start..start + count)?
             .iter()
-            .map(|k| k.len())
+            .map(|k| k.map_or(0, str::len))
             .sum();
         self.expansion_left = self.expansion_left.checked_sub(copied)?;
         for i in start..start + count {
             if self.undefined_next() {
                 continue;
             }
-            let key = *self.keys.get(i)?;
+            let key = (*self.keys.get(i)?)?;
             visit(self, key, out)?;
         }
         self.leave(3);
