@@ -20,6 +20,7 @@ use super::cbor::{RECORD_EXPANSION_FACTOR, RECORD_EXPANSION_FLOOR};
 use super::json_read::JsonFrame;
 use super::json_write::write_str;
 use super::records::{RECORD_BASE, RECORD_DEFINITION, RECORD_SLOTS};
+use arrayvec::ArrayVec;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
@@ -50,7 +51,11 @@ pub(crate) fn transcode(bytes: &[u8], out: &mut String) -> bool {
     out.clear();
     // JSON text is rarely more than twice the CBOR: grown once, not as it is written.
     out.reserve(bytes.len().saturating_mul(2).saturating_add(16));
-    let mut reader = Reader::new(bytes);
+    let mut defined = Definitions {
+        keys: ArrayVec::new(),
+        records: ArrayVec::new(),
+    };
+    let mut reader = Reader::new(bytes, &mut defined);
     reader.value(out).is_some() && reader.pos == bytes.len()
 }
 
@@ -92,9 +97,13 @@ impl<'a> Envelope<'a> {
 pub(crate) fn transcode_envelope<'a>(bytes: &'a [u8], out: &mut String) -> Option<Envelope<'a>> {
     out.clear();
     out.reserve(bytes.len().saturating_mul(2).saturating_add(16));
-    let mut reader = Reader::new(bytes);
+    let mut defined = Definitions {
+        keys: ArrayVec::new(),
+        records: ArrayVec::new(),
+    };
+    let mut reader = Reader::new(bytes, &mut defined);
     let mut envelope = Envelope::default();
-    let field = |r: &mut Reader<'a>, key: &'a str, out: &mut String| {
+    let field = |r: &mut Reader<'a, '_>, key: &'a str, out: &mut String| {
         match key {
             "v" => envelope.v = Some(r.text()?),
             "t" => envelope.t = Some(r.text()?),
@@ -160,33 +169,34 @@ struct Header {
     arg: u64,
 }
 
-struct Reader<'a> {
+struct Reader<'a, 'd> {
     bytes: &'a [u8],
     pos: usize,
     /// Current nesting, counted as [`MAX_NEST`] says.
     nest: usize,
-    /// Every key list defined in the message, back to back (the first `key_count`).
-    /// (`Option`, so that the table starts as zeroes: an empty `&str` is not one.)
-    keys: [Option<&'a str>; MAX_KEYS],
-    key_count: usize,
-    /// Record definitions, newest last: (slot, start in `keys`, number of keys); the
-    /// first `record_count`.
-    records: [(usize, usize, usize); MAX_RECORDS],
-    record_count: usize,
+    /// The record definitions read so far.
+    defined: &'d mut Definitions<'a>,
     /// Key bytes records may still copy (see `cbor::RECORD_EXPANSION_FACTOR`).
     expansion_left: usize,
 }
 
-impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
+/// A message's record definitions, as they are read: tables of a fixed capacity whose
+/// storage is not initialized (filling 2.5 KiB per frame cost more than reading a small
+/// frame), kept apart from the reader so that they are not moved.
+struct Definitions<'a> {
+    /// Every key list defined in the message, back to back.
+    keys: ArrayVec<&'a str, MAX_KEYS>,
+    /// Record definitions, newest last: (slot, start in `keys`, number of keys).
+    records: ArrayVec<(usize, usize, usize), MAX_RECORDS>,
+}
+
+impl<'a, 'd> Reader<'a, 'd> {
+    fn new(bytes: &'a [u8], defined: &'d mut Definitions<'a>) -> Self {
         Reader {
             bytes,
             pos: 0,
             nest: 0,
-            keys: [None; MAX_KEYS],
-            key_count: 0,
-            records: [(0, 0, 0); MAX_RECORDS],
-            record_count: 0,
+            defined,
             expansion_left: bytes
                 .len()
                 .saturating_mul(RECORD_EXPANSION_FACTOR)
@@ -371,13 +381,13 @@ impl<'a> Reader<'a> {
             .ok()
             .filter(|&n| n <= MAX_MAP_ENTRIES)?;
         self.enter(1)?;
-        let mut seen: [Option<&str>; MAX_MAP_ENTRIES] = [None; MAX_MAP_ENTRIES];
-        for i in 0..len {
+        let mut seen = ArrayVec::<&str, MAX_MAP_ENTRIES>::new();
+        for _ in 0..len {
             let key = self.text()?;
-            if seen.get(..i)?.contains(&Some(key)) {
+            if seen.contains(&key) {
                 return None;
             }
-            *seen.get_mut(i)? = Some(key);
+            seen.try_push(key).ok()?;
             if self.undefined_next() {
                 continue;
             }
@@ -413,12 +423,7 @@ impl<'a> Reader<'a> {
         let len = usize::try_from(h.arg).ok()?;
         let (start, count) = match slot {
             Some(slot) => {
-                let &(_, start, count) = self
-                    .records
-                    .get(..self.record_count)?
-                    .iter()
-                    .rev()
-                    .find(|r| r.0 == slot)?;
+                let &(_, start, count) = self.defined.records.iter().rev().find(|r| r.0 == slot)?;
                 (start, count)
             }
             None => {
@@ -438,20 +443,18 @@ impl<'a> Reader<'a> {
                 let count = usize::try_from(keys.arg)
                     .ok()
                     .filter(|&n| n <= MAX_MAP_ENTRIES)?;
-                let start = self.key_count;
+                let start = self.defined.keys.len();
                 // The key list's array.
                 self.enter(1)?;
                 for i in 0..count {
                     let key = self.text()?;
-                    if self.keys.get(start..start + i)?.contains(&Some(key)) {
+                    if self.defined.keys.get(start..start + i)?.contains(&key) {
                         return None;
                     }
-                    *self.keys.get_mut(start + i)? = Some(key);
-                    self.key_count += 1;
+                    self.defined.keys.try_push(key).ok()?;
                 }
                 self.leave(1);
-                *self.records.get_mut(self.record_count)? = (slot, start, count);
-                self.record_count += 1;
+                self.defined.records.try_push((slot, start, count)).ok()?;
                 (start, count)
             }
         };
@@ -460,17 +463,18 @@ impl<'a> Reader<'a> {
             return None;
         }
         let copied: usize = self
+            .defined
             .keys
             .get(start..start + count)?
             .iter()
-            .map(|k| k.map_or(0, str::len))
+            .map(|k| k.len())
             .sum();
         self.expansion_left = self.expansion_left.checked_sub(copied)?;
         for i in start..start + count {
             if self.undefined_next() {
                 continue;
             }
-            let key = (*self.keys.get(i)?)?;
+            let key = *self.defined.keys.get(i)?;
             visit(self, key, out)?;
         }
         self.leave(3);
