@@ -13,6 +13,7 @@
 //! serde_json's own error, as [`Codec::decode`](super::Codec::decode) refuses it.
 
 use super::DecodeError;
+use super::MAX_DEPTH;
 use super::json::{check_depth, malformed};
 use crate::error::WireError;
 use crate::protocol::{EnvelopeParts, FrameType};
@@ -174,13 +175,15 @@ fn cow_str<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Cow<'de, str>>, D:
 /// The envelope of a text message. The text was checked for UTF-8 by the WebSocket
 /// layer, so its strings are not checked again.
 pub(crate) fn decode_str(text: &str) -> Result<JsonFrame<'_>, DecodeError> {
-    check_depth(text.as_bytes())?;
-    match scan_canonical(text) {
-        Some(frame) => Ok(frame),
-        None => serde_json::from_str::<SerdeFrame<'_>>(text)
-            .map(JsonFrame::from)
-            .map_err(malformed),
+    // The scan bounds the depth itself (see `one_value`): the separate depth check is
+    // for what goes to serde.
+    if let Some(frame) = scan_canonical(text) {
+        return Ok(frame);
     }
+    check_depth(text.as_bytes())?;
+    serde_json::from_str::<SerdeFrame<'_>>(text)
+        .map(JsonFrame::from)
+        .map_err(malformed)
 }
 
 /// [`decode_str`], or serde alone when `canonical_scan` is off (for the benchmark of the
@@ -254,7 +257,8 @@ fn scan_canonical(text: &str) -> Option<JsonFrame<'_>> {
     if let Some(at) = after(bytes, i, br#","p":"#) {
         // A `null` payload is an absent one: serde says so.
         let tail = last_member(text, at).filter(|tail| !tail.starts_with("null"))?;
-        frame.p = Some(one_value(tail)?);
+        // Inside the envelope's object: one level fewer is left for the payload.
+        frame.p = Some(one_value(tail, MAX_DEPTH - 1)?);
         return Some(frame);
     }
     (bytes.get(i..) == Some(b"}".as_slice())).then_some(frame)
@@ -307,8 +311,9 @@ fn last_member(text: &str, i: usize) -> Option<&str> {
 /// (separators, number syntax, escapes): a value that is not valid JSON makes the whole
 /// message malformed whichever way it is read, and the payload's reader says so. Valid
 /// JSON is delimited exactly as serde delimits it, so a frame read here is the frame
-/// serde reads.
-fn one_value(text: &str) -> Option<&str> {
+/// serde reads. A value nested deeper than `max_depth` (brackets outside strings, as
+/// `check_depth` counts them) is `None` too.
+fn one_value(text: &str, max_depth: usize) -> Option<&str> {
     let bytes = text.as_bytes();
     let end = match *bytes.first()? {
         b'"' => skip_string(bytes, 1)?,
@@ -321,7 +326,12 @@ fn one_value(text: &str) -> Option<&str> {
                         i = skip_string(bytes, i + 1)?;
                         continue;
                     }
-                    b'{' | b'[' => depth += 1,
+                    b'{' | b'[' => {
+                        depth += 1;
+                        if depth > max_depth {
+                            return None;
+                        }
+                    }
                     b'}' | b']' => {
                         depth -= 1;
                         if depth == 0 {
@@ -590,6 +600,40 @@ mod tests {
         }
         let deep = format!(r#"{{"p":{}{}}}"#, "[".repeat(100), "]".repeat(100));
         assert_eq!(decode_str(&deep).unwrap_err(), DecodeError::TooDeep);
+    }
+
+    #[test]
+    fn the_scan_bounds_depth_as_the_depth_check_does() {
+        // The envelope is level 1, so `p` may nest MAX_DEPTH - 1 levels; brackets in
+        // strings do not count.
+        let frame = |levels: usize, extra: &str| {
+            format!(
+                r#"{{"v":"1.0","t":"send","x":"a","p":{}"{extra}"{}}}"#,
+                "[".repeat(levels),
+                "]".repeat(levels)
+            )
+        };
+        let deepest = frame(MAX_DEPTH - 1, "[[[[");
+        assert!(scan_canonical(&deepest).is_some(), "read by the scan");
+        assert!(decode_str(&deepest).is_ok());
+        assert!(check_depth(deepest.as_bytes()).is_ok());
+        for too_deep in [frame(MAX_DEPTH, ""), frame(MAX_DEPTH + 40, "]]")] {
+            assert!(scan_canonical(&too_deep).is_none());
+            assert_eq!(decode_str(&too_deep).unwrap_err(), DecodeError::TooDeep);
+        }
+        // Objects count as arrays do.
+        let objects = |levels: usize| {
+            format!(
+                r#"{{"v":"1.0","t":"send","x":"a","p":{}1{}}}"#,
+                r#"{"k":"#.repeat(levels),
+                "}".repeat(levels)
+            )
+        };
+        assert!(scan_canonical(&objects(MAX_DEPTH - 1)).is_some());
+        assert_eq!(
+            decode_str(&objects(MAX_DEPTH)).unwrap_err(),
+            DecodeError::TooDeep
+        );
     }
 
     #[test]
