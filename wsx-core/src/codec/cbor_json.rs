@@ -448,7 +448,13 @@ impl<'a, 'd> Reader<'a, 'd> {
                 self.enter(1)?;
                 for _ in 0..count {
                     let key = self.text()?;
-                    if self.defined.keys.get(start..)?.iter().any(|&k| same(k, key)) {
+                    if self
+                        .defined
+                        .keys
+                        .get(start..)?
+                        .iter()
+                        .any(|&k| same(k, key))
+                    {
                         return None;
                     }
                     self.defined.keys.try_push(key).ok()?;
