@@ -88,6 +88,7 @@ macro_rules! refuse_compound_keys {
 }
 
 mod cbor;
+mod cbor_items;
 #[cfg(feature = "server")]
 pub(crate) mod cbor_json;
 mod json;
