@@ -48,7 +48,7 @@ pub(super) fn write<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Resu
 }
 
 /// The `response_ok` `OutFrame::ok(x, id, w, p)` with records at the end of `out`: byte
-/// for byte what [`write`] writes for it, the envelope's record header and strings
+/// for byte what [`write()`] writes for it, the envelope's record header and strings
 /// written as they are instead of walked twice through serde (only `w` and `p` are).
 /// Refuses as [`write()`] does.
 pub(super) fn write_ok<T: Serialize + ?Sized>(
