@@ -48,6 +48,16 @@ const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_992.0;
 /// Writes the JSON text `bytes` means into `out` (cleared first); `false` when this read
 /// gives up (see the module docs), `out` then holding nothing of use.
 pub(crate) fn transcode(bytes: &[u8], out: &mut String) -> bool {
+    read_all(bytes, out, |reader, out| reader.value(out)).is_some()
+}
+
+/// Runs `read` on a reader of `bytes` writing into `out` (cleared first): what it gives
+/// if it read every byte.
+fn read_all<'a, T>(
+    bytes: &'a [u8],
+    out: &mut String,
+    read: impl FnOnce(&mut Reader<'a, '_>, &mut String) -> Option<T>,
+) -> Option<T> {
     out.clear();
     // JSON text is rarely more than twice the CBOR: grown once, not as it is written.
     out.reserve(bytes.len().saturating_mul(2).saturating_add(16));
@@ -56,7 +66,8 @@ pub(crate) fn transcode(bytes: &[u8], out: &mut String) -> bool {
         records: ArrayVec::new(),
     };
     let mut reader = Reader::new(bytes, &mut defined);
-    reader.value(out).is_some() && reader.pos == bytes.len()
+    let read = read(&mut reader, out)?;
+    (reader.pos == bytes.len()).then_some(read)
 }
 
 /// The envelope of a CBOR message, read without writing it out as JSON: its strings
@@ -95,13 +106,11 @@ impl<'a> Envelope<'a> {
 /// `None` (give up, read the message the general way) for anything else — another key
 /// (`e` included), another type for one of these, or anything [`transcode`] gives up on.
 pub(crate) fn transcode_envelope<'a>(bytes: &'a [u8], out: &mut String) -> Option<Envelope<'a>> {
-    out.clear();
-    out.reserve(bytes.len().saturating_mul(2).saturating_add(16));
-    let mut defined = Definitions {
-        keys: ArrayVec::new(),
-        records: ArrayVec::new(),
-    };
-    let mut reader = Reader::new(bytes, &mut defined);
+    read_all(bytes, out, envelope)
+}
+
+/// The envelope [`transcode_envelope`] reads, from the start of the message.
+fn envelope<'a>(reader: &mut Reader<'a, '_>, out: &mut String) -> Option<Envelope<'a>> {
     let mut envelope = Envelope::default();
     let field = |r: &mut Reader<'a, '_>, key: &'a str, out: &mut String| {
         match key {
@@ -132,7 +141,7 @@ pub(crate) fn transcode_envelope<'a>(bytes: &'a [u8], out: &mut String) -> Optio
         6 if h.arg == RECORD_DEFINITION => reader.record_entries(None, out, field)?,
         _ => return None,
     }
-    (reader.pos == bytes.len()).then_some(envelope)
+    Some(envelope)
 }
 
 /// A string to transcode into: the thread's spare one while it is held, given back when
