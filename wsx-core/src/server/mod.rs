@@ -20,10 +20,11 @@
 //! 2. **Read** — `Session::drive` reads a burst of messages; `on_data` settles the codec
 //!    on the first one and decodes the envelope into an `Inbound` (`inbound.rs`), the one
 //!    frame type of every codec: a JSON message is read once, borrowed where it can be
-//!    (`codec/json_read.rs`); a CBOR one is transcoded once into the JSON text it means
-//!    (`codec/cbor_json.rs`) and read the same way, or, when it is not the plain CBOR
-//!    wsx and cbor-x clients write, decoded owned (`codec/cbor.rs`). It takes a token
-//!    from the rate limit (`limits.rs`) and finds the event's `Route`.
+//!    (`codec/json_read.rs`); a CBOR one has its envelope read straight from the bytes
+//!    and only its payload transcoded into the JSON text it means (`codec/cbor_json.rs`),
+//!    or, for another envelope, is transcoded whole and read as JSON, or, when it is not
+//!    the plain CBOR wsx and cbor-x clients write, decoded owned (`codec/cbor.rs`). It
+//!    takes a token from the rate limit (`limits.rs`) and finds the event's `Route`.
 //! 3. **Handle** — the route's `ErasedHandler` (`route.rs`: `RequestRoute` or
 //!    `SendRoute`) decodes the payload into its type (the typed fast path,
 //!    `crate::typed`, else the JSON Schema validator, `crate::validate`); that decode is
@@ -34,9 +35,9 @@
 //!    running handlers.
 //! 4. **Reply** — the result is encoded once in the connection's codec (`outbound.rs`;
 //!    JSON from a per-event prefix, `codec/json_write.rs`; cbor-x records straight from
-//!    serde, `codec/records_write.rs`) and queued on the
-//!    connection's [`Peer`] (`peer.rs`; its queue, bounded in frames and bytes, is in
-//!    `outbound.rs`).
+//!    serde, `codec/records_write.rs`, a `response_ok`'s envelope written as it is) and
+//!    queued on the connection's [`Peer`] (`peer.rs`; its queue, bounded in frames and
+//!    bytes, is in `outbound.rs`).
 //! 5. **Write** — after the burst, the session writes everything queued with one flush
 //!    (`write_batch`), under the write timeout; timers (ping, idle, the codec wait) keep
 //!    running while it waits.
