@@ -6,10 +6,11 @@
 //! | `json_text`, `json_binary`, `cbor_maps`, `cbor_records` | one message | [`decoder`] |
 //! | `round_trip` | one message, any codec | [`round_trip`] |
 //! | `envelope_ref` | one JSON message | [`envelope_ref`] |
+//! | `cbor_envelope` | one CBOR message | [`cbor_envelope`] |
 //! | `typed_check` | one payload, JSON text | [`typed_check`] |
 
 use serde_json::{Number, Value};
-use wsx_core::codec::Codec;
+use wsx_core::codec::{Codec, CodecFamily};
 use wsx_core::event::{Event, EventKind, EventSet};
 use wsx_core::protocol::{Frame, OutFrame, VERSION};
 use wsx_core::{typed, validate};
@@ -121,6 +122,40 @@ pub fn envelope_ref(data: &[u8]) {
             (Err(e), Ok(owned)) => {
                 panic!("the borrowed read refused the payload ({e}), the owned one read {owned:?}")
             }
+        }
+    }
+}
+
+/// The server's read of a CBOR message: where its envelope read takes a frame, the whole
+/// transcoding read as JSON takes the same one; and where either takes a frame, the
+/// owned decode reads the same `t`, `x`, `id`, `w`, `p` (as [`envelope_ref`] holds the
+/// JSON read to it).
+pub fn cbor_envelope(data: &[u8]) {
+    let codec = Codec::sniff(false, data);
+    if codec.family() != CodecFamily::Cbor {
+        return;
+    }
+    let [envelope, whole] = wsx_core::__private::borrowed_cbor_frames(data);
+    if let Some(envelope) = &envelope {
+        assert_eq!(
+            Some(envelope),
+            whole.as_ref(),
+            "the envelope read and the whole transcoding differ on {data:02x?}"
+        );
+    }
+    let Some(read) = envelope.or(whole) else {
+        return;
+    };
+    match (read, codec.decode(data)) {
+        (Ok(read), Ok(mut owned)) => {
+            owned.e = None;
+            assert_eq!(read, owned, "{data:02x?}");
+        }
+        (Ok(read), Err(e)) => {
+            panic!("the server's read took {read:?} from {data:02x?}, the owned one refused: {e}")
+        }
+        (Err(e), owned) => {
+            panic!("transcoded JSON no Value holds ({e}) from {data:02x?}; owned: {owned:?}")
         }
     }
 }

@@ -111,6 +111,32 @@ pub mod __private {
         } else {
             json_read::decode_slice(bytes).ok()?
         };
+        owned_frame(frame)
+    }
+
+    /// The frames the server reads from a CBOR message, for the fuzz target that holds
+    /// its two reads to each other and to [`Codec::decode`](crate::Codec::decode): by
+    /// the envelope read (`transcode_envelope`: the envelope from the bytes, only the
+    /// payload transcoded), and by the whole message transcoded and read as JSON; each
+    /// as [`borrowed_json_frame`] gives a frame, `None` where that read gives up.
+    #[cfg(feature = "server")]
+    pub fn borrowed_cbor_frames(bytes: &[u8]) -> [Option<Result<Frame, String>>; 2] {
+        use crate::codec::{cbor_json, json_read};
+        let mut payload = String::new();
+        let envelope = cbor_json::transcode_envelope(bytes, &mut payload)
+            .and_then(|envelope| owned_frame(envelope.into_frame(&payload)));
+        let mut text = String::new();
+        let whole = cbor_json::transcode(bytes, &mut text)
+            .then(|| json_read::decode_str(&text).ok())
+            .flatten()
+            .and_then(owned_frame);
+        [envelope, whole]
+    }
+
+    /// A borrowed frame, once it passes the envelope checks, as an owned [`Frame`] with
+    /// its payload parsed (`Err` where no `serde_json::Value` holds it).
+    #[cfg(feature = "server")]
+    fn owned_frame(frame: crate::codec::json_read::JsonFrame<'_>) -> Option<Result<Frame, String>> {
         let (t, _) = frame.parts().check().ok()?;
         let p = match frame.p.map(serde_json::from_str::<Value>) {
             Some(Ok(value)) => Some(value),
