@@ -36,14 +36,19 @@ use std::fmt::Display;
 /// Writes `value` with records at the end of `out`, or refuses (leaving `out` with part
 /// of the value written: the caller truncates it).
 pub(super) fn write<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), Refused> {
+    with_plan(|plan| write_with(plan, value, out))
+}
+
+/// Runs `write` with this thread's plan, trimmed after.
+fn with_plan<R>(write: impl FnOnce(&mut Plan) -> R) -> R {
     PLAN.with(|plan| match plan.try_borrow_mut() {
         Ok(mut plan) => {
-            let written = write_with(&mut plan, value, out);
+            let written = write(&mut plan);
             plan.trim();
             written
         }
         // Only if a `Serialize` impl itself encodes a message: a plan of its own.
-        Err(_) => write_with(&mut Plan::new(), value, out),
+        Err(_) => write(&mut Plan::new()),
     })
 }
 
@@ -66,14 +71,7 @@ pub(super) fn write_ok<T: Serialize + ?Sized>(
         (false, false) => &["v", "t", "x", "p"],
     };
     let envelope = OkEnvelope { keys, x, id, w };
-    PLAN.with(|plan| match plan.try_borrow_mut() {
-        Ok(mut plan) => {
-            let written = envelope.write_with(&mut plan, p, out);
-            plan.trim();
-            written
-        }
-        Err(_) => envelope.write_with(&mut Plan::new(), p, out),
-    })
+    with_plan(|plan| envelope.write_with(plan, p, out))
 }
 
 /// The envelope of a `response_ok`, but its payload.
