@@ -100,9 +100,9 @@ impl<'a> Envelope<'a> {
 }
 
 /// The envelope `bytes` mean, when it is one a client writes: a map or record of the
-/// keys `v`, `t`, `x`, `id` (text), `w` (an unsigned integer) and `p` (any value, its JSON
-/// written into `out`, cleared first). It is what [`transcode`] followed by the JSON
-/// envelope read gives, without the envelope's JSON being written and read again:
+/// keys `v`, `t`, `x`, `id` (text), `w` (an unsigned integer, or a float that is one) and
+/// `p` (any value, its JSON written into `out`, cleared first). It is what [`transcode`]
+/// followed by the JSON envelope read gives, without the envelope's JSON being written and read again:
 /// `None` (give up, read the message the general way) for anything else — another key
 /// (`e` included), another type for one of these, or anything [`transcode`] gives up on.
 pub(crate) fn transcode_envelope<'a>(bytes: &'a [u8], out: &mut String) -> Option<Envelope<'a>> {
@@ -118,13 +118,7 @@ fn envelope<'a>(reader: &mut Reader<'a, '_>, out: &mut String) -> Option<Envelop
             "t" => envelope.t = Some(r.text()?),
             "x" => envelope.x = Some(r.text()?),
             "id" => envelope.id = Some(r.text()?),
-            "w" => {
-                let h = r.header()?;
-                if h.major != 0 {
-                    return None;
-                }
-                envelope.w = Some(h.arg);
-            }
+            "w" => envelope.w = Some(r.clock()?),
             "p" => {
                 let start = out.len();
                 r.value(out)?;
@@ -282,6 +276,32 @@ impl<'a, 'd> Reader<'a, 'd> {
         })
     }
 
+    /// The float whose initial byte (`0xf9`, `0xfa` or `0xfb`: half, single or double
+    /// precision) was just read.
+    fn float_after(&mut self, initial: u8) -> Option<f64> {
+        Some(match initial {
+            0xf9 => f16_to_f64(u16::try_from(self.uint(2)?).ok()?),
+            0xfa => f64::from(f32::from_bits(u32::try_from(self.uint(4)?).ok()?)),
+            0xfb => f64::from_bits(self.uint(8)?),
+            _ => return None,
+        })
+    }
+
+    /// A sender clock as the JSON read has it, an unsigned integer: one, or a float the
+    /// transcoding writes as one (integral, within 0..=2^53; `Date.now()` as cbor-x
+    /// writes it). Anything else is `None`.
+    fn clock(&mut self) -> Option<u64> {
+        let initial = self.peek()?;
+        if let 0xf9..=0xfb = initial {
+            self.pos += 1;
+            let v = self.float_after(initial)?;
+            // Exact: integral and within 0..=2^53 (-0.0 is written as 0).
+            return (v.fract() == 0.0 && (0.0..=MAX_SAFE_INTEGER).contains(&v)).then_some(v as u64);
+        }
+        let h = self.header()?;
+        (h.major == 0).then_some(h.arg)
+    }
+
     /// Whether the next item is `undefined` (dropped from maps and records).
     fn undefined_next(&mut self) -> bool {
         if self.peek() == Some(0xf7) {
@@ -300,18 +320,7 @@ impl<'a, 'd> Reader<'a, 'd> {
                 0xf5 => push(out, "true"),
                 // `undefined` where it stands alone (array item, tag content): `null`.
                 0xf6 | 0xf7 => push(out, "null"),
-                0xf9 => {
-                    let bits = self.uint(2)?;
-                    float(out, f16_to_f64(u16::try_from(bits).ok()?))
-                }
-                0xfa => {
-                    let bits = self.uint(4)?;
-                    float(out, f64::from(f32::from_bits(u32::try_from(bits).ok()?)))
-                }
-                0xfb => {
-                    let bits = self.uint(8)?;
-                    float(out, f64::from_bits(bits))
-                }
+                0xf9..=0xfb => float(out, self.float_after(initial)?),
                 _ => None,
             };
         }
@@ -991,6 +1000,21 @@ mod tests {
                 read.p.map(|at| &out[at]),
                 Some(r#"{"n":[1,-2,null],"text":"a \"quoted\" word"}"#)
             );
+        }
+        // As cbor-x writes a request: records, `w` as `Date.now()` in a float64 (read
+        // as the integer the transcoding writes for it).
+        let request = hex("d9dfff 88 19e000 86 6176 6174 6178 626964 6177 6170
+             63 312e30 67 72657175657374 64 6563686f 61 31 fb 42794733a7b00000
+             d9dfff 83 19e001 81 64 74657874 62 6869");
+        assert!(envelope_held(&request));
+        let mut out = String::new();
+        let read = transcode_envelope(&request, &mut out).unwrap();
+        assert_eq!((read.id, read.w), (Some("1"), Some(1_737_100_000_000)));
+        assert_eq!(read.p.map(|at| &out[at]), Some(r#"{"text":"hi"}"#));
+        // A clock that is not an integer, or below zero, goes the general way.
+        for w in ["fb 3ff8000000000000", "f9 bc00", "fb 7ff8000000000000"] {
+            let bytes = hex(&format!("a2 6178 6161 6177 {w}"));
+            assert!(!envelope_held(&bytes), "{w}");
         }
         // A `null` payload is absent; an `e`, a negative `w` or a number as `x` go the
         // general way.
