@@ -119,6 +119,12 @@ async fn rest_routes_answer_json() {
     ] {
         assert!(text.contains(&format!("# HELP {name} ")), "{name}: {text}");
     }
+    // The chat times its handlers (`ServerConfig::handler_timing`): the messages above
+    // were timed (the recorder is the process's, shared with this file's other tests).
+    assert!(
+        text.contains("wsx_handler_seconds_count{event=\"sendMessage\"} "),
+        "{text}"
+    );
     server.stop().await;
 }
 

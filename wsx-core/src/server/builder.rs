@@ -237,6 +237,7 @@ where
             adapter,
             max_rooms: self.config.max_rooms_per_connection,
             validate_outgoing: self.config.validate_outgoing,
+            handler_timing: self.config.handler_timing,
         });
         Ok(Server {
             inner: Arc::new(ServerInner {

@@ -16,6 +16,8 @@ pub(crate) struct Hub {
     pub(crate) adapter: Arc<dyn Adapter>,
     pub(crate) max_rooms: usize,
     pub(crate) validate_outgoing: bool,
+    /// Whether handler calls are timed ([`ServerConfig::handler_timing`](super::ServerConfig::handler_timing)).
+    pub(crate) handler_timing: bool,
 }
 
 impl Hub {
@@ -143,6 +145,11 @@ impl<C> Conn<C> {
     /// The upgrade request: headers, query, peer address.
     pub fn handshake(&self) -> &Arc<Handshake> {
         &self.inner.handshake
+    }
+
+    /// Whether the server times handler calls.
+    pub(crate) fn handler_timing(&self) -> bool {
+        self.inner.hub.handler_timing
     }
 
     /// The codec the connection speaks.

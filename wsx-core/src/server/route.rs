@@ -131,7 +131,7 @@ where
             event: E::NAME,
             request_id: id.as_deref(),
         };
-        let timer = self.seconds.start(E::NAME);
+        let timer = conn.handler_timing().then(|| self.seconds.start(E::NAME));
         let codec = ctx.conn.codec();
         let (outgoing, ok_prefix) = (self.outgoing, self.ok_prefix);
         let known_valid = E::TYPED_CHECK.then_some(E::known_valid as fn(&E::Payload) -> bool);
@@ -166,7 +166,9 @@ where
                 ::metrics::counter!("wsx_errors_total", "code" => code).increment(1);
                 tracing::debug!(code, message = %wire.message, "request failed");
             }
-            timer.stop();
+            if let Some(timer) = timer {
+                timer.stop();
+            }
             match encoded {
                 Ok(item) => Some(item),
                 Err(e) => {
@@ -217,7 +219,7 @@ where
             event: E::NAME,
             request_id: id.as_deref(),
         };
-        let timer = self.seconds.start(E::NAME);
+        let timer = conn.handler_timing().then(|| self.seconds.start(E::NAME));
         let codec = ctx.conn.codec();
         let known_valid = E::TYPED_CHECK.then_some(E::known_valid as fn(&E::Payload) -> bool);
         let called = match payload.decode::<E::Payload>(self.incoming, known_valid) {
@@ -230,7 +232,9 @@ where
             Ok(payload) => guard_call(|| self.handler.clone().call(ctx, payload)),
         };
         let report = move |result: Result<(), WireError>, _: Option<&str>| {
-            timer.stop();
+            if let Some(timer) = timer {
+                timer.stop();
+            }
             let wire = result.err()?;
             if let Some(code) = wire.code {
                 ::metrics::counter!("wsx_errors_total", "code" => code.as_str()).increment(1);

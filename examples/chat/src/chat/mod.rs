@@ -42,6 +42,9 @@ pub fn build_server(app: App) -> Result<Server<App, User>, BuildError> {
         // the order its request arrived, and a request that depends on an earlier one
         // (a message right after `join`) waits for it (`User::changing`/`using`).
         max_in_flight: 8,
+        // The chat exports `/metrics` (its recorder is installed before the server is
+        // built), so the handlers' time goes somewhere.
+        handler_timing: true,
         ..ServerConfig::default()
     };
     let mut builder = ServerBuilder::<App, User>::new(app.clone());
