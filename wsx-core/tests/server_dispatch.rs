@@ -220,6 +220,14 @@ async fn panicking_handler_answers_internal_and_everyone_keeps_going() {
     assert_eq!(v["e"]["code"], "internal");
     let (v, _) = call(&mut a, "echo", "p2", json!({"text": "a alive"})).await;
     assert_eq!(v["p"]["text"], "a alive");
+    // Twice in a row: the connection's kept handler box (`spare.rs`) held the future
+    // that panicked, and is used again.
+    for id in ["p4", "p5"] {
+        let (v, _) = call(&mut a, "boom", id, json!({})).await;
+        assert_eq!(v["e"]["code"], "internal");
+    }
+    let (v, _) = call(&mut a, "echo", "p6", json!({"text": "a still alive"})).await;
+    assert_eq!(v["p"]["text"], "a still alive");
     let (v, _) = call(&mut b, "echo", "p3", json!({"text": "b alive"})).await;
     assert_eq!(v["p"]["text"], "b alive");
 }

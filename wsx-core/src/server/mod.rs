@@ -31,8 +31,8 @@
 //!    also the payload's content check (a payload no `serde_json::Value` holds makes the
 //!    frame malformed, and the paths that decode nothing check it first), builds the
 //!    extractors (`extract.rs`), calls the handler with a panic guard and polls it once
-//!    (`start_handler`): most finish there, the others wait in the session's set of
-//!    running handlers.
+//!    (`start_handler`, in the connection's spare box, `spare.rs`): most finish there,
+//!    the others wait in the session's set of running handlers.
 //! 4. **Reply** — the result is encoded once in the connection's codec (`outbound.rs`;
 //!    JSON from a per-event prefix, `codec/json_write.rs`; cbor-x records straight from
 //!    serde, `codec/records_write.rs`, a `response_ok`'s envelope written as it is) and
@@ -86,6 +86,7 @@ mod peer;
 mod rooms;
 mod route;
 mod session;
+mod spare;
 mod testing;
 
 #[doc(inline)]

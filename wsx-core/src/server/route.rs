@@ -14,6 +14,7 @@ use super::handler::{RequestHandler, SendHandler};
 use super::inbound::{Inbound, Undecoded};
 use super::metrics::HandlerSeconds;
 use super::outbound::Outbound;
+use super::spare::{Slot, Spare};
 use crate::error::{ErrorCode, WireError};
 use crate::event::{EventKind, RequestEvent, SendEvent};
 use crate::protocol::{FrameError, OutFrame};
@@ -30,9 +31,9 @@ use tracing::Instrument;
 /// these, whatever the handler's event, extractors and future.
 pub(crate) trait ErasedHandler<S, C>: Send + Sync {
     /// Decodes the frame's payload, calls the handler (with a [`Context`] of the
-    /// connection, the app state and the frame) and polls it once: what to queue if it
-    /// finished, else the rest of its work.
-    fn start(&self, conn: &Conn<C>, state: &S, frame: Inbound<'_>) -> Started;
+    /// connection, the app state and the frame) and polls it once, in the connection's
+    /// `spare` box when it fits: what to queue if it finished, else the rest of its work.
+    fn start(&self, conn: &Conn<C>, state: &S, frame: Inbound<'_>, spare: &mut Spare) -> Started;
 }
 
 /// A handler, once started: what it queues (a reply, an error, or nothing) if it
@@ -118,7 +119,7 @@ where
     S: Clone + Send + Sync + 'static,
     C: Send + Sync + 'static,
 {
-    fn start(&self, conn: &Conn<C>, state: &S, frame: Inbound<'_>) -> Started {
+    fn start(&self, conn: &Conn<C>, state: &S, frame: Inbound<'_>, spare: &mut Spare) -> Started {
         let Inbound {
             id,
             sender_clock,
@@ -178,9 +179,13 @@ where
                 }
             }
         };
-        start_handler(called, ctx.request_id, reply, || {
-            tracing::debug_span!("request", event = E::NAME)
-        })
+        start_handler(
+            called,
+            ctx.request_id,
+            reply,
+            || tracing::debug_span!("request", event = E::NAME),
+            spare,
+        )
     }
 }
 
@@ -211,7 +216,7 @@ where
     S: Clone + Send + Sync + 'static,
     C: Send + Sync + 'static,
 {
-    fn start(&self, conn: &Conn<C>, state: &S, frame: Inbound<'_>) -> Started {
+    fn start(&self, conn: &Conn<C>, state: &S, frame: Inbound<'_>, spare: &mut Spare) -> Started {
         let Inbound { id, payload, .. } = frame;
         let ctx = &Context {
             conn,
@@ -241,16 +246,21 @@ where
             }
             Outbound::encode(codec, &OutFrame::error_push(&wire)).ok()
         };
-        start_handler(called, None, report, || {
-            tracing::debug_span!("send", event = E::NAME)
-        })
+        start_handler(
+            called,
+            None,
+            report,
+            || tracing::debug_span!("send", event = E::NAME),
+            spare,
+        )
     }
 }
 
 /// Polls a handler's future once and, if it finished, hands its result to `finish` (which
-/// encodes the reply) at once: no box, no future around it. A handler that waits is
-/// boxed with `finish` behind it, inside its span only when the span is enabled (a
-/// disabled span still costs an enter and an exit on every poll).
+/// encodes the reply) at once: no future around it, and its box is the connection's
+/// spare one ([`Spare`]) when the future is small. A handler that waits is boxed with
+/// `finish` behind it, inside its span only when the span is enabled (a disabled span
+/// still costs an enter and an exit on every poll).
 ///
 /// That first poll is outside tokio's cooperative budget, so a handler always runs up to
 /// its first real wait, in arrival order: within a long read burst the budget runs out,
@@ -263,6 +273,7 @@ pub(crate) fn start_handler<F>(
     id: Option<&str>,
     finish: impl FnOnce(Result<F::Output, WireError>, Option<&str>) -> Option<Outbound> + Send + 'static,
     span: impl FnOnce() -> tracing::Span,
+    spare: &mut Spare,
 ) -> Started
 where
     F: Future + Send + 'static,
@@ -270,23 +281,56 @@ where
     let span = span();
     // The reply of a handler that finished is encoded in its span too.
     let entered = span.enter();
-    let mut fut = match called {
-        Ok(fut) => Box::pin(fut),
+    let fut = match called {
+        Ok(fut) => fut,
         Err(wire) => return Started::Done(finish(Err(wire), id)),
     };
-    if let Some(result) = tokio::task::unconstrained(guarded(fut.as_mut())).now_or_never() {
-        return Started::Done(finish(result, id));
-    }
+    let slot = if Spare::keeps::<F>() {
+        let mut kept = spare.take::<F>();
+        if let Some(slot) = kept.downcast_mut::<Slot<F>>() {
+            slot.set(Some(fut).into());
+            if let Some(result) = first_poll(slot) {
+                // Emptied in place: the finished future is dropped, its box kept.
+                slot.set(None.into());
+                spare.keep(kept);
+                return Started::Done(finish(result, id));
+            }
+        }
+        match kept.downcast::<Slot<F>>() {
+            Ok(slot) => *slot,
+            // `take` gives a slot for `F`, so this is not reached.
+            Err(_) => return Started::Done(finish(Err(handler_failed()), id)),
+        }
+    } else {
+        let mut slot: Slot<F> = Box::pin(Some(fut).into());
+        if let Some(result) = first_poll(&mut slot) {
+            return Started::Done(finish(result, id));
+        }
+        slot
+    };
     drop(entered);
     // Only a handler that waits needs its own copy of the request id (inline up to 23
     // bytes).
     let id = id.map(smol_str::SmolStr::new);
-    let rest = async move { finish(guarded(fut).await, id.as_deref()) };
+    let mut slot = slot;
+    let rest = async move { finish(finished(guarded(slot.as_mut()).await), id.as_deref()) };
     Started::Waiting(if span.is_disabled() {
         Box::pin(rest)
     } else {
         Box::pin(rest.instrument(span))
     })
+}
+
+/// Polls a handler's future once, under the panic guard: its result if it finished.
+fn first_poll<F: Future>(slot: &mut Slot<F>) -> Option<Result<F::Output, WireError>> {
+    tokio::task::unconstrained(guarded(slot.as_mut()))
+        .now_or_never()
+        .map(finished)
+}
+
+/// The result of a slot's future: the slot is polled only while it holds one.
+fn finished<T>(polled: Result<Option<T>, WireError>) -> Result<T, WireError> {
+    polled.and_then(|output| output.ok_or_else(handler_failed))
 }
 
 /// What a handler's panic is answered with.

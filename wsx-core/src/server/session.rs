@@ -14,6 +14,7 @@ use super::metrics::io_counters;
 use super::outbound::Outbound;
 use super::peer::Peer;
 use super::route::{Route, Routes, Started};
+use super::spare::Spare;
 use crate::codec::cbor_json::JsonBuffer;
 use crate::codec::{Codec, CodecFamily, DecodeError, json_read};
 use crate::error::{ErrorCode, WireError};
@@ -112,6 +113,8 @@ struct Session<S, C, H> {
     /// Handlers that did not finish on their first poll; created on first use and dropped
     /// when empty, so an idle connection does not carry it.
     in_flight: Option<Box<InFlight>>,
+    /// The box the last small handler future was polled in, kept for the next one.
+    spare: Spare,
     bucket: Option<TokenBucket>,
     strikes: u32,
     bad_frames: u32,
@@ -151,6 +154,7 @@ pub(crate) async fn run<S, C, H, T>(
         app_state: std::marker::PhantomData,
         conn,
         in_flight: None,
+        spare: Spare::default(),
         bucket,
         strikes: 0,
         bad_frames: 0,
@@ -698,6 +702,7 @@ where
         if let Some(route) = handler {
             let started = start(
                 &mut self.in_flight,
+                &mut self.spare,
                 &self.conn,
                 self.server.state(),
                 route,
@@ -776,12 +781,13 @@ where
 /// its payload was decoded: for the session to refuse.
 fn start<S, C>(
     in_flight: &mut Option<Box<InFlight>>,
+    spare: &mut Spare,
     conn: &Conn<C>,
     state: &S,
     route: &Route<S, C>,
     frame: Inbound<'_>,
 ) -> Result<(), FrameError> {
-    match route.handler.start(conn, state, frame) {
+    match route.handler.start(conn, state, frame, spare) {
         Started::Done(Some(item)) => {
             conn.peer().enqueue_own(item);
         }
