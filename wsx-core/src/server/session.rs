@@ -149,7 +149,7 @@ pub(crate) async fn run<S, C, H, T>(
     let next_ping = config.ping_interval.map(|i| now + i);
     let bucket = config
         .rate_limit_per_second
-        .map(|rate| TokenBucket::new(rate, config.rate_limit_burst));
+        .map(|_| TokenBucket::new(config.rate_limit_burst));
     let mut s = Session {
         app_state: std::marker::PhantomData,
         conn,
@@ -504,8 +504,15 @@ where
         if self.bucket.is_none() {
             return true;
         }
+        let config = self.server.config();
+        // A connection has a bucket when the server has a rate.
+        let (Some(rate), burst) = (config.rate_limit_per_second, config.rate_limit_burst) else {
+            return true;
+        };
         let now = self.now();
-        self.bucket.as_mut().is_none_or(|bucket| bucket.take(now))
+        self.bucket
+            .as_mut()
+            .is_none_or(|bucket| bucket.take(now, rate, burst))
     }
 
     fn in_flight_len(&self) -> usize {
