@@ -50,7 +50,7 @@ pub fn describe_metrics() {
     describe_histogram!(
         "wsx_handler_seconds",
         metrics::Unit::Seconds,
-        "Time spent in request handlers, by event."
+        "Time spent in request handlers, by event (when the server's handler_timing is on)."
     );
 }
 
@@ -73,7 +73,8 @@ pub(super) fn io_counters() -> &'static IoCounters {
 }
 
 /// The `wsx_handler_seconds` histogram of one event, looked up once (on first use, after
-/// the app installed its recorder) rather than once per message.
+/// the app installed its recorder) rather than once per message. Used only when
+/// [`ServerConfig::handler_timing`](super::ServerConfig::handler_timing) is on.
 #[derive(Default)]
 pub(super) struct HandlerSeconds(std::sync::OnceLock<::metrics::Histogram>);
 

@@ -4,7 +4,7 @@
 //! most finish on that poll. It is pinned on the heap before it, because one that waits
 //! must not move afterwards. Rather than allocating and freeing that box on every
 //! request, a connection keeps the last one, emptied in place, for the next future of the
-//! same type: a connection that sends the same event over and over allocates none. A
+//! same type: a connection that sends the same event over and over allocates no box. A
 //! future of another type replaces it; one larger than [`MAX_KEPT`] bytes is boxed on its
 //! own and never kept, so what a connection holds between requests is bounded.
 
