@@ -14,7 +14,7 @@ use super::handler::{RequestHandler, SendHandler};
 use super::inbound::{Inbound, Undecoded};
 use super::metrics::HandlerSeconds;
 use super::outbound::Outbound;
-use super::spare::{Slot, Spare};
+use super::spare::{self, Slot, Spare};
 use crate::error::{ErrorCode, WireError};
 use crate::event::{EventKind, RequestEvent, SendEvent};
 use crate::protocol::{FrameError, OutFrame};
@@ -287,20 +287,22 @@ where
     };
     let slot = if Spare::keeps::<F>() {
         let mut kept = spare.take::<F>();
-        if let Some(slot) = kept.downcast_mut::<Slot<F>>() {
-            slot.set(Some(fut).into());
-            if let Some(result) = first_poll(slot) {
-                // Emptied in place: the finished future is dropped, its box kept.
-                slot.set(None.into());
-                spare.keep(kept);
-                return Started::Done(finish(result, id));
-            }
-        }
-        match kept.downcast::<Slot<F>>() {
-            Ok(slot) => *slot,
+        let Some(slot) = kept.downcast_mut::<Slot<F>>() else {
             // `take` gives a slot for `F`, so this is not reached.
-            Err(_) => return Started::Done(finish(Err(handler_failed()), id)),
+            return Started::Done(finish(Err(handler_failed()), id));
+        };
+        slot.set(Some(fut).into());
+        if let Some(result) = first_poll(slot) {
+            // Emptied in place: the finished future is dropped, its box kept.
+            slot.set(None.into());
+            spare.keep(kept);
+            return Started::Done(finish(result, id));
         }
+        // It waits, in its box; the connection keeps a new empty one (one allocation,
+        // as a waiting handler always cost), not nothing (two for the next).
+        let running = std::mem::replace(slot, spare::empty());
+        spare.keep(kept);
+        running
     } else {
         let mut slot: Slot<F> = Box::pin(Some(fut).into());
         if let Some(result) = first_poll(&mut slot) {
@@ -369,4 +371,74 @@ pub(crate) fn ok_prefix_of(name: &'static str) -> Result<&'static str, serde_jso
         Box::leak(crate::codec::json_write::json_ok_prefix(name)?.into_boxed_str());
     prefixes.insert(name, prefix);
     Ok(prefix)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+    use std::future::Future;
+    use tokio::sync::oneshot;
+
+    /// One future type for every call: what a handler's future is.
+    async fn job(rx: oneshot::Receiver<u8>) -> u8 {
+        rx.await.unwrap_or(0)
+    }
+
+    fn reply_of(result: Result<u8, WireError>, _: Option<&str>) -> Option<Outbound> {
+        let n = result.unwrap();
+        Some(Outbound::Close {
+            code: u16::from(n),
+            reason: String::new(),
+        })
+    }
+
+    fn code(item: Option<Outbound>) -> Option<u16> {
+        match item {
+            Some(Outbound::Close { code, .. }) => Some(code),
+            _ => None,
+        }
+    }
+
+    /// Whether a spare holds a box for futures of `fut`'s (unnameable) type.
+    fn holds_like<F: Future + 'static>(_: &F) -> fn(&Spare) -> bool {
+        Spare::holds::<F>
+    }
+
+    fn start_job<F>(fut: F, spare: &mut Spare) -> Started
+    where
+        F: Future<Output = u8> + Send + 'static,
+    {
+        start_handler(Ok(fut), Some("1"), reply_of, tracing::Span::none, spare)
+    }
+
+    #[test]
+    fn a_finished_handler_keeps_its_box_and_a_waiting_one_leaves_an_empty_box() {
+        let mut spare = Spare::default();
+        let (tx, rx) = oneshot::channel();
+        tx.send(7).unwrap();
+        let fut = job(rx);
+        let keeps = holds_like(&fut);
+        assert!(!keeps(&spare));
+        // Finished on the first poll: answered at once, the box kept for its type.
+        let started = start_job(fut, &mut spare);
+        assert!(matches!(started, Started::Done(ref item) if code(item.clone()) == Some(7)));
+        assert!(keeps(&spare));
+
+        // Waits: it takes its box, the connection keeps an empty one of the same type.
+        let (tx, rx) = oneshot::channel();
+        let Started::Waiting(rest) = start_job(job(rx), &mut spare) else {
+            panic!("the handler waits for its channel");
+        };
+        assert!(keeps(&spare), "an empty box of the same type is kept");
+        tx.send(9).unwrap();
+        assert_eq!(code(futures::executor::block_on(rest)), Some(9));
+
+        // The next call of that type finishes in the kept box.
+        let (tx, rx) = oneshot::channel();
+        tx.send(3).unwrap();
+        let started = start_job(job(rx), &mut spare);
+        assert!(matches!(started, Started::Done(ref item) if code(item.clone()) == Some(3)));
+        assert!(keeps(&spare));
+    }
 }

@@ -5,6 +5,7 @@
 //! must not move afterwards. Rather than allocating and freeing that box on every
 //! request, a connection keeps the last one, emptied in place, for the next future of the
 //! same type: a connection that sends the same event over and over allocates no box. A
+//! future that waits leaves with its box, and the connection keeps a new empty one. A
 //! future of another type replaces it; one larger than [`MAX_KEPT`] bytes is boxed on its
 //! own and never kept, so what a connection holds between requests is bounded.
 
@@ -43,10 +44,16 @@ impl Spare {
     pub(crate) fn keep(&mut self, slot: Box<dyn Any + Send>) {
         self.0 = Some(slot);
     }
+
+    /// Whether a slot is kept, and for futures of type `F`.
+    #[cfg(test)]
+    pub(crate) fn holds<F: Future + 'static>(&self) -> bool {
+        self.0.as_ref().is_some_and(|kept| kept.is::<Slot<F>>())
+    }
 }
 
 /// A slot holding nothing.
-fn empty<F: Future>() -> Slot<F> {
+pub(crate) fn empty<F: Future>() -> Slot<F> {
     Box::pin(OptionFuture::from(None))
 }
 
