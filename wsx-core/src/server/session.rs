@@ -501,15 +501,12 @@ where
     /// Takes a message's token from the rate limit, if there is one; `false` when the
     /// bucket is empty.
     fn take_token(&mut self) -> bool {
-        if self.bucket.is_none() {
-            return true;
-        }
         let config = self.server.config();
-        // A connection has a bucket when the server has a rate.
         let (Some(rate), burst) = (config.rate_limit_per_second, config.rate_limit_burst) else {
             return true;
         };
         let now = self.now();
+        // A connection has a bucket when the server has a rate.
         self.bucket
             .as_mut()
             .is_none_or(|bucket| bucket.take(now, rate, burst))
