@@ -145,6 +145,9 @@ describe("outbox", () => {
       await alice.locator("#login-note").waitFor({ state: "hidden" });
       await say(alice, "after the reload");
       for (const page of [alice, bob]) await waitForLine(page, "after the reload", "#messages li.msg");
+      // The room's push of a message can reach the page before the answer that empties
+      // the outbox: wait for the answer (its line no longer pending).
+      await alice.locator("#messages li.pending").waitFor({ state: "detached" });
       // Nothing left in the tab's storage, and every message once.
       assert.equal(await alice.evaluate(() => sessionStorage.getItem("wsx-chat-outbox")), null);
       for (const page of [alice, bob]) {
